@@ -1,0 +1,398 @@
+//! The `netfence` command: argument parsing, loading, and printing. Everything
+//! else lives in the library crates.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use netfence_engine::{Engine, MatrixFilter};
+use netfence_model::{Diagnostic, LoadOptions, Loaded, Protocol, Semantics, Severity, Sources};
+use netfence_views::{check, describe, matrix, report};
+
+#[derive(Parser)]
+#[command(
+    name = "netfence",
+    version,
+    about = "Kubernetes NetworkPolicy, exactly: what is allowed, why, and what to change"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, default_value = "text")]
+    output: Output,
+    /// Namespace for objects without one (as `kubectl apply -n`), and the namespace
+    /// the output covers.
+    #[arg(short = 'n', long = "namespace", global = true)]
+    namespace: Option<String>,
+    /// Cover all namespaces (the default when -n is not given).
+    #[arg(short = 'A', long = "all-namespaces", global = true)]
+    all_namespaces: bool,
+    /// Add or replace objects before answering (what-if).
+    #[arg(long = "with", global = true, value_name = "FILE")]
+    with: Vec<PathBuf>,
+    /// Leave an object out (what-if): KIND/NAMESPACE/NAME.
+    #[arg(long = "without", global = true, value_name = "KIND/NS/NAME")]
+    without: Vec<String>,
+    /// Cluster DNS pods as NAMESPACE/SELECTOR (default kube-system/k8s-app=kube-dns).
+    #[arg(long = "cluster-dns", global = true, value_name = "NS/SELECTOR")]
+    cluster_dns: Option<String>,
+    /// Whether ipBlock peers match pod IPs (most CNIs: true; Cilium: false).
+    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    ip_block_matches_pods: bool,
+    /// hostNetwork pods: `node` (their traffic is node traffic; selectors ignore them) or `pod`.
+    #[arg(long, global = true, default_value = "node")]
+    host_network: HostNetwork,
+    /// Whether a pod may always reach its own node.
+    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    egress_to_own_node: bool,
+    /// Colour: auto (only on a terminal), always, never.
+    #[arg(long, global = true, default_value = "auto")]
+    color: ColorChoice,
+    /// Also print notes (skipped objects, assumptions).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+    Csv,
+    Md,
+    Dot,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum HostNetwork {
+    Node,
+    Pod,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Clone)]
+struct Inputs {
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Is SRC → DST allowed, why, and what to change.
+    Check {
+        /// ns/pod, ns/kind/name, node:NAME or an IP.
+        src: String,
+        /// Like SRC, or ns/svc/NAME[:PORT] for a Service.
+        dst: String,
+        /// Manifest files or directories.
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value = "TCP", value_parser = parse_protocol)]
+        protocol: Protocol,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Explain a policy, a pod or a namespace.
+    Describe {
+        kind: DescribeKind,
+        /// ns/name (or name with -n).
+        name: String,
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// The allowed connections of every ordered pair of endpoints.
+    Matrix {
+        paths: Vec<PathBuf>,
+        /// Only this port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only this protocol.
+        #[arg(long, value_parser = parse_protocol)]
+        protocol: Option<Protocol>,
+        /// One entry per pair instead of grouped entries.
+        #[arg(long)]
+        per_pair: bool,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// The page a reviewer reads instead of the YAML.
+    Report {
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DescribeKind {
+    Policy,
+    #[value(alias = "networkpolicy", alias = "netpol")]
+    Pod,
+    #[value(alias = "ns")]
+    Namespace,
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    Protocol::parse(&s.to_ascii_uppercase()).ok_or_else(|| format!("`{s}` is not TCP, UDP or SCTP"))
+}
+
+/// Exit codes: 0 success (allowed), 1 denied, 2 error.
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn color(g: &Global) -> bool {
+    match g.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
+/// Loads the inputs; on any error prints every diagnostic and returns `None`.
+fn load(g: &Global, paths: &[PathBuf], inputs: &Inputs) -> Result<(Sources, Loaded), u8> {
+    let mut all: Vec<PathBuf> = paths.to_vec();
+    all.extend(inputs.files.iter().cloned());
+    let mut sources = Sources::default();
+    let mut diags = netfence_model::read_inputs(&all, &mut sources, false);
+    if !g.with.is_empty() {
+        diags.extend(netfence_model::read_inputs(&g.with, &mut sources, true));
+    }
+    let opts = load_options(g);
+    let result = if diags.iter().any(|d| d.severity == Severity::Error) {
+        Err(diags)
+    } else {
+        netfence_model::load(&mut sources, &opts).map(|mut l| {
+            diags.append(&mut l.diagnostics);
+            l.diagnostics = diags;
+            l
+        })
+    };
+    match result {
+        Ok(loaded) => {
+            let shown: Vec<Diagnostic> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| g.verbose || d.severity >= Severity::Warning)
+                .cloned()
+                .collect();
+            if !shown.is_empty() {
+                eprint!("{}", netfence_model::diag::render_short(&shown, &sources));
+            }
+            Ok((sources, loaded))
+        }
+        Err(diags) => {
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            let shown: Vec<Diagnostic> = diags
+                .into_iter()
+                .filter(|d| g.verbose || d.severity >= Severity::Warning)
+                .collect();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "{}",
+                netfence_model::diag::render(&shown, &sources, color(g))
+            );
+            let _ = writeln!(
+                err,
+                "error: {errors} error(s) in the input; nothing was analyzed (a partial answer could hide an isolating policy)"
+            );
+            Err(EXIT_ERROR)
+        }
+    }
+}
+
+fn load_options(g: &Global) -> LoadOptions {
+    LoadOptions {
+        namespace: g.namespace.clone(),
+        cluster_dns: g.cluster_dns.clone(),
+        semantics: Semantics {
+            ip_block_matches_pods: g.ip_block_matches_pods,
+            host_network_as_node: g.host_network == HostNetwork::Node,
+            egress_to_own_node: g.egress_to_own_node,
+        },
+        without: g.without.clone(),
+    }
+}
+
+fn qualify(g: &Global, name: &str) -> String {
+    match &g.namespace {
+        Some(ns)
+            if !name.contains('/')
+                && name.parse::<std::net::IpAddr>().is_err()
+                && !name.starts_with("node:") =>
+        {
+            format!("{ns}/{name}")
+        }
+        _ => name.to_string(),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn text_only(g: &Global, what: &str) -> Result<(), String> {
+    match g.output {
+        Output::Text | Output::Json => Ok(()),
+        _ => Err(format!("{what} supports -o text and -o json")),
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, String> {
+    let g = cli.global.clone();
+    match cli.command {
+        Command::Check {
+            src,
+            dst,
+            paths,
+            port,
+            protocol,
+            inputs,
+        } => {
+            text_only(&g, "check")?;
+            let (sources, loaded) = match load(&g, &paths, &inputs) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let engine = Engine::new(&loaded.cluster);
+            let q = check::CheckQuery {
+                src: qualify(&g, &src),
+                dst: qualify(&g, &dst),
+                port,
+                protocol,
+            };
+            let report = check::check(&engine, &sources, &load_options(&g), &q)?;
+            match g.output {
+                Output::Json => print_json(&report)?,
+                _ => print!("{}", check::render_text(&engine, &sources, &report, &q)),
+            }
+            Ok(if report.allowed { 0 } else { 1 })
+        }
+        Command::Describe {
+            kind,
+            name,
+            paths,
+            inputs,
+        } => {
+            text_only(&g, "describe")?;
+            let (sources, loaded) = match load(&g, &paths, &inputs) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let engine = Engine::new(&loaded.cluster);
+            let json = g.output == Output::Json;
+            match kind {
+                DescribeKind::Policy => {
+                    let d = describe::describe_policy(&engine, &sources, &qualify(&g, &name))?;
+                    if json {
+                        print_json(&d)?
+                    } else {
+                        print!("{}", describe::policy_text(&d))
+                    }
+                }
+                DescribeKind::Pod => {
+                    let d = describe::describe_pod(&engine, &qualify(&g, &name))?;
+                    if json {
+                        print_json(&d)?
+                    } else {
+                        print!("{}", describe::pod_text(&d))
+                    }
+                }
+                DescribeKind::Namespace => {
+                    let d = describe::describe_namespace(&engine, &name)?;
+                    if json {
+                        print_json(&d)?
+                    } else {
+                        print!("{}", describe::namespace_text(&d))
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Matrix {
+            paths,
+            port,
+            protocol,
+            per_pair,
+            inputs,
+        } => {
+            let (_, loaded) = match load(&g, &paths, &inputs) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let engine = Engine::new(&loaded.cluster);
+            let filter = MatrixFilter {
+                namespaces: if g.all_namespaces {
+                    None
+                } else {
+                    g.namespace.clone().map(|n| vec![n])
+                },
+                port,
+                protocol,
+                per_pair,
+            };
+            let m = engine.matrix(&filter);
+            match g.output {
+                Output::Json => print_json(&m)?,
+                Output::Text => print!("{}", matrix::text(&m)),
+                Output::Csv => print!("{}", matrix::csv(&m)),
+                Output::Md => print!("{}", matrix::markdown(&m)),
+                Output::Dot => print!("{}", matrix::dot(&m)),
+            }
+            Ok(0)
+        }
+        Command::Report { paths, inputs } => {
+            text_only(&g, "report")?;
+            let (sources, loaded) = match load(&g, &paths, &inputs) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let engine = Engine::new(&loaded.cluster);
+            let mut r = report::report(&engine, &sources, &loaded.diagnostics);
+            if let (Some(ns), false) = (&g.namespace, g.all_namespaces) {
+                r.namespaces.retain(|p| &p.namespace == ns);
+                r.reachability
+                    .retain(|p| p.destination.starts_with(&format!("{ns}/")));
+                r.dns.retain(|p| p.pod.starts_with(&format!("{ns}/")));
+            }
+            match g.output {
+                Output::Json => print_json(&r)?,
+                _ => print!("{}", report::text(&r)),
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Selector resolution and endpoint equivalence classes.
+//!
+//! Two endpoints are equivalent when every question a policy can ask gives the
+//! same answer for both: which policies select them as subjects, which peer
+//! selectors match them, which address group their IP is in, what their named
+//! ports resolve to, and what kind of endpoint they are. Decisions are then
+//! computed once per class pair.
+
+use std::collections::HashMap;
+
+use netfence_model::{Cluster, Direction, PeerKind, Protocol, Selector};
+
+use crate::addr::{AddressSpace, Block};
+use crate::universe::{EndpointKind, EngineEndpoint, EpId};
+
+pub type ClassId = usize;
+
+/// Which namespaces a pod peer looks in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NsScope {
+    /// `podSelector` alone: the policy's own namespace.
+    Own(String),
+    Selector(Selector),
+}
+
+/// A distinct pod peer (`namespaceSelector`/`podSelector`), resolved once however
+/// many rules repeat it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PodPeerKey {
+    pub ns: NsScope,
+    pub pods: Option<Selector>,
+}
+
+/// A peer with its selector resolved to an index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerRef {
+    /// Index into `Resolved::pod_peers`.
+    Pods(usize),
+    /// Index into `Resolved::blocks`.
+    Block(usize),
+}
+
+/// Everything about the input that does not depend on endpoint classes.
+#[derive(Debug)]
+pub struct Resolved {
+    pub pod_peers: Vec<PodPeerKey>,
+    pub blocks: Vec<Block>,
+    /// For policy p, direction d, rule r, peer k: `peer_refs[p][d][r][k]`.
+    pub peer_refs: Vec<[Vec<Vec<PeerRef>>; 2]>,
+    /// Named ports any rule refers to, with the protocol it asks for.
+    pub named_ports: Vec<(String, Protocol)>,
+}
+
+pub fn dir_index(d: Direction) -> usize {
+    match d {
+        Direction::Ingress => 0,
+        Direction::Egress => 1,
+    }
+}
+
+impl Resolved {
+    pub fn new(cluster: &Cluster) -> Resolved {
+        let mut pod_index: HashMap<PodPeerKey, usize> = HashMap::new();
+        let mut pod_peers = Vec::new();
+        let mut block_index: HashMap<Block, usize> = HashMap::new();
+        let mut blocks = Vec::new();
+        let mut named = Vec::new();
+        let mut peer_refs = Vec::with_capacity(cluster.policies.len());
+        for p in &cluster.policies {
+            let mut per_dir: [Vec<Vec<PeerRef>>; 2] = [Vec::new(), Vec::new()];
+            for dir in Direction::BOTH {
+                for rule in p.rules(dir) {
+                    let mut refs = Vec::new();
+                    for peer in rule.peers.iter().flatten() {
+                        refs.push(match &peer.kind {
+                            PeerKind::Pods {
+                                namespace_selector,
+                                pod_selector,
+                            } => {
+                                let key = PodPeerKey {
+                                    ns: match namespace_selector {
+                                        Some(s) => NsScope::Selector(s.clone()),
+                                        None => NsScope::Own(p.namespace.clone()),
+                                    },
+                                    pods: pod_selector.clone(),
+                                };
+                                let next = pod_peers.len();
+                                let idx = *pod_index.entry(key.clone()).or_insert(next);
+                                if idx == next {
+                                    pod_peers.push(key);
+                                }
+                                PeerRef::Pods(idx)
+                            }
+                            PeerKind::IpBlock { cidr, except } => {
+                                let key = Block {
+                                    cidr: *cidr,
+                                    except: except.clone(),
+                                };
+                                let next = blocks.len();
+                                let idx = *block_index.entry(key.clone()).or_insert(next);
+                                if idx == next {
+                                    blocks.push(key);
+                                }
+                                PeerRef::Block(idx)
+                            }
+                        });
+                    }
+                    per_dir[dir_index(dir)].push(refs);
+                    for port in rule.ports.iter().flatten() {
+                        if let Some(netfence_model::PortRef::Named(n)) = &port.port {
+                            named.push((n.clone(), port.protocol));
+                        }
+                    }
+                }
+            }
+            peer_refs.push(per_dir);
+        }
+        named.sort();
+        named.dedup();
+        Resolved {
+            pod_peers,
+            blocks,
+            peer_refs,
+            named_ports: named,
+        }
+    }
+}
+
+/// A set of equivalent endpoints.
+#[derive(Debug)]
+pub struct Class {
+    pub members: Vec<EpId>,
+    /// Any member; all answer every policy question alike.
+    pub rep: EpId,
+    /// Policies selecting the members and isolating them, per direction.
+    pub isolating: [Vec<usize>; 2],
+    /// Sorted indices of the pod peers matching the members.
+    pub pod_peers: Vec<usize>,
+    pub addr_group: Option<usize>,
+    /// For each entry of `Resolved::named_ports`, the port numbers it names here.
+    pub named_ports: Vec<Vec<u16>>,
+}
+
+impl Class {
+    pub fn matches(&self, peer: PeerRef, space: &AddressSpace) -> bool {
+        match peer {
+            PeerRef::Pods(i) => self.pod_peers.binary_search(&i).is_ok(),
+            PeerRef::Block(b) => self.addr_group.is_some_and(|g| space.block_contains(b, g)),
+        }
+    }
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct Signature {
+    kind: u8,
+    isolating: [Vec<usize>; 2],
+    pod_peers: Vec<usize>,
+    addr_group: Option<usize>,
+    named_ports: Vec<Vec<u16>>,
+}
+
+/// Whether `policy` selects `ep` as a subject.
+pub fn selects(cluster: &Cluster, policy: usize, ep: &EngineEndpoint) -> bool {
+    let p = &cluster.policies[policy];
+    ep.selectable
+        && ep.namespace.as_deref() == Some(p.namespace.as_str())
+        && ep
+            .model_index
+            .is_some_and(|i| p.pod_selector.matches(&cluster.endpoints[i].labels))
+}
+
+/// Whether a pod peer matches `ep`.
+pub fn pod_peer_matches(cluster: &Cluster, key: &PodPeerKey, ep: &EngineEndpoint) -> bool {
+    if !ep.selectable || !ep.is_pod_like() {
+        return false;
+    }
+    let (Some(ns), Some(i)) = (ep.namespace.as_deref(), ep.model_index) else {
+        return false;
+    };
+    let ns_ok = match &key.ns {
+        NsScope::Own(own) => own == ns,
+        NsScope::Selector(sel) => cluster
+            .namespace(ns)
+            .is_some_and(|n| sel.matches(&n.labels)),
+    };
+    ns_ok
+        && key
+            .pods
+            .as_ref()
+            .is_none_or(|s| s.matches(&cluster.endpoints[i].labels))
+}
+
+/// The port numbers `name` (with `protocol`) resolves to on `ep`: every container
+/// port of that name and protocol (two containers may reuse a name).
+pub fn named_port_numbers(
+    cluster: &Cluster,
+    ep: &EngineEndpoint,
+    name: &str,
+    protocol: Protocol,
+) -> Vec<u16> {
+    if !ep.is_pod_like() {
+        return Vec::new();
+    }
+    let Some(i) = ep.model_index else {
+        return Vec::new();
+    };
+    let mut ports: Vec<u16> = cluster.endpoints[i]
+        .ports
+        .iter()
+        .filter(|p| p.name.as_deref() == Some(name) && p.protocol == protocol)
+        .map(|p| p.port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// Groups endpoints into classes. Returns the classes and each endpoint's class.
+pub fn build_classes(
+    cluster: &Cluster,
+    resolved: &Resolved,
+    endpoints: &[EngineEndpoint],
+) -> (Vec<Class>, Vec<ClassId>) {
+    let n = endpoints.len();
+    let mut isolating: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; n];
+    for (pi, p) in cluster.policies.iter().enumerate() {
+        for (ei, ep) in endpoints.iter().enumerate() {
+            if selects(cluster, pi, ep) {
+                for dir in Direction::BOTH {
+                    if p.isolates(dir) {
+                        isolating[ei][dir_index(dir)].push(pi);
+                    }
+                }
+            }
+        }
+    }
+    let mut pod_peers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (ki, key) in resolved.pod_peers.iter().enumerate() {
+        for (ei, ep) in endpoints.iter().enumerate() {
+            if pod_peer_matches(cluster, key, ep) {
+                pod_peers[ei].push(ki);
+            }
+        }
+    }
+    let mut index: HashMap<Signature, ClassId> = HashMap::new();
+    let mut classes: Vec<Class> = Vec::new();
+    let mut class_of = Vec::with_capacity(n);
+    for (ei, ep) in endpoints.iter().enumerate() {
+        let named: Vec<Vec<u16>> = resolved
+            .named_ports
+            .iter()
+            .map(|(name, proto)| named_port_numbers(cluster, ep, name, *proto))
+            .collect();
+        let sig = Signature {
+            // Node-like pods take part in node exceptions, so they never share a
+            // class with ordinary pods.
+            kind: match ep.kind {
+                _ if ep.acts_as_node.is_some() && ep.is_pod_like() => 3,
+                EndpointKind::Pod | EndpointKind::Workload | EndpointKind::SyntheticDns => 0,
+                EndpointKind::Node => 1,
+                EndpointKind::External => 2,
+            },
+            isolating: std::mem::take(&mut isolating[ei]),
+            pod_peers: std::mem::take(&mut pod_peers[ei]),
+            addr_group: ep.addr_group,
+            named_ports: named,
+        };
+        let next = classes.len();
+        let id = match index.get(&sig) {
+            Some(&id) => id,
+            None => {
+                classes.push(Class {
+                    members: Vec::new(),
+                    rep: ei,
+                    isolating: sig.isolating.clone(),
+                    pod_peers: sig.pod_peers.clone(),
+                    addr_group: sig.addr_group,
+                    named_ports: sig.named_ports.clone(),
+                });
+                index.insert(sig, next);
+                next
+            }
+        };
+        classes[id].members.push(ei);
+        class_of.push(id);
+    }
+    (classes, class_of)
+}

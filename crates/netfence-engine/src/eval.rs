@@ -1,0 +1,372 @@
+//! The decision procedure of semantics.md §0 and §1.2, per class pair, with the
+//! pair-level exceptions of §1.7 on top.
+
+use std::net::IpAddr;
+
+use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol};
+use serde::Serialize;
+
+use crate::addr::AddressSpace;
+use crate::classes::{self, Class, ClassId, PeerRef, Resolved, dir_index};
+use crate::portset::{ConnSet, PortSet};
+use crate::universe::{self, EndpointKind, EngineEndpoint, EpId};
+
+/// A rule that granted connections to a pair: the policy, the rule, the peer entry
+/// that matched (`None`: the rule has no `from`/`to`, so every peer matches) and what
+/// it allows for this pair.
+#[derive(Clone, Debug, Serialize)]
+pub struct Contribution {
+    pub policy: usize,
+    pub rule: usize,
+    pub peer: Option<usize>,
+    pub conns: ConnSet,
+}
+
+/// One direction's outcome for a pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideOutcome {
+    /// No policy isolates the subject in this direction: everything passes.
+    NotIsolated,
+    /// Isolated: only the union of matching rules passes.
+    Isolated(ConnSet),
+    /// The subject is not a pod (node, external, hostNetwork): no policy applies.
+    NotAPod,
+}
+
+impl SideOutcome {
+    pub fn allowed(&self) -> ConnSet {
+        match self {
+            SideOutcome::NotIsolated | SideOutcome::NotAPod => ConnSet::all(),
+            SideOutcome::Isolated(c) => c.clone(),
+        }
+    }
+}
+
+/// Pair-specific rules that hold whatever the policies say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exception {
+    /// A pod can always reach itself through its own IP.
+    SelfTraffic,
+    /// Traffic from a pod's own node (kubelet probes) is always allowed in.
+    FromOwnNode,
+    /// A pod may reach its own node (the `egress_to_own_node` choice).
+    ToOwnNode,
+}
+
+/// The engine: the input, resolved once, and queries over it.
+pub struct Engine<'c> {
+    pub cluster: &'c Cluster,
+    pub space: AddressSpace,
+    pub resolved: Resolved,
+    pub endpoints: Vec<EngineEndpoint>,
+    pub classes: Vec<Class>,
+    pub class_of: Vec<ClassId>,
+    by_id: std::collections::HashMap<String, EpId>,
+}
+
+impl<'c> Engine<'c> {
+    pub fn new(cluster: &'c Cluster) -> Engine<'c> {
+        let resolved = Resolved::new(cluster);
+        let space = AddressSpace::new(&resolved.blocks);
+        let endpoints = universe::build(cluster, &space);
+        let (classes, class_of) = classes::build_classes(cluster, &resolved, &endpoints);
+        let by_id = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.clone(), i))
+            .collect();
+        Engine {
+            by_id,
+            cluster,
+            space,
+            resolved,
+            endpoints,
+            classes,
+            class_of,
+        }
+    }
+
+    pub fn endpoint(&self, id: EpId) -> &EngineEndpoint {
+        &self.endpoints[id]
+    }
+
+    /// Ports `spec` allows when connecting to the class `dst`: named ports resolve
+    /// on the destination pod; a name matches nothing on a non-pod.
+    fn port_spec_set(&self, spec: &PortSpec, dst: &Class) -> ConnSet {
+        let set = match &spec.port {
+            None => PortSet::full(),
+            Some(PortRef::Range { lo, hi }) => PortSet::range(*lo, *hi),
+            Some(PortRef::Named(name)) => {
+                let idx = self
+                    .resolved
+                    .named_ports
+                    .binary_search(&(name.clone(), spec.protocol))
+                    .ok();
+                idx.and_then(|i| dst.named_ports.get(i))
+                    .map(|ports| {
+                        ports
+                            .iter()
+                            .fold(PortSet::empty(), |acc, &p| acc.union(&PortSet::single(p)))
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        ConnSet::of(spec.protocol, set)
+    }
+
+    /// What a rule's `ports` allow towards `dst`; no ports means everything.
+    pub fn rule_ports(&self, ports: Option<&[PortSpec]>, dst: ClassId) -> ConnSet {
+        match ports {
+            None => ConnSet::all(),
+            Some(list) => list.iter().fold(ConnSet::none(), |acc, spec| {
+                acc.union(&self.port_spec_set(spec, &self.classes[dst]))
+            }),
+        }
+    }
+
+    /// The NetworkPolicy tier for one direction at class level: `subject` is the
+    /// pod whose policies apply (source for egress, destination for ingress), `peer`
+    /// the other end. `visit` sees every rule that grants something (provenance).
+    pub fn side_classes(
+        &self,
+        dir: Direction,
+        subject: ClassId,
+        peer: ClassId,
+        mut visit: impl FnMut(Contribution),
+    ) -> SideOutcome {
+        let sc = &self.classes[subject];
+        if !self.endpoints[sc.rep].selectable || !self.endpoints[sc.rep].is_pod_like() {
+            return SideOutcome::NotAPod;
+        }
+        let policies = &sc.isolating[dir_index(dir)];
+        if policies.is_empty() {
+            return SideOutcome::NotIsolated;
+        }
+        let pc = &self.classes[peer];
+        let dst = match dir {
+            Direction::Ingress => subject,
+            Direction::Egress => peer,
+        };
+        let mut allowed = ConnSet::none();
+        for &pi in policies {
+            let policy = &self.cluster.policies[pi];
+            for (ri, rule) in policy.effective_rules(dir).iter().enumerate() {
+                let refs = &self.resolved.peer_refs[pi][dir_index(dir)][ri];
+                let matched = if rule.peers.is_none() {
+                    Some(None)
+                } else {
+                    refs.iter()
+                        .position(|&r| pc.matches(r, &self.space))
+                        .map(Some)
+                };
+                let Some(peer_index) = matched else { continue };
+                let conns = self.rule_ports(rule.ports.as_deref(), dst);
+                if conns.is_empty() {
+                    continue;
+                }
+                allowed.union_with(&conns);
+                visit(Contribution {
+                    policy: pi,
+                    rule: ri,
+                    peer: peer_index,
+                    conns,
+                });
+            }
+        }
+        SideOutcome::Isolated(allowed)
+    }
+
+    /// Combines the evaluation tiers for one direction. Only the NetworkPolicy tier
+    /// exists today; the admin tier goes before it and the baseline tier after it
+    /// (semantics.md §2.2), each deciding allow/deny for part of the connection set
+    /// and passing the rest on.
+    fn direction(&self, dir: Direction, subject: ClassId, peer: ClassId) -> ConnSet {
+        self.side_classes(dir, subject, peer, |_| {}).allowed()
+    }
+
+    /// Allowed connections between two classes, ignoring pair exceptions.
+    pub fn class_pair(&self, src: ClassId, dst: ClassId) -> ConnSet {
+        let egress = self.direction(Direction::Egress, src, dst);
+        if egress.is_empty() {
+            return egress;
+        }
+        egress.intersect(&self.direction(Direction::Ingress, dst, src))
+    }
+
+    /// Exceptions that apply to this pair, per direction: (egress, ingress).
+    pub fn exceptions(&self, src: EpId, dst: EpId) -> (Option<Exception>, Option<Exception>) {
+        if src == dst {
+            return (Some(Exception::SelfTraffic), Some(Exception::SelfTraffic));
+        }
+        let (s, d) = (&self.endpoints[src], &self.endpoints[dst]);
+        let ingress = match (&s.acts_as_node, &d.node) {
+            (Some(n), Some(m)) if n == m && d.is_pod_like() && d.selectable => {
+                Some(Exception::FromOwnNode)
+            }
+            _ => None,
+        };
+        let egress = match (&s.node, &d.acts_as_node) {
+            (Some(n), Some(m))
+                if n == m
+                    && s.is_pod_like()
+                    && s.selectable
+                    && self.cluster.semantics.egress_to_own_node =>
+            {
+                Some(Exception::ToOwnNode)
+            }
+            _ => None,
+        };
+        (egress, ingress)
+    }
+
+    /// Allowed connections from `src` to `dst`.
+    pub fn allowed(&self, src: EpId, dst: EpId) -> ConnSet {
+        let (eg_exc, in_exc) = self.exceptions(src, dst);
+        let (sc, dc) = (self.class_of[src], self.class_of[dst]);
+        let egress = match eg_exc {
+            Some(_) => ConnSet::all(),
+            None => self.direction(Direction::Egress, sc, dc),
+        };
+        if egress.is_empty() {
+            return egress;
+        }
+        let ingress = match in_exc {
+            Some(_) => ConnSet::all(),
+            None => self.direction(Direction::Ingress, dc, sc),
+        };
+        egress.intersect(&ingress)
+    }
+
+    /// Finds an endpoint: `ns/pod`, `ns/kind/name`, `node:NAME`, an external
+    /// group id, or an IP address (a pod's or node's IP, else its external group).
+    pub fn find(&self, query: &str) -> Result<EpId, String> {
+        if let Some(&i) = self.by_id.get(query) {
+            return Ok(i);
+        }
+        if let Ok(ip) = query.parse::<IpAddr>() {
+            return Ok(self.endpoint_for_ip(ip));
+        }
+        // `ns/deployment/name` for a workload whose pods are in the input: pick
+        // its first pod.
+        let parts: Vec<&str> = query.split('/').collect();
+        if let [ns, kind, name] = parts.as_slice() {
+            let first = self.endpoints.iter().position(|e| {
+                e.model_index.is_some_and(|i| {
+                    let m = &self.cluster.endpoints[i];
+                    m.namespace == *ns
+                        && e.is_pod_like()
+                        && m.workload
+                            .as_ref()
+                            .is_some_and(|w| w.kind.eq_ignore_ascii_case(kind) && w.name == *name)
+                })
+            });
+            if let Some(i) = first {
+                return Ok(i);
+            }
+        }
+        let close: Vec<&str> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.kind != EndpointKind::External)
+            .map(|e| e.id.as_str())
+            .filter(|id| {
+                let last = query.rsplit('/').next().unwrap_or(query);
+                id.ends_with(last) || id.contains(query)
+            })
+            .take(5)
+            .collect();
+        let mut msg = format!("no endpoint `{query}` in the input");
+        if !close.is_empty() {
+            msg.push_str(&format!("; did you mean {}?", close.join(", ")));
+        } else {
+            msg.push_str("; write NAMESPACE/POD, NAMESPACE/KIND/NAME, node:NAME or an IP address");
+        }
+        Err(msg)
+    }
+
+    /// The endpoint that owns `ip`: a pod, a node, or the external group.
+    pub fn endpoint_for_ip(&self, ip: IpAddr) -> EpId {
+        if let Some(i) = self.endpoints.iter().position(|e| {
+            e.kind != EndpointKind::External
+                && e.ips.contains(&ip)
+                && e.kind != EndpointKind::Node
+                && e.acts_as_node.is_none()
+        }) {
+            return i;
+        }
+        if let Some(i) = self
+            .endpoints
+            .iter()
+            .position(|e| e.kind == EndpointKind::Node && e.ips.contains(&ip))
+        {
+            return i;
+        }
+        if let Some(i) = self
+            .endpoints
+            .iter()
+            .position(|e| e.acts_as_node.is_some() && e.ips.contains(&ip))
+        {
+            return i;
+        }
+        let g = self.space.group_of(ip);
+        self.endpoints
+            .iter()
+            .position(|e| e.kind == EndpointKind::External && e.addr_group == Some(g))
+            .unwrap_or(0)
+    }
+
+    /// Policies selecting `ep` that isolate it in `dir`.
+    pub fn isolating(&self, ep: EpId, dir: Direction) -> &[usize] {
+        &self.classes[self.class_of[ep]].isolating[dir_index(dir)]
+    }
+
+    /// Endpoints a policy selects as subjects.
+    pub fn selected_by(&self, policy: usize) -> Vec<EpId> {
+        (0..self.endpoints.len())
+            .filter(|&e| classes::selects(self.cluster, policy, &self.endpoints[e]))
+            .collect()
+    }
+
+    /// Endpoints matched by peer `peer` of rule `rule` (direction `dir`) of `policy`.
+    pub fn peer_members(
+        &self,
+        policy: usize,
+        dir: Direction,
+        rule: usize,
+        peer: usize,
+    ) -> Vec<EpId> {
+        let Some(&r) = self
+            .resolved
+            .peer_refs
+            .get(policy)
+            .and_then(|d| d[dir_index(dir)].get(rule))
+            .and_then(|refs| refs.get(peer))
+        else {
+            return Vec::new();
+        };
+        (0..self.endpoints.len())
+            .filter(|&e| self.classes[self.class_of[e]].matches(r, &self.space))
+            .collect()
+    }
+
+    /// Whether a peer reference matches an endpoint (for explanations).
+    pub fn peer_ref_matches(&self, r: PeerRef, ep: EpId) -> bool {
+        self.classes[self.class_of[ep]].matches(r, &self.space)
+    }
+
+    /// The ports a rule opens towards endpoint `dst` (named ports resolved there).
+    pub fn rule_ports_for(&self, ports: Option<&[PortSpec]>, dst: EpId) -> ConnSet {
+        self.rule_ports(ports, self.class_of[dst])
+    }
+
+    /// Convenience for tests and `check --port`: is one connection allowed?
+    pub fn allows(&self, src: EpId, dst: EpId, protocol: Protocol, port: u16) -> bool {
+        self.allowed(src, dst).allows(protocol, port)
+    }
+
+    /// Pod-like endpoints (the ones with policies and labels).
+    pub fn pods(&self) -> impl Iterator<Item = EpId> + '_ {
+        (0..self.endpoints.len()).filter(|&e| self.endpoints[e].is_pod_like())
+    }
+}

@@ -1,0 +1,328 @@
+//! Sets of ports and connection sets, as sorted disjoint inclusive intervals.
+
+use std::fmt;
+
+use netfence_model::Protocol;
+use serde::{Serialize, Serializer};
+
+/// Sorted, disjoint, non-adjacent inclusive ranges of `u16` ports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortSet {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl PortSet {
+    pub fn empty() -> Self {
+        PortSet { ranges: Vec::new() }
+    }
+
+    pub fn full() -> Self {
+        PortSet {
+            ranges: vec![(0, u16::MAX)],
+        }
+    }
+
+    pub fn range(lo: u16, hi: u16) -> Self {
+        if lo > hi {
+            return PortSet::empty();
+        }
+        PortSet {
+            ranges: vec![(lo, hi)],
+        }
+    }
+
+    pub fn single(p: u16) -> Self {
+        PortSet::range(p, p)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.ranges == [(0, u16::MAX)]
+    }
+
+    pub fn ranges(&self) -> &[(u16, u16)] {
+        &self.ranges
+    }
+
+    pub fn contains(&self, p: u16) -> bool {
+        self.ranges
+            .binary_search_by(|&(lo, hi)| {
+                if hi < p {
+                    std::cmp::Ordering::Less
+                } else if lo > p {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+    }
+
+    pub fn len(&self) -> u32 {
+        self.ranges
+            .iter()
+            .map(|&(lo, hi)| u32::from(hi) - u32::from(lo) + 1)
+            .sum()
+    }
+
+    pub fn union(&self, other: &PortSet) -> PortSet {
+        if other.ranges.is_empty() {
+            return self.clone();
+        }
+        if self.ranges.is_empty() {
+            return other.clone();
+        }
+        let mut all: Vec<(u16, u16)> = self.ranges.iter().chain(&other.ranges).copied().collect();
+        all.sort_unstable();
+        let mut out: Vec<(u16, u16)> = Vec::with_capacity(all.len());
+        for (lo, hi) in all {
+            match out.last_mut() {
+                Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        PortSet { ranges: out }
+    }
+
+    pub fn intersect(&self, other: &PortSet) -> PortSet {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.ranges.len() && j < other.ranges.len() {
+            let (a_lo, a_hi) = self.ranges[i];
+            let (b_lo, b_hi) = other.ranges[j];
+            let lo = a_lo.max(b_lo);
+            let hi = a_hi.min(b_hi);
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a_hi < b_hi {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        PortSet { ranges: out }
+    }
+
+    pub fn complement(&self) -> PortSet {
+        let mut out = Vec::new();
+        let mut next: u32 = 0;
+        for &(lo, hi) in &self.ranges {
+            if u32::from(lo) > next {
+                out.push((next as u16, lo - 1));
+            }
+            next = u32::from(hi) + 1;
+        }
+        if next <= u32::from(u16::MAX) {
+            out.push((next as u16, u16::MAX));
+        }
+        PortSet { ranges: out }
+    }
+
+    pub fn difference(&self, other: &PortSet) -> PortSet {
+        self.intersect(&other.complement())
+    }
+
+    pub fn is_subset(&self, other: &PortSet) -> bool {
+        self.difference(other).is_empty()
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_full() {
+            return f.write_str("all ports");
+        }
+        let parts: Vec<String> = self
+            .ranges
+            .iter()
+            .map(|&(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl Serialize for PortSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.ranges
+            .iter()
+            .map(|&(lo, hi)| [lo, hi])
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+}
+
+/// What a pair of endpoints may open: ports per protocol, and whether protocols
+/// other than TCP/UDP/SCTP (ICMP, ...) pass. NetworkPolicy only speaks of TCP, UDP
+/// and SCTP; a rule without `ports` allows every protocol, one with ports only
+/// those listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnSet {
+    pub ports: [PortSet; 3],
+    pub other: bool,
+}
+
+impl ConnSet {
+    pub fn none() -> Self {
+        ConnSet::default()
+    }
+
+    pub fn all() -> Self {
+        ConnSet {
+            ports: [PortSet::full(), PortSet::full(), PortSet::full()],
+            other: true,
+        }
+    }
+
+    pub fn of(protocol: Protocol, ports: PortSet) -> Self {
+        let mut c = ConnSet::none();
+        c.ports[protocol.index()] = ports;
+        c
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.other && self.ports.iter().all(PortSet::is_empty)
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.other && self.ports.iter().all(PortSet::is_full)
+    }
+
+    pub fn get(&self, protocol: Protocol) -> &PortSet {
+        &self.ports[protocol.index()]
+    }
+
+    pub fn allows(&self, protocol: Protocol, port: u16) -> bool {
+        self.ports[protocol.index()].contains(port)
+    }
+
+    pub fn union(&self, o: &ConnSet) -> ConnSet {
+        ConnSet {
+            ports: [0, 1, 2].map(|i| self.ports[i].union(&o.ports[i])),
+            other: self.other || o.other,
+        }
+    }
+
+    pub fn union_with(&mut self, o: &ConnSet) {
+        if o.is_empty() {
+            return;
+        }
+        *self = self.union(o);
+    }
+
+    pub fn intersect(&self, o: &ConnSet) -> ConnSet {
+        ConnSet {
+            ports: [0, 1, 2].map(|i| self.ports[i].intersect(&o.ports[i])),
+            other: self.other && o.other,
+        }
+    }
+
+    pub fn complement(&self) -> ConnSet {
+        ConnSet {
+            ports: [0, 1, 2].map(|i| self.ports[i].complement()),
+            other: !self.other,
+        }
+    }
+
+    pub fn difference(&self, o: &ConnSet) -> ConnSet {
+        self.intersect(&o.complement())
+    }
+
+    pub fn is_subset(&self, o: &ConnSet) -> bool {
+        self.difference(o).is_empty()
+    }
+}
+
+impl fmt::Display for ConnSet {
+    /// `all`, `none`, or `TCP 80,8080-8090; UDP 53` (`+ other protocols` when
+    /// ICMP and friends pass but not every port does).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_all() {
+            return f.write_str("all");
+        }
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let mut parts = Vec::new();
+        for p in Protocol::ALL {
+            let set = self.get(p);
+            if !set.is_empty() {
+                parts.push(format!("{p} {set}"));
+            }
+        }
+        if self.other {
+            parts.push("other protocols".into());
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// `{"TCP":[[80,80]],"UDP":[],"SCTP":[],"other":false}`, documented in docs/json.md.
+impl Serialize for ConnSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(4))?;
+        for p in Protocol::ALL {
+            m.serialize_entry(p.as_str(), self.get(p))?;
+        }
+        m.serialize_entry("other", &self.other)?;
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn set_from(bits: &[bool]) -> PortSet {
+        let mut s = PortSet::empty();
+        for (i, &b) in bits.iter().enumerate() {
+            if b {
+                s = s.union(&PortSet::single(i as u16));
+            }
+        }
+        s
+    }
+
+    proptest! {
+        #[test]
+        fn operations_match_bitsets(a in proptest::collection::vec(any::<bool>(), 12), b in proptest::collection::vec(any::<bool>(), 12)) {
+            let (sa, sb) = (set_from(&a), set_from(&b));
+            for p in 0..12u16 {
+                let (x, y) = (a[p as usize], b[p as usize]);
+                prop_assert_eq!(sa.union(&sb).contains(p), x || y);
+                prop_assert_eq!(sa.intersect(&sb).contains(p), x && y);
+                prop_assert_eq!(sa.difference(&sb).contains(p), x && !y);
+                prop_assert_eq!(sa.complement().contains(p), !x);
+            }
+            prop_assert!(sa.complement().contains(u16::MAX));
+            prop_assert_eq!(sa.complement().complement(), sa);
+        }
+    }
+
+    #[test]
+    fn display() {
+        let c = ConnSet::of(
+            Protocol::Tcp,
+            PortSet::single(80).union(&PortSet::range(8080, 8090)),
+        )
+        .union(&ConnSet::of(Protocol::Udp, PortSet::single(53)));
+        assert_eq!(c.to_string(), "TCP 80,8080-8090; UDP 53");
+        assert_eq!(ConnSet::all().to_string(), "all");
+        assert_eq!(ConnSet::none().to_string(), "none");
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"TCP":[[80,80],[8080,8090]],"UDP":[[53,53]],"SCTP":[],"other":false}"#
+        );
+    }
+}

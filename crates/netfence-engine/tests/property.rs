@@ -1,0 +1,345 @@
+//! The engine against the pair-by-pair reference evaluator on random clusters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use netfence_engine::reference::{self, End};
+use netfence_engine::{EndpointKind, Engine, MatrixFilter};
+use netfence_model::*;
+use proptest::prelude::*;
+
+fn loc() -> FieldLoc {
+    FieldLoc {
+        origin: ObjectOrigin {
+            file: FileId(0),
+            document: 0,
+            prefix: Vec::new(),
+        },
+        path: Vec::new(),
+    }
+}
+
+fn labels_strategy() -> impl Strategy<Value = Labels> {
+    (prop::option::of(0..3u8), prop::option::of(0..2u8)).prop_map(|(app, tier)| {
+        let mut l = Labels::new();
+        if let Some(a) = app {
+            l.insert("app".into(), ["a", "b", "c"][a as usize].into());
+        }
+        if let Some(t) = tier {
+            l.insert("tier".into(), ["x", "y"][t as usize].into());
+        }
+        l
+    })
+}
+
+fn selector_strategy(
+    keys: &'static [&'static str],
+    values: &'static [&'static str],
+) -> impl Strategy<Value = Selector> {
+    prop::collection::vec(
+        (
+            0..keys.len(),
+            0..4u8,
+            prop::collection::btree_set(0..values.len(), 1..3),
+        ),
+        0..3,
+    )
+    .prop_map(move |reqs| {
+        let mut requirements: Vec<Requirement> = reqs
+            .into_iter()
+            .map(|(k, op, vals)| {
+                let operator = [
+                    Operator::In,
+                    Operator::NotIn,
+                    Operator::Exists,
+                    Operator::DoesNotExist,
+                ][op as usize];
+                let values = match operator {
+                    Operator::In | Operator::NotIn => {
+                        vals.into_iter().map(|v| values[v].to_string()).collect()
+                    }
+                    _ => BTreeSet::new(),
+                };
+                Requirement {
+                    key: keys[k].into(),
+                    operator,
+                    values,
+                }
+            })
+            .collect();
+        requirements.sort();
+        requirements.dedup();
+        Selector { requirements }
+    })
+}
+
+const BLOCKS: &[(&str, &[&str])] = &[
+    ("10.0.0.0/30", &[]),
+    ("10.0.0.0/29", &["10.0.0.2/31"]),
+    ("8.0.0.0/8", &[]),
+    ("0.0.0.0/0", &["10.0.0.0/8"]),
+    ("192.168.0.0/31", &[]),
+    ("::/0", &[]),
+];
+
+fn peer_strategy() -> impl Strategy<Value = Peer> {
+    prop_oneof![
+        (
+            prop::option::of(selector_strategy(&["team"], &["a", "b"])),
+            prop::option::of(selector_strategy(&["app", "tier"], &["a", "b", "x"]))
+        )
+            .prop_filter("a pod peer needs a selector", |(n, p)| n.is_some()
+                || p.is_some())
+            .prop_map(|(namespace_selector, pod_selector)| Peer {
+                kind: PeerKind::Pods {
+                    namespace_selector,
+                    pod_selector
+                },
+                loc: loc()
+            }),
+        (0..BLOCKS.len()).prop_map(|i| Peer {
+            kind: PeerKind::IpBlock {
+                cidr: BLOCKS[i].0.parse().unwrap(),
+                except: BLOCKS[i].1.iter().map(|e| e.parse().unwrap()).collect(),
+            },
+            loc: loc(),
+        }),
+    ]
+}
+
+fn port_strategy() -> impl Strategy<Value = PortSpec> {
+    (0..3usize, 0..4u8, 1..4u16, 0..2u16).prop_map(|(proto, kind, lo, span)| PortSpec {
+        protocol: Protocol::ALL[proto],
+        port: match kind {
+            0 => None,
+            1 => Some(PortRef::Range { lo, hi: lo + span }),
+            2 => Some(PortRef::Named("web".into())),
+            _ => Some(PortRef::Named("dns".into())),
+        },
+        loc: loc(),
+    })
+}
+
+fn rule_strategy() -> impl Strategy<Value = Rule> {
+    (
+        prop::option::of(prop::collection::vec(peer_strategy(), 1..3)),
+        prop::option::of(prop::collection::vec(port_strategy(), 1..3)),
+    )
+        .prop_map(|(peers, ports)| Rule {
+            peers,
+            ports,
+            loc: loc(),
+        })
+}
+
+fn policy_strategy() -> impl Strategy<Value = Policy> {
+    (
+        0..3usize,
+        selector_strategy(&["app", "tier"], &["a", "b", "x"]),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(rule_strategy(), 0..3),
+        prop::collection::vec(rule_strategy(), 0..3),
+    )
+        .prop_map(|(ns, pod_selector, ing, eg, ingress, egress)| Policy {
+            namespace: format!("ns{ns}"),
+            name: "p".into(),
+            pod_selector,
+            ingress_isolates: ing,
+            egress_isolates: eg,
+            policy_types_written: true,
+            ingress,
+            egress,
+            origin: loc().origin,
+            loc: loc(),
+        })
+}
+
+fn pod_strategy() -> impl Strategy<Value = (usize, Labels, u8, usize, Vec<usize>, bool)> {
+    (
+        0..3usize,
+        labels_strategy(),
+        0..5u8,
+        0..2usize,
+        prop::collection::vec(0..4usize, 0..3),
+        prop::bool::weighted(0.15),
+    )
+}
+
+const PORTS: &[(&str, Protocol, u16)] = &[
+    ("web", Protocol::Tcp, 1),
+    ("web", Protocol::Tcp, 2),
+    ("dns", Protocol::Udp, 3),
+    ("web", Protocol::Udp, 2),
+];
+
+fn cluster_strategy() -> impl Strategy<Value = Cluster> {
+    (
+        prop::collection::vec(prop::option::of(0..2u8), 3),
+        prop::collection::vec(pod_strategy(), 1..6),
+        prop::collection::vec(policy_strategy(), 0..4),
+        any::<[bool; 3]>(),
+    )
+        .prop_map(|(ns_teams, pods, mut policies, flags)| {
+            let namespaces = ns_teams
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut labels =
+                        Labels::from([(NAMESPACE_NAME_LABEL.to_string(), format!("ns{i}"))]);
+                    if let Some(t) = t {
+                        labels.insert("team".into(), ["a", "b"][*t as usize].into());
+                    }
+                    Namespace {
+                        name: format!("ns{i}"),
+                        labels,
+                        labels_known: true,
+                        origin: None,
+                    }
+                })
+                .collect();
+            let nodes: Vec<Node> = (0..2)
+                .map(|i| Node {
+                    name: format!("n{i}"),
+                    labels: Labels::new(),
+                    addresses: vec![format!("192.168.0.{i}").parse().unwrap()],
+                    origin: None,
+                })
+                .collect();
+            let mut endpoints: Vec<Endpoint> = pods
+                .into_iter()
+                .enumerate()
+                .map(|(i, (ns, labels, ip, node, ports, host))| {
+                    let ips: Vec<IpAddr> = if host {
+                        vec![format!("192.168.0.{node}").parse().unwrap()]
+                    } else if ip == 0 {
+                        Vec::new()
+                    } else {
+                        vec![format!("10.0.0.{ip}").parse().unwrap()]
+                    };
+                    let mut ports: Vec<ContainerPort> = ports
+                        .into_iter()
+                        .map(|p| ContainerPort {
+                            name: Some(PORTS[p].0.into()),
+                            protocol: PORTS[p].1,
+                            port: PORTS[p].2,
+                        })
+                        .collect();
+                    ports.dedup();
+                    Endpoint {
+                        id: format!("ns{ns}/p{i}"),
+                        namespace: format!("ns{ns}"),
+                        name: format!("p{i}"),
+                        source: EndpointSource::Pod,
+                        labels,
+                        ips,
+                        node: Some(format!("n{node}")),
+                        ports,
+                        host_network: host,
+                        workload: None,
+                        origin: None,
+                    }
+                })
+                .collect();
+            endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+            for (i, p) in policies.iter_mut().enumerate() {
+                p.name = format!("p{i}");
+            }
+            Cluster {
+                namespaces,
+                nodes,
+                endpoints,
+                services: Vec::new(),
+                policies,
+                unanalyzed: Vec::new(),
+                semantics: Semantics {
+                    ip_block_matches_pods: flags[0],
+                    host_network_as_node: flags[1],
+                    egress_to_own_node: flags[2],
+                },
+            }
+        })
+}
+
+/// The oracle's view of an engine endpoint; external groups get an address that
+/// is no pod's or node's.
+fn oracle_end(engine: &Engine, ep: usize, probes: &[IpAddr]) -> Option<End> {
+    let e = engine.endpoint(ep);
+    match e.kind {
+        EndpointKind::Node => Some(End::Node(e.model_index?)),
+        EndpointKind::External => probes
+            .iter()
+            .copied()
+            .find(|&ip| engine.endpoint_for_ip(ip) == ep)
+            .map(End::Ip),
+        _ => Some(End::Pod(e.model_index?)),
+    }
+}
+
+const PROBE_IPS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.2",
+    "10.0.0.3",
+    "10.0.0.4",
+    "10.0.0.5",
+    "10.0.0.9",
+    "10.0.0.200",
+    "10.9.0.1",
+    "8.8.8.8",
+    "1.1.1.1",
+    "192.168.0.0",
+    "192.168.0.1",
+    "192.168.0.7",
+    "2001:db8::1",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_agrees_with_reference(cluster in cluster_strategy()) {
+        let engine = Engine::new(&cluster);
+        let probes: Vec<IpAddr> = PROBE_IPS.iter().map(|s| s.parse().unwrap()).collect();
+        let ends: Vec<(usize, End)> = (0..engine.endpoints.len())
+            .filter_map(|e| oracle_end(&engine, e, &probes).map(|o| (e, o)))
+            .collect();
+        for &(s, so) in &ends {
+            for &(d, dof) in &ends {
+                let set = engine.allowed(s, d);
+                for proto in Protocol::ALL {
+                    for port in 1..=4u16 {
+                        let want = reference::allowed(&cluster, so, dof, proto, port);
+                        prop_assert_eq!(set.allows(proto, port), want,
+                            "{} -> {} {}/{}: engine {}, reference {}", engine.endpoint(s).id, engine.endpoint(d).id, proto, port, set, want);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grouped_matrix_covers_each_pair_once(cluster in cluster_strategy()) {
+        let engine = Engine::new(&cluster);
+        let m = engine.matrix(&MatrixFilter::default());
+        let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+        for entry in &m.connections {
+            for s in &entry.src {
+                for d in &entry.dst {
+                    if s == d { continue; }
+                    prop_assert!(seen.insert((s.clone(), d.clone()), entry.allowed.to_string()).is_none(), "pair {s} -> {d} listed twice");
+                }
+            }
+        }
+        for s in 0..engine.endpoints.len() {
+            for d in 0..engine.endpoints.len() {
+                if s == d { continue; }
+                let key = (engine.endpoint(s).id.clone(), engine.endpoint(d).id.clone());
+                let allowed = engine.allowed(s, d);
+                let listed = seen.get(&key).cloned().unwrap_or_else(|| "none".into());
+                prop_assert_eq!(listed, allowed.to_string(), "{:?} {}", key, serde_json::to_string(&m.connections).unwrap());
+            }
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Typed decoding into k8s-openapi objects, as strictly as `kubectl apply
+//! --validate=strict`: unknown fields and wrong types are errors, each located.
+
+use netfence_yaml::PathSegment;
+use serde::de::DeserializeOwned;
+
+use crate::diag::{Anchor, Diagnostic};
+use crate::sources::{FieldLoc, ObjectOrigin};
+
+/// Bound on decode-and-repair rounds for one object; each round finds one type error.
+const MAX_ROUNDS: usize = 32;
+
+/// Decodes `json` into `T`, reporting every unknown field and every type error it
+/// can find (after a type error the offending value is set aside and decoding is
+/// retried, so one run shows all of them). Returns `None` if there was any error.
+pub fn decode_strict<T: DeserializeOwned>(
+    json: &serde_json::Value,
+    origin: &ObjectOrigin,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let root = FieldLoc {
+        origin: origin.clone(),
+        path: Vec::new(),
+    };
+    let mut json = json.clone();
+    let mut unknown: Vec<Vec<PathSegment>> = Vec::new();
+    let mut type_errors: Vec<Vec<PathSegment>> = Vec::new();
+    let mut result = None;
+    for _ in 0..MAX_ROUNDS {
+        let mut ignored = Vec::new();
+        let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(ignored_path(&path));
+        let de = serde_ignored::Deserializer::new(&json, &mut on_ignored);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(value) => {
+                for p in ignored {
+                    if !unknown.contains(&p) {
+                        unknown.push(p);
+                    }
+                }
+                result = Some(value);
+                break;
+            }
+            Err(e) => {
+                for p in ignored {
+                    if !unknown.contains(&p) {
+                        unknown.push(p);
+                    }
+                }
+                let path = error_path(e.path());
+                let message = e.inner().to_string();
+                if type_errors.contains(&path) {
+                    break;
+                }
+                type_errors.push(path.clone());
+                diags.push(type_error(&root, &path, &message, &json));
+                if !set_aside(&mut json, &path, &message) {
+                    break;
+                }
+            }
+        }
+    }
+    for path in &unknown {
+        let field = match path.last() {
+            Some(PathSegment::Key(k)) => k.clone(),
+            _ => continue,
+        };
+        let mut d = Diagnostic::error(
+            format!("unknown field `{field}`"),
+            Anchor::Field {
+                loc: FieldLoc {
+                    origin: origin.clone(),
+                    path: path.clone(),
+                },
+                key: true,
+            },
+        );
+        d = match suggest_field(&field) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(
+                "remove it, or check its spelling and indentation against the API reference",
+            ),
+        };
+        diags.push(d);
+    }
+    if !type_errors.is_empty() || !unknown.is_empty() {
+        return None;
+    }
+    result
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> Vec<PathSegment> {
+    let mut out = Vec::new();
+    let mut cur = path;
+    loop {
+        match cur {
+            serde_ignored::Path::Root => break,
+            serde_ignored::Path::Seq { parent, index } => {
+                out.push(PathSegment::Index(*index));
+                cur = parent;
+            }
+            serde_ignored::Path::Map { parent, key } => {
+                out.push(PathSegment::Key(key.clone()));
+                cur = parent;
+            }
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => cur = parent,
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn error_path(path: &serde_path_to_error::Path) -> Vec<PathSegment> {
+    path.iter()
+        .filter_map(|seg| match seg {
+            serde_path_to_error::Segment::Seq { index } => Some(PathSegment::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => Some(PathSegment::Key(key.clone())),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {
+                None
+            }
+        })
+        .collect()
+}
+
+fn value_at<'a>(
+    json: &'a serde_json::Value,
+    path: &[PathSegment],
+) -> Option<&'a serde_json::Value> {
+    let mut cur = json;
+    for seg in path {
+        cur = match seg {
+            PathSegment::Key(k) => cur.get(k)?,
+            PathSegment::Index(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
+}
+
+fn type_error(
+    root: &FieldLoc,
+    path: &[PathSegment],
+    message: &str,
+    json: &serde_json::Value,
+) -> Diagnostic {
+    let loc = FieldLoc {
+        origin: root.origin.clone(),
+        path: path.to_vec(),
+    };
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        let mut field_loc = loc.clone();
+        field_loc.path.push(PathSegment::Key(field.to_string()));
+        let _ = field_loc;
+        return Diagnostic::error(
+            format!("required field `{field}` is missing"),
+            Anchor::Field { loc, key: true },
+        )
+        .with_help(format!("add `{field}:` here"));
+    }
+    let found = value_at(json, path);
+    let expected = message
+        .split_once(", expected ")
+        .map(|(_, e)| e.to_string())
+        .unwrap_or_else(|| message.to_string());
+    let expected = humanize_expected(&expected);
+    let found_desc = match found {
+        Some(serde_json::Value::Bool(b)) => format!("the boolean {b}"),
+        Some(serde_json::Value::Number(n)) => format!("the number {n}"),
+        Some(serde_json::Value::String(s)) => format!("the string {s:?}"),
+        Some(serde_json::Value::Array(_)) => "a list".to_string(),
+        Some(serde_json::Value::Object(_)) => "a mapping".to_string(),
+        Some(serde_json::Value::Null) => "null".to_string(),
+        None => "something else".to_string(),
+    };
+    let help = match (found, expected.as_str()) {
+        (Some(serde_json::Value::Bool(b)), "a string") => {
+            format!("YAML reads unquoted yes/no/true/false/on/off as booleans; quote it: \"{b}\" (or the word you wrote, in quotes)")
+        }
+        (Some(serde_json::Value::Number(n)), "a string") => format!("quote it: \"{n}\""),
+        (_, "a port number or a port name") => {
+            "write a single port such as `80` or a container port name such as `http`; for a range use `port` and `endPort`".to_string()
+        }
+        (_, e) if e.starts_with("a list") => "write a YAML list: each item on its own line starting with `- `".to_string(),
+        (_, e) if e.starts_with("a mapping") => "write `key: value` pairs indented under this field".to_string(),
+        _ => format!("write {expected} here"),
+    };
+    Diagnostic::error(
+        format!("wrong type: expected {expected}, found {found_desc}"),
+        Anchor::Field { loc, key: false },
+    )
+    .with_help(help)
+}
+
+fn humanize_expected(expected: &str) -> String {
+    match expected {
+        "a string" | "a borrowed string" => "a string".into(),
+        "IntOrString" => "a port number or a port name".into(),
+        "i32" | "i64" | "u16" | "u32" => "an integer".into(),
+        e if e.starts_with("a sequence") => "a list".into(),
+        e if e.starts_with("a map") || e.starts_with("struct") => "a mapping".into(),
+        "a boolean" | "bool" => "a boolean (true or false)".into(),
+        e => e.to_string(),
+    }
+}
+
+/// Makes the value at `path` decodable so the next round can find further errors.
+/// Returns false when no progress is possible.
+fn set_aside(json: &mut serde_json::Value, path: &[PathSegment], message: &str) -> bool {
+    if message.starts_with("missing field `") {
+        // Fill the required field with an empty string; if that is the wrong type
+        // the next round reports it at the field itself and removes the parent.
+        let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        else {
+            return false;
+        };
+        return match value_at_mut(json, path) {
+            Some(serde_json::Value::Object(map)) => {
+                map.insert(field.to_string(), serde_json::Value::String(String::new()));
+                true
+            }
+            _ => false,
+        };
+    }
+    let Some((last, parent_path)) = path.split_last() else {
+        return false;
+    };
+    match (value_at_mut(json, parent_path), last) {
+        (Some(serde_json::Value::Object(map)), PathSegment::Key(k)) => {
+            map.remove(k);
+            true
+        }
+        (Some(serde_json::Value::Array(items)), PathSegment::Index(i)) => {
+            // Replacing a scalar by its string form keeps later indices stable.
+            if let Some(item) = items.get_mut(*i) {
+                let text = match item {
+                    serde_json::Value::Bool(b) => Some(b.to_string()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                };
+                match text {
+                    Some(t) if message.contains("expected a string") => {
+                        *item = serde_json::Value::String(t);
+                        true
+                    }
+                    _ => false,
+                }
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+fn value_at_mut<'a>(
+    json: &'a mut serde_json::Value,
+    path: &[PathSegment],
+) -> Option<&'a mut serde_json::Value> {
+    let mut cur = json;
+    for seg in path {
+        cur = match seg {
+            PathSegment::Key(k) => cur.get_mut(k)?,
+            PathSegment::Index(i) => cur.get_mut(*i)?,
+        };
+    }
+    Some(cur)
+}
+
+/// Field names users write in the objects netfence reads; used for "did you mean".
+const KNOWN_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "status",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "podSelector",
+    "namespaceSelector",
+    "policyTypes",
+    "ingress",
+    "egress",
+    "from",
+    "to",
+    "ports",
+    "port",
+    "endPort",
+    "protocol",
+    "ipBlock",
+    "cidr",
+    "except",
+    "matchLabels",
+    "matchExpressions",
+    "key",
+    "operator",
+    "values",
+    "containers",
+    "initContainers",
+    "containerPort",
+    "hostNetwork",
+    "nodeName",
+    "podIP",
+    "podIPs",
+    "phase",
+    "selector",
+    "template",
+    "replicas",
+    "targetPort",
+    "clusterIP",
+    "clusterIPs",
+    "addresses",
+    "address",
+    "type",
+    "jobTemplate",
+    "image",
+    "restartPolicy",
+    "items",
+    "ip",
+];
+
+/// A known field equal ignoring case, or one edit away.
+pub fn suggest_field(field: &str) -> Option<&'static str> {
+    if let Some(k) = KNOWN_FIELDS.iter().find(|k| k.eq_ignore_ascii_case(field)) {
+        return Some(k);
+    }
+    KNOWN_FIELDS
+        .iter()
+        .copied()
+        .filter(|k| edit_distance(&k.to_ascii_lowercase(), &field.to_ascii_lowercase()) <= 1)
+        .min_by_key(|k| k.len().abs_diff(field.len()))
+        .filter(|_| field.len() > 3)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

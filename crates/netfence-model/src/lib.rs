@@ -1,0 +1,34 @@
+//! netfence's model of a cluster and the loader that builds it from manifests.
+//!
+//! Data flow: files ([`sources`]) → YAML trees with spans (`netfence-yaml`) →
+//! strictly decoded k8s-openapi objects ([`decode`]) → validated, defaulted model
+//! ([`model`]). Every problem becomes a [`Diagnostic`] pointing at a file, line,
+//! column and field path.
+
+pub mod decode;
+pub mod diag;
+pub mod labels;
+pub mod load;
+pub mod model;
+pub mod policy;
+pub mod sources;
+pub mod validate;
+
+pub use diag::{Anchor, Diagnostic, Severity};
+pub use labels::{Labels, Operator, Requirement, Selector};
+pub use load::{LoadOptions, Loaded, load, read_inputs};
+pub use model::*;
+pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
+
+/// Loads text given in memory (tests, `--with` overlays built by tools).
+pub fn load_texts(
+    texts: &[(&str, &str)],
+    opts: &LoadOptions,
+) -> (Sources, Result<Loaded, Vec<Diagnostic>>) {
+    let mut sources = Sources::default();
+    for (name, text) in texts {
+        sources.add((*name).to_string(), (*text).to_string());
+    }
+    let result = load(&mut sources, opts);
+    (sources, result)
+}

@@ -1,0 +1,371 @@
+//! The normalized cluster model every surface works from. Defaults are applied
+//! (policyTypes, protocol TCP, namespace name labels), invalid input never reaches
+//! it, and every object remembers where it was written.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::labels::{Labels, Selector};
+use crate::sources::{FieldLoc, ObjectOrigin};
+
+/// The label the apiserver sets on every namespace (KEP-2161).
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Protocol {
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Exactly `TCP`, `UDP` or `SCTP`: the API is case-sensitive.
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Namespace {
+    pub name: String,
+    /// Includes `kubernetes.io/metadata.name`.
+    pub labels: Labels,
+    /// False when the namespace was referenced but not declared in the input.
+    pub labels_known: bool,
+    #[serde(skip)]
+    pub origin: Option<ObjectOrigin>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub labels: Labels,
+    pub addresses: Vec<IpAddr>,
+    #[serde(skip)]
+    pub origin: Option<ObjectOrigin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+/// What an endpoint stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EndpointSource {
+    /// A Pod object in the input.
+    Pod,
+    /// A workload whose pods are not in the input, standing for all of them.
+    Workload { workload_kind: String },
+    /// Cluster DNS assumed because the input has none.
+    SyntheticDns,
+}
+
+/// A workload (Deployment, ...) that groups pods in outputs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// Something that sends and receives traffic as a pod: a pod, or a stand-in for a
+/// workload's pods.
+#[derive(Clone, Debug, Serialize)]
+pub struct Endpoint {
+    /// `ns/pod`, `ns/kind/name` for workloads, `kube-system/synthetic/cluster-dns`.
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub source: EndpointSource,
+    pub labels: Labels,
+    /// From `status.podIPs` (or `status.podIP`); empty when unknown.
+    pub ips: Vec<IpAddr>,
+    pub node: Option<String>,
+    pub ports: Vec<ContainerPort>,
+    pub host_network: bool,
+    /// The workload the pod belongs to, for grouping.
+    pub workload: Option<WorkloadRef>,
+    #[serde(skip)]
+    pub origin: Option<ObjectOrigin>,
+}
+
+impl Endpoint {
+    pub fn is_synthetic(&self) -> bool {
+        self.source == EndpointSource::SyntheticDns
+    }
+
+    /// The group outputs show: the workload when known, else the endpoint itself.
+    pub fn group(&self) -> String {
+        match &self.workload {
+            Some(w) => format!("{}/{}/{}", self.namespace, w.kind.to_lowercase(), w.name),
+            None => self.id.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// A number, or a container port name resolved per backend pod.
+    pub target: PortRef,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    /// None: a Service without selector (manually managed endpoints).
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePort>,
+    pub cluster_ips: Vec<IpAddr>,
+    #[serde(skip)]
+    pub origin: Option<ObjectOrigin>,
+}
+
+/// A port as a policy or Service writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum PortRef {
+    /// Inclusive range; a single port has `lo == hi`.
+    Range {
+        lo: u16,
+        hi: u16,
+    },
+    Named(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct PortSpec {
+    pub protocol: Protocol,
+    /// None: every port of the protocol.
+    pub port: Option<PortRef>,
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum PeerKind {
+    /// `podSelector` and/or `namespaceSelector`. A missing namespace selector means
+    /// the policy's own namespace; a missing pod selector means every pod.
+    Pods {
+        namespace_selector: Option<Selector>,
+        pod_selector: Option<Selector>,
+    },
+    IpBlock {
+        cidr: IpNet,
+        except: Vec<IpNet>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Peer {
+    #[serde(flatten)]
+    pub kind: PeerKind,
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub const BOTH: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    /// `Ingress` / `Egress` as policyTypes spells it.
+    pub fn policy_type(self) -> &'static str {
+        match self {
+            Direction::Ingress => "Ingress",
+            Direction::Egress => "Egress",
+        }
+    }
+
+    /// `from` or `to`.
+    pub fn peer_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Rule {
+    /// None: every peer (`from`/`to` absent or empty), external addresses included.
+    pub peers: Option<Vec<Peer>>,
+    /// None: every port of every protocol.
+    pub ports: Option<Vec<PortSpec>>,
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Policy {
+    pub namespace: String,
+    pub name: String,
+    pub pod_selector: Selector,
+    /// After the apiserver's defaulting: `Ingress` always unless written otherwise,
+    /// `Egress` when written or when egress rules exist.
+    pub ingress_isolates: bool,
+    pub egress_isolates: bool,
+    /// Whether `policyTypes` was written (false: defaulted).
+    pub policy_types_written: bool,
+    /// Rules as written, even for a direction the policy does not cover (those are
+    /// inert; lint reports them).
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+    #[serde(skip)]
+    pub origin: ObjectOrigin,
+    /// The span of the object, for messages: `spec.podSelector`.
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+impl Policy {
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    pub fn isolates(&self, dir: Direction) -> bool {
+        match dir {
+            Direction::Ingress => self.ingress_isolates,
+            Direction::Egress => self.egress_isolates,
+        }
+    }
+
+    /// The rules that take effect for `dir` (none if the direction is not covered).
+    pub fn effective_rules(&self, dir: Direction) -> &[Rule] {
+        match dir {
+            Direction::Ingress if self.ingress_isolates => &self.ingress,
+            Direction::Egress if self.egress_isolates => &self.egress,
+            _ => &[],
+        }
+    }
+
+    pub fn rules(&self, dir: Direction) -> &[Rule] {
+        match dir {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+}
+
+/// An object netfence recognised but does not analyze (Calico, Cilium, admin
+/// network policies for now).
+#[derive(Clone, Debug, Serialize)]
+pub struct Unanalyzed {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// Choices semantics.md §4 leaves to implementations; each is a flag.
+#[derive(Clone, Debug, Serialize)]
+pub struct Semantics {
+    /// ipBlock peers match pod IPs too (most CNIs do; Cilium does not).
+    pub ip_block_matches_pods: bool,
+    /// hostNetwork pods are node-IP traffic: never selected by pod/namespace
+    /// selectors nor as subjects (true), or ordinary pods (false).
+    pub host_network_as_node: bool,
+    /// A pod may always reach its own node (docs say "to and from the node").
+    pub egress_to_own_node: bool,
+}
+
+impl Default for Semantics {
+    fn default() -> Self {
+        Semantics {
+            ip_block_matches_pods: true,
+            host_network_as_node: true,
+            egress_to_own_node: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Cluster {
+    /// Sorted by name.
+    pub namespaces: Vec<Namespace>,
+    pub nodes: Vec<Node>,
+    /// Sorted by id.
+    pub endpoints: Vec<Endpoint>,
+    pub services: Vec<Service>,
+    /// Sorted by namespace, then name.
+    pub policies: Vec<Policy>,
+    pub unanalyzed: Vec<Unanalyzed>,
+    pub semantics: Semantics,
+}
+
+impl Cluster {
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces
+            .binary_search_by(|n| n.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.namespaces[i])
+    }
+
+    pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints
+            .binary_search_by(|e| e.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.endpoints[i])
+    }
+
+    pub fn policy(&self, namespace: &str, name: &str) -> Option<&Policy> {
+        self.policies
+            .iter()
+            .find(|p| p.namespace == namespace && p.name == name)
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
+    }
+}

@@ -1,0 +1,720 @@
+//! `netfence check SRC DST`: the verdict, the reasoning in the order a person
+//! debugs (egress at the source, then ingress at the destination), and when
+//! denied, a fix verified by re-running the engine.
+
+use std::fmt::Write as _;
+
+use netfence_engine::explain::{SideExplanation, SideState};
+use netfence_engine::{ConnSet, EndpointKind, Engine, EpId, PortSet};
+use netfence_model::{Cluster, Direction, LoadOptions, Protocol, Sources};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{policy_location, yaml};
+
+/// What to check: the pair and optionally one port.
+#[derive(Clone, Debug)]
+pub struct CheckQuery {
+    pub src: String,
+    pub dst: String,
+    pub port: Option<u16>,
+    pub protocol: Protocol,
+}
+
+/// One change of a proposed fix: a whole object to apply.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProposedChange {
+    /// `modify` an existing policy or `create` a new one.
+    pub action: &'static str,
+    pub policy: String,
+    pub why: String,
+    pub yaml: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Proposal {
+    pub changes: Vec<ProposedChange>,
+    /// True when the engine, re-run with the changes, allows the connection.
+    pub verified: bool,
+    /// Other pairs the changes would newly open (`src -> dst: conns`), at most 20.
+    pub also_opens: Vec<String>,
+    pub also_opens_total: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub src: String,
+    pub dst: String,
+    /// When `DST` was a Service: the Service and the port it maps to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_service: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub port: Option<u16>,
+    pub allowed: bool,
+    /// Every connection the pair may open.
+    pub allowed_set: ConnSet,
+    pub explanation: netfence_engine::Explanation,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposal>,
+}
+
+/// Resolves `ns/svc/NAME[:PORT]` to a backend endpoint and the target port.
+fn resolve_service(
+    engine: &Engine,
+    cluster: &Cluster,
+    q: &str,
+    port: Option<u16>,
+    protocol: Protocol,
+) -> Result<Option<(EpId, Option<u16>, String)>, String> {
+    let parts: Vec<&str> = q.split('/').collect();
+    let [ns, "svc" | "service", rest] = parts.as_slice() else {
+        return Ok(None);
+    };
+    let (name, svc_port) = match rest.split_once(':') {
+        Some((n, p)) => (
+            n,
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("`{p}` is not a port number"))?,
+            ),
+        ),
+        None => (*rest, port),
+    };
+    let svc = cluster
+        .service(ns, name)
+        .ok_or_else(|| format!("no Service {ns}/{name} in the input"))?;
+    let Some(selector) = &svc.selector else {
+        return Err(format!(
+            "Service {ns}/{name} has no selector; check its endpoints' pods directly"
+        ));
+    };
+    let backend = engine.pods().find(|&e| {
+        let ep = engine.endpoint(e);
+        ep.namespace.as_deref() == Some(ns)
+            && ep.model_index.is_some_and(|i| {
+                let labels = &cluster.endpoints[i].labels;
+                selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+    });
+    let Some(backend) = backend else {
+        return Err(format!("Service {ns}/{name} selects no pod in the input"));
+    };
+    let sp = svc
+        .ports
+        .iter()
+        .find(|p| svc_port.is_none_or(|sp| p.port == sp) && p.protocol == protocol)
+        .or_else(|| svc.ports.first());
+    let target = sp.and_then(|sp| match &sp.target {
+        netfence_model::PortRef::Range { lo, .. } => Some(*lo),
+        netfence_model::PortRef::Named(n) => engine.endpoint(backend).model_index.and_then(|i| {
+            cluster.endpoints[i]
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(n))
+                .map(|p| p.port)
+        }),
+    });
+    let desc = match (sp, target) {
+        (Some(sp), Some(t)) => format!(
+            "Service {ns}/{name} port {} → backend {} port {t} (policies see the backend pod and target port, after DNAT)",
+            sp.port,
+            engine.endpoint(backend).id
+        ),
+        _ => format!(
+            "Service {ns}/{name} → backend {}",
+            engine.endpoint(backend).id
+        ),
+    };
+    Ok(Some((backend, target.or(svc_port), desc)))
+}
+
+pub fn check(
+    engine: &Engine,
+    sources: &Sources,
+    opts: &LoadOptions,
+    q: &CheckQuery,
+) -> Result<CheckReport, String> {
+    let cluster = engine.cluster;
+    let src = engine.find(&q.src)?;
+    let (dst, port, via) = match resolve_service(engine, cluster, &q.dst, q.port, q.protocol)? {
+        Some((ep, port, desc)) => (ep, port, Some(desc)),
+        None => (engine.find(&q.dst)?, q.port, None),
+    };
+    let explanation = engine.explain(src, dst);
+    let allowed_set = explanation.allowed.clone();
+    let allowed = match port {
+        Some(p) => allowed_set.allows(q.protocol, p),
+        None => !allowed_set.is_empty(),
+    };
+    let mut notes = Vec::new();
+    for (query, ep) in [(&q.src, src), (&q.dst, dst)] {
+        let e = engine.endpoint(ep);
+        if query.parse::<std::net::IpAddr>().is_ok() && e.id != *query {
+            notes.push(format!("{query} is {}", describe_endpoint(engine, ep)));
+        }
+        if e.kind == EndpointKind::SyntheticDns {
+            notes.push(format!("{} is synthetic: the input has no cluster DNS pods, so netfence assumes them (override with --cluster-dns)", e.id));
+        }
+        if e.kind == EndpointKind::Workload {
+            notes.push(format!("{} stands for the pods of a workload not in the input; its IP is unknown, so ipBlock rules cannot match it", e.id));
+        }
+    }
+    let proposal = if allowed {
+        None
+    } else {
+        propose(
+            engine,
+            sources,
+            opts,
+            src,
+            dst,
+            port,
+            q.protocol,
+            &explanation,
+        )
+    };
+    Ok(CheckReport {
+        src: engine.endpoint(src).id.clone(),
+        dst: engine.endpoint(dst).id.clone(),
+        via_service: via,
+        protocol: port.map(|_| q.protocol),
+        port,
+        allowed,
+        allowed_set,
+        explanation,
+        notes,
+        proposal,
+    })
+}
+
+fn describe_endpoint(engine: &Engine, ep: EpId) -> String {
+    let e = engine.endpoint(ep);
+    match e.kind {
+        EndpointKind::External => format!("outside the cluster, in the external range {}", e.id),
+        EndpointKind::Node => format!("the address of {}", e.id),
+        _ => format!("the IP of {}", e.id),
+    }
+}
+
+/// Labels that identify a workload's pods and survive rollouts.
+pub fn stable_labels(labels: &netfence_model::Labels) -> serde_json::Map<String, Value> {
+    const UNSTABLE: &[&str] = &[
+        "pod-template-hash",
+        "controller-revision-hash",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+        "pod-template-generation",
+        "batch.kubernetes.io/controller-uid",
+        "controller-uid",
+        "batch.kubernetes.io/job-name",
+        "job-name",
+    ];
+    labels
+        .iter()
+        .filter(|(k, _)| !UNSTABLE.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+/// The peer entry that selects `peer` as seen from a policy in `policy_ns`.
+fn peer_entry(
+    engine: &Engine,
+    peer: EpId,
+    policy_ns: &str,
+    ip_query: Option<std::net::IpAddr>,
+) -> Value {
+    let e = engine.endpoint(peer);
+    match (e.kind.clone(), e.model_index) {
+        (EndpointKind::Node | EndpointKind::External, _) | (_, None) => {
+            let cidr = match (ip_query, e.ip) {
+                (Some(ip), _) | (None, Some(ip)) => {
+                    format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 })
+                }
+                (None, None) => e.id.split(',').next().unwrap_or("0.0.0.0/0").to_string(),
+            };
+            json!({"ipBlock": {"cidr": cidr}})
+        }
+        (_, Some(i)) => {
+            let m = &engine.cluster.endpoints[i];
+            let pods = json!({"matchLabels": stable_labels(&m.labels)});
+            if m.namespace == policy_ns {
+                json!({"podSelector": pods})
+            } else {
+                json!({
+                    "namespaceSelector": {"matchLabels": {netfence_model::NAMESPACE_NAME_LABEL: m.namespace}},
+                    "podSelector": pods,
+                })
+            }
+        }
+    }
+}
+
+fn port_entries(
+    engine: &Engine,
+    dst: EpId,
+    port: Option<u16>,
+    protocol: Protocol,
+) -> Option<Value> {
+    match port {
+        Some(p) => Some(json!([{"protocol": protocol.as_str(), "port": p}])),
+        None => {
+            let e = engine.endpoint(dst);
+            let ports: Vec<Value> = e
+                .model_index
+                .filter(|_| e.is_pod_like())
+                .map(|i| {
+                    engine.cluster.endpoints[i]
+                        .ports
+                        .iter()
+                        .map(|p| json!({"protocol": p.protocol.as_str(), "port": p.port}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (!ports.is_empty()).then(|| Value::Array(ports))
+        }
+    }
+}
+
+fn is_cluster_dns(engine: &Engine, ep: EpId) -> bool {
+    let e = engine.endpoint(ep);
+    e.kind == EndpointKind::SyntheticDns
+        || (e.namespace.as_deref() == Some("kube-system")
+            && e.model_index.is_some_and(|i| {
+                let l = &engine.cluster.endpoints[i].labels;
+                l.get("k8s-app")
+                    .is_some_and(|v| v == "kube-dns" || v == "coredns")
+            }))
+}
+
+/// The original JSON of a policy, from the sources.
+fn policy_json(sources: &Sources, cluster: &Cluster, policy: usize) -> Option<Value> {
+    let p = &cluster.policies[policy];
+    let file = sources.files.get(p.origin.file.0 as usize)?;
+    let doc = file.documents.get(p.origin.document)?;
+    let (node, depth) = doc.root.lookup(&p.origin.prefix);
+    (depth == p.origin.prefix.len()).then(|| node.to_json())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn propose_side(
+    engine: &Engine,
+    sources: &Sources,
+    side: &SideExplanation,
+    subject: EpId,
+    peer: EpId,
+    dst: EpId,
+    port: Option<u16>,
+    protocol: Protocol,
+    ip_query: Option<std::net::IpAddr>,
+) -> Option<ProposedChange> {
+    let cluster = engine.cluster;
+    let dir = side.direction;
+    let subject_ep = engine.endpoint(subject);
+    let ns = subject_ep.namespace.clone()?;
+    let want = match port {
+        Some(p) => ConnSet::of(protocol, PortSet::single(p)),
+        None => ConnSet::all(),
+    };
+    let peer_field = dir.peer_field();
+    // DNS is the classic: propose the allow-dns policy of the guide.
+    if dir == Direction::Egress && is_cluster_dns(engine, peer) && port.is_none_or(|p| p == 53) {
+        let dns = engine.endpoint(peer);
+        let labels = dns
+            .model_index
+            .map(|i| stable_labels(&cluster.endpoints[i].labels))
+            .unwrap_or_default();
+        let obj = json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-dns", "namespace": ns},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": [{
+                        "namespaceSelector": {"matchLabels": {netfence_model::NAMESPACE_NAME_LABEL: dns.namespace.clone().unwrap_or_default()}},
+                        "podSelector": {"matchLabels": labels},
+                    }],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }],
+            },
+        });
+        return Some(ProposedChange {
+            action: "create",
+            policy: format!("{ns}/allow-dns"),
+            why: format!(
+                "every pod in {ns} is egress-isolated without a DNS allowance; allow UDP and TCP 53 to the cluster DNS pods (TCP for large answers)"
+            ),
+            yaml: yaml::to_yaml(&obj),
+        });
+    }
+    let entry = peer_entry(engine, peer, &ns, ip_query);
+    let ports = port_entries(engine, dst, port, protocol);
+    // (a) a rule that matches the peer but not the port: add the port;
+    // (b) a rule that opens the port but not to this peer: add the peer.
+    for rc in &side.rules {
+        let Some(mut obj) = policy_json(sources, cluster, rc.policy_index) else {
+            continue;
+        };
+        let rules_key = dir.as_str();
+        let has_port = want.is_subset(&rc.ports) || (port.is_none() && !rc.ports.is_empty());
+        let change = if rc.peer_matched && !has_port {
+            let target = obj.pointer_mut(&format!("/spec/{rules_key}/{}/ports", rc.rule));
+            match (target, &ports) {
+                (Some(Value::Array(list)), Some(Value::Array(new))) => {
+                    list.extend(new.iter().cloned());
+                    Some(format!(
+                        "rule {} already admits {}; add the port to it",
+                        rc.path,
+                        engine.endpoint(peer).id
+                    ))
+                }
+                _ => None,
+            }
+        } else if !rc.peer_matched && has_port {
+            match obj.pointer_mut(&format!("/spec/{rules_key}/{}/{peer_field}", rc.rule)) {
+                Some(Value::Array(list)) => {
+                    list.push(entry.clone());
+                    Some(format!(
+                        "rule {} already opens the port; add {} as a peer",
+                        rc.path,
+                        engine.endpoint(peer).id
+                    ))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(why) = change {
+            return Some(ProposedChange {
+                action: "modify",
+                policy: rc.policy.clone(),
+                why,
+                yaml: yaml::to_yaml(&obj),
+            });
+        }
+    }
+    // (c) a new policy selecting the subject by its stable labels.
+    let labels = subject_ep
+        .model_index
+        .map(|i| stable_labels(&cluster.endpoints[i].labels))
+        .unwrap_or_default();
+    let short = |ep: EpId| {
+        let e = engine.endpoint(ep);
+        let base = e.model_index.filter(|_| e.is_pod_like()).map(|i| {
+            let m = &cluster.endpoints[i];
+            m.workload
+                .as_ref()
+                .map(|w| w.name.clone())
+                .unwrap_or_else(|| m.name.clone())
+        });
+        base.unwrap_or_else(|| "external".into())
+    };
+    let name = match dir {
+        Direction::Ingress => format!("allow-{}-from-{}", short(subject), short(peer)),
+        Direction::Egress => format!("allow-{}-to-{}", short(subject), short(peer)),
+    };
+    let mut rule = serde_json::Map::new();
+    rule.insert(peer_field.into(), json!([entry]));
+    if let Some(p) = ports {
+        rule.insert("ports".into(), p);
+    }
+    let obj = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "podSelector": {"matchLabels": labels},
+            "policyTypes": [dir.policy_type()],
+            dir.as_str(): [Value::Object(rule)],
+        },
+    });
+    Some(ProposedChange {
+        action: "create",
+        policy: format!("{ns}/{name}"),
+        why: format!(
+            "no rule of {} comes close; a new policy selecting {} by its stable labels adds the allowance (policies are additive)",
+            side.isolated_by.join(", "),
+            subject_ep.id
+        ),
+        yaml: yaml::to_yaml(&obj),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn propose(
+    engine: &Engine,
+    sources: &Sources,
+    opts: &LoadOptions,
+    src: EpId,
+    dst: EpId,
+    port: Option<u16>,
+    protocol: Protocol,
+    ex: &netfence_engine::Explanation,
+) -> Option<Proposal> {
+    let ip_query = |ep: EpId| engine.endpoint(ep).ip;
+    let mut changes = Vec::new();
+    let egress_blocks = matches!(ex.egress.state, SideState::Isolated)
+        && !covers(&ex.egress.allowed, port, protocol);
+    let ingress_blocks = matches!(ex.ingress.state, SideState::Isolated)
+        && !covers(&ex.ingress.allowed, port, protocol);
+    if egress_blocks {
+        changes.extend(propose_side(
+            engine,
+            sources,
+            &ex.egress,
+            src,
+            dst,
+            dst,
+            port,
+            protocol,
+            ip_query(dst),
+        ));
+    }
+    if ingress_blocks {
+        changes.extend(propose_side(
+            engine,
+            sources,
+            &ex.ingress,
+            dst,
+            src,
+            dst,
+            port,
+            protocol,
+            ip_query(src),
+        ));
+    }
+    if changes.is_empty() {
+        return None;
+    }
+    // Verify: re-load the input with the changes as overlays and ask the engine.
+    let mut trial = Sources::default();
+    for f in &sources.files {
+        let id = trial.add(f.name.clone(), f.text.clone());
+        trial.files[id.0 as usize].overlay = f.overlay;
+    }
+    for (i, c) in changes.iter().enumerate() {
+        let id = trial.add(format!("<proposal {}>", i + 1), c.yaml.clone());
+        trial.files[id.0 as usize].overlay = true;
+    }
+    let Ok(loaded) = netfence_model::load(&mut trial, opts) else {
+        return Some(Proposal {
+            changes,
+            verified: false,
+            also_opens: Vec::new(),
+            also_opens_total: 0,
+        });
+    };
+    let after = Engine::new(&loaded.cluster);
+    let (s2, d2) = match (
+        after.find(&engine.endpoint(src).id),
+        after.find(&engine.endpoint(dst).id),
+    ) {
+        (Ok(s), Ok(d)) => (s, d),
+        _ => {
+            return Some(Proposal {
+                changes,
+                verified: false,
+                also_opens: Vec::new(),
+                also_opens_total: 0,
+            });
+        }
+    };
+    let verified = covers(&after.allowed(s2, d2), port, protocol);
+    let mut also = Vec::new();
+    let mut total = 0;
+    for a in 0..engine.endpoints.len() {
+        for b in 0..engine.endpoints.len() {
+            if a == b || (a == src && b == dst) {
+                continue;
+            }
+            let (Ok(a2), Ok(b2)) = (
+                after.find(&engine.endpoint(a).id),
+                after.find(&engine.endpoint(b).id),
+            ) else {
+                continue;
+            };
+            let gained = after.allowed(a2, b2).difference(&engine.allowed(a, b));
+            if !gained.is_empty() {
+                total += 1;
+                if also.len() < 20 {
+                    also.push(format!(
+                        "{} -> {}: {gained}",
+                        engine.endpoint(a).id,
+                        engine.endpoint(b).id
+                    ));
+                }
+            }
+        }
+    }
+    Some(Proposal {
+        changes,
+        verified,
+        also_opens: also,
+        also_opens_total: total,
+    })
+}
+
+fn covers(set: &ConnSet, port: Option<u16>, protocol: Protocol) -> bool {
+    match port {
+        Some(p) => set.allows(protocol, p),
+        None => !set.is_empty(),
+    }
+}
+
+fn side_text(
+    engine: &Engine,
+    sources: &Sources,
+    side: &SideExplanation,
+    port: Option<u16>,
+    protocol: Protocol,
+    out: &mut String,
+) {
+    let cluster = engine.cluster;
+    let (title, verb) = match side.direction {
+        Direction::Egress => (format!("egress from {}", side.subject), "leave"),
+        Direction::Ingress => (format!("ingress to {}", side.subject), "enter"),
+    };
+    let ok = covers(&side.allowed, port, protocol);
+    let mark = if ok { "ok  " } else { "DENY" };
+    match (&side.state, side.exception) {
+        (SideState::Exception, Some(e)) => {
+            let why = match e {
+                netfence_engine::Exception::SelfTraffic => "a pod can always reach itself",
+                netfence_engine::Exception::FromOwnNode => {
+                    "traffic from a pod's own node (kubelet probes) is always allowed"
+                }
+                netfence_engine::Exception::ToOwnNode => {
+                    "a pod may always reach its own node (--egress-to-own-node)"
+                }
+            };
+            let _ = writeln!(out, "  [{mark}] {title}: {why}");
+        }
+        (SideState::NotAPod, _) => {
+            let _ = writeln!(out, "  [{mark}] {title}: not a pod, no policy applies");
+        }
+        (SideState::NotIsolated, _) => {
+            let _ = writeln!(
+                out,
+                "  [{mark}] {title}: not isolated (no NetworkPolicy selecting {} has {} in policyTypes), everything may {verb}",
+                side.subject,
+                side.direction.policy_type()
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "  [{mark}] {title}: isolated by {}",
+                side.isolated_by.join(", ")
+            );
+            if side.rules.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "         those policies have no {} rules: they allow nothing",
+                    side.direction.as_str()
+                );
+            }
+            for rc in &side.rules {
+                let at = policy_location(sources, cluster, rc.policy_index, &rc.path);
+                let granted = covers(&rc.ports, port, protocol) && rc.peer_matched;
+                let head = if granted { "allows" } else { "no match" };
+                let _ = writeln!(out, "         {} {} ({at}): {head}", rc.policy, rc.path);
+                match &rc.peers {
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "           peers: none listed, so every source/destination"
+                        );
+                    }
+                    Some(list) => {
+                        for p in list {
+                            let m = if p.matched { "+" } else { "-" };
+                            let _ = writeln!(out, "           {m} peer {}: {}", p.index, p.reason);
+                        }
+                    }
+                }
+                let ports_text = if rc.ports.is_all() {
+                    "all".to_string()
+                } else {
+                    rc.ports.to_string()
+                };
+                let port_ok = covers(&rc.ports, port, protocol);
+                let m = if port_ok { "+" } else { "-" };
+                let _ = writeln!(
+                    out,
+                    "           {m} ports: {ports_text}{}",
+                    rc.ports_note
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+pub fn render_text(engine: &Engine, sources: &Sources, r: &CheckReport, q: &CheckQuery) -> String {
+    let mut out = String::new();
+    let what = match r.port {
+        Some(p) => format!("{}/{p}", q.protocol),
+        None => "any port".into(),
+    };
+    let verdict = if r.allowed { "ALLOWED" } else { "DENIED" };
+    let _ = writeln!(out, "{verdict}: {} -> {} ({what})", r.src, r.dst);
+    if let Some(v) = &r.via_service {
+        let _ = writeln!(out, "  via {v}");
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    if r.port.is_none() {
+        let _ = writeln!(out, "  allowed connections: {}", r.allowed_set);
+    }
+    let _ = writeln!(out);
+    side_text(
+        engine,
+        sources,
+        &r.explanation.egress,
+        r.port,
+        q.protocol,
+        &mut out,
+    );
+    side_text(
+        engine,
+        sources,
+        &r.explanation.ingress,
+        r.port,
+        q.protocol,
+        &mut out,
+    );
+    if let Some(p) = &r.proposal {
+        let _ = writeln!(out);
+        let check = if p.verified {
+            "verified: with this change netfence allows the connection"
+        } else {
+            "NOT verified: the engine still denies it with this change"
+        };
+        let _ = writeln!(out, "Proposed fix ({check}):");
+        for c in &p.changes {
+            let _ = writeln!(out, "  {} {}: {}", c.action, c.policy, c.why);
+            let _ = writeln!(out, "---");
+            out.push_str(&c.yaml);
+        }
+        if p.also_opens_total == 0 {
+            let _ = writeln!(out, "It opens nothing else.");
+        } else {
+            let _ = writeln!(
+                out,
+                "It would also open {} other pair(s):",
+                p.also_opens_total
+            );
+            for a in &p.also_opens {
+                let _ = writeln!(out, "  {a}");
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! What netfence shows. Each view is computed as data (serialised as the stable
+//! JSON documented in docs/json.md) and rendered as text; the CLI only picks one.
+//! Views ask the engine; they never decide reachability themselves.
+
+pub mod check;
+pub mod describe;
+pub mod matrix;
+pub mod report;
+pub mod yaml;
+
+use netfence_model::{Cluster, FieldLoc, Sources};
+use netfence_yaml::PathSegment;
+
+/// `file:line:col` of a policy field such as `spec.ingress[0]`.
+pub fn policy_location(sources: &Sources, cluster: &Cluster, policy: usize, path: &str) -> String {
+    let p = &cluster.policies[policy];
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        match part.split_once('[') {
+            Some((key, rest)) => {
+                segs.push(PathSegment::Key(key.to_string()));
+                if let Ok(i) = rest.trim_end_matches(']').parse::<usize>() {
+                    segs.push(PathSegment::Index(i));
+                }
+            }
+            None => segs.push(PathSegment::Key(part.to_string())),
+        }
+    }
+    let loc = FieldLoc {
+        origin: p.origin.clone(),
+        path: segs,
+    };
+    match sources.locate(&loc, false) {
+        Some(l) => format!("{}:{}:{}", sources.name(l.file), l.span.line, l.span.col),
+        None => sources.name(p.origin.file).to_string(),
+    }
+}

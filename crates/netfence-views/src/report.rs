@@ -1,0 +1,357 @@
+//! `netfence report`: the page a reviewer reads instead of the YAML. Namespace
+//! posture, pods left open, who can reach what (grouped by workload), DNS health
+//! and the input's warnings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use netfence_engine::{ConnSet, EndpointKind, Engine, EpId};
+use netfence_model::{Diagnostic, Direction, Protocol, Severity, Sources};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub namespaces: usize,
+    pub pods: usize,
+    pub policies: usize,
+    pub nodes: usize,
+    pub not_analyzed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NamespacePosture {
+    pub namespace: String,
+    pub default_deny_ingress: bool,
+    pub default_deny_egress: bool,
+    pub policies: usize,
+    pub pods: usize,
+    pub open_ingress: Vec<String>,
+    pub open_egress: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Source {
+    pub from: String,
+    pub allowed: ConnSet,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Reachability {
+    /// Workload (`ns/kind/name`) or pod.
+    pub destination: String,
+    pub ingress_isolated: bool,
+    /// For isolated destinations: every source group and what it may open.
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DnsProblem {
+    pub pod: String,
+    pub isolated_by: Vec<String>,
+    pub udp: bool,
+    pub tcp: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub summary: Summary,
+    pub namespaces: Vec<NamespacePosture>,
+    pub reachability: Vec<Reachability>,
+    pub dns: Vec<DnsProblem>,
+    pub warnings: Vec<String>,
+}
+
+fn group_of(engine: &Engine, ep: EpId) -> String {
+    let e = engine.endpoint(ep);
+    match e.model_index.filter(|_| e.is_pod_like()) {
+        Some(i) => engine.cluster.endpoints[i].group(),
+        None => e.id.clone(),
+    }
+}
+
+fn is_dns(engine: &Engine, ep: EpId) -> bool {
+    let e = engine.endpoint(ep);
+    e.kind == EndpointKind::SyntheticDns
+        || (e.namespace.as_deref() == Some("kube-system")
+            && e.model_index.is_some_and(|i| {
+                engine.cluster.endpoints[i]
+                    .labels
+                    .get("k8s-app")
+                    .is_some_and(|v| v == "kube-dns")
+            }))
+}
+
+pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) -> Report {
+    let cluster = engine.cluster;
+    let pods: Vec<EpId> = engine.pods().collect();
+    let summary = Summary {
+        namespaces: cluster.namespaces.len(),
+        pods: pods
+            .iter()
+            .filter(|&&p| engine.endpoint(p).kind != EndpointKind::SyntheticDns)
+            .count(),
+        policies: cluster.policies.len(),
+        nodes: cluster.nodes.len(),
+        not_analyzed: cluster
+            .unanalyzed
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {}{}",
+                    u.kind,
+                    u.namespace
+                        .as_ref()
+                        .map(|n| format!("{n}/"))
+                        .unwrap_or_default(),
+                    u.name
+                )
+            })
+            .collect(),
+    };
+    let namespaces = cluster
+        .namespaces
+        .iter()
+        .map(|ns| {
+            let in_ns: Vec<EpId> = pods
+                .iter()
+                .copied()
+                .filter(|&p| engine.endpoint(p).namespace.as_deref() == Some(ns.name.as_str()))
+                .collect();
+            let open = |d: Direction| {
+                in_ns
+                    .iter()
+                    .filter(|&&p| engine.isolating(p, d).is_empty())
+                    .map(|&p| engine.endpoint(p).id.clone())
+                    .collect::<Vec<_>>()
+            };
+            let pols: Vec<_> = cluster
+                .policies
+                .iter()
+                .filter(|p| p.namespace == ns.name)
+                .collect();
+            NamespacePosture {
+                namespace: ns.name.clone(),
+                default_deny_ingress: pols
+                    .iter()
+                    .any(|p| p.pod_selector.is_empty() && p.isolates(Direction::Ingress)),
+                default_deny_egress: pols
+                    .iter()
+                    .any(|p| p.pod_selector.is_empty() && p.isolates(Direction::Egress)),
+                policies: pols.len(),
+                pods: in_ns.len(),
+                open_ingress: open(Direction::Ingress),
+                open_egress: open(Direction::Egress),
+            }
+        })
+        .collect();
+    // Reachability per destination group.
+    let mut dst_groups: BTreeMap<String, Vec<EpId>> = BTreeMap::new();
+    for &p in &pods {
+        dst_groups.entry(group_of(engine, p)).or_default().push(p);
+    }
+    let externals: Vec<String> = (0..engine.endpoints.len())
+        .filter(|&e| engine.endpoint(e).kind == EndpointKind::External)
+        .map(|e| engine.endpoint(e).id.clone())
+        .collect();
+    let mut reachability = Vec::new();
+    for (group, members) in &dst_groups {
+        let dst = members[0];
+        let isolated = !engine.isolating(dst, Direction::Ingress).is_empty();
+        let mut sources_by: BTreeMap<(String, ConnSet), ()> = BTreeMap::new();
+        if isolated {
+            for s in 0..engine.endpoints.len() {
+                if members.contains(&s) {
+                    continue;
+                }
+                let set = engine.allowed(s, dst);
+                if !set.is_empty() {
+                    sources_by.insert((group_of(engine, s), set), ());
+                }
+            }
+        }
+        // Sources with the same allowed set share a line; all external ranges
+        // together read as "any external address".
+        let mut by_set: BTreeMap<ConnSet, Vec<String>> = BTreeMap::new();
+        for (from, allowed) in sources_by.into_keys() {
+            by_set.entry(allowed).or_default().push(from);
+        }
+        let mut sources = Vec::new();
+        for (allowed, mut froms) in by_set {
+            if !externals.is_empty() && externals.iter().all(|x| froms.contains(x)) {
+                froms.retain(|f| !externals.contains(f));
+                froms.insert(0, "any external address".into());
+            }
+            for from in froms {
+                sources.push(Source {
+                    from: abbreviate(&from),
+                    allowed: allowed.clone(),
+                });
+            }
+        }
+        reachability.push(Reachability {
+            destination: group.clone(),
+            ingress_isolated: isolated,
+            sources,
+        });
+    }
+    let dns_eps: Vec<EpId> = pods
+        .iter()
+        .copied()
+        .filter(|&p| is_dns(engine, p))
+        .collect();
+    let mut dns = Vec::new();
+    for &p in &pods {
+        let e = engine.endpoint(p);
+        if is_dns(engine, p) || !e.selectable || engine.isolating(p, Direction::Egress).is_empty() {
+            continue;
+        }
+        let udp = dns_eps
+            .iter()
+            .any(|&d| engine.allows(p, d, Protocol::Udp, 53));
+        let tcp = dns_eps
+            .iter()
+            .any(|&d| engine.allows(p, d, Protocol::Tcp, 53));
+        if !udp || !tcp {
+            dns.push(DnsProblem {
+                pod: e.id.clone(),
+                isolated_by: engine
+                    .isolating(p, Direction::Egress)
+                    .iter()
+                    .map(|&i| cluster.policies[i].id())
+                    .collect(),
+                udp,
+                tcp,
+            });
+        }
+    }
+    let warnings = diagnostics
+        .iter()
+        .filter(|d| d.severity >= Severity::Warning)
+        .map(|d| {
+            netfence_model::diag::render_short(std::slice::from_ref(d), sources)
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    Report {
+        summary,
+        namespaces,
+        reachability,
+        dns,
+        warnings,
+    }
+}
+
+pub fn text(r: &Report) -> String {
+    let mut out = String::new();
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "netfence report: {} namespaces, {} pods/workloads, {} NetworkPolicies, {} nodes",
+        s.namespaces, s.pods, s.policies, s.nodes
+    );
+    if !s.not_analyzed.is_empty() {
+        let _ = writeln!(
+            out,
+            "NOT ANALYZED (other policy kinds present, results may differ from the cluster): {}",
+            s.not_analyzed.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nNamespaces (default-deny = a policy with podSelector {{}} isolating that direction):"
+    );
+    for ns in &r.namespaces {
+        let yn = |b: bool| if b { "yes" } else { "no " };
+        let _ = writeln!(
+            out,
+            "  {:<24} default-deny ingress {}  egress {}  {} policies, {} pods",
+            ns.namespace,
+            yn(ns.default_deny_ingress),
+            yn(ns.default_deny_egress),
+            ns.policies,
+            ns.pods
+        );
+        if ns.pods > 0 && !ns.open_ingress.is_empty() {
+            let _ = writeln!(
+                out,
+                "      open for ingress: {}",
+                short_list(&ns.open_ingress)
+            );
+        }
+        if ns.pods > 0 && !ns.open_egress.is_empty() {
+            let _ = writeln!(
+                out,
+                "      open for egress:  {}",
+                short_list(&ns.open_egress)
+            );
+        }
+    }
+    if !r.dns.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nDNS BROKEN: these pods are egress-isolated and cannot reach cluster DNS on port 53:"
+        );
+        for d in &r.dns {
+            let what = match (d.udp, d.tcp) {
+                (false, false) => "UDP and TCP blocked",
+                (true, false) => "TCP blocked (large answers will fail)",
+                _ => "UDP blocked",
+            };
+            let _ = writeln!(
+                out,
+                "  {}: {what} (isolated by {})",
+                d.pod,
+                d.isolated_by.join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  fix: an allow-dns policy (see `netfence check POD kube-system/... --port 53 --protocol UDP`)"
+        );
+    }
+    let _ = writeln!(out, "\nWho can reach what (ingress, by destination):");
+    for reach in &r.reachability {
+        if !reach.ingress_isolated {
+            let _ = writeln!(
+                out,
+                "  {}: not isolated: any source whose own egress allows it",
+                reach.destination
+            );
+            continue;
+        }
+        if reach.sources.is_empty() {
+            let _ = writeln!(out, "  {}: nothing can reach it", reach.destination);
+            continue;
+        }
+        let _ = writeln!(out, "  {}:", reach.destination);
+        for src in &reach.sources {
+            let _ = writeln!(out, "      from {}: {}", src.from, src.allowed);
+        }
+    }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        for w in &r.warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
+    out
+}
+
+fn short_list(v: &[String]) -> String {
+    if v.len() <= 6 {
+        v.join(", ")
+    } else {
+        format!("{}, ... ({} in all)", v[..5].join(", "), v.len())
+    }
+}
+
+/// External ids can be long CIDR lists; show the first few.
+fn abbreviate(id: &str) -> String {
+    let parts: Vec<&str> = id.split(',').collect();
+    if parts.len() <= 3 {
+        id.to_string()
+    } else {
+        format!("{},... ({} ranges)", parts[..3].join(","), parts.len())
+    }
+}
