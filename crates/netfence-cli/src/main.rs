@@ -245,12 +245,29 @@ fn load_options(g: &Global) -> LoadOptions {
     }
 }
 
+/// With `-n NS`, `api` and `deployment/api` mean `NS/api` and `NS/deployment/api`.
 fn qualify(g: &Global, name: &str) -> String {
-    match &g.namespace {
-        Some(ns)
-            if !name.contains('/')
-                && name.parse::<std::net::IpAddr>().is_err()
-                && !name.starts_with("node:") =>
+    const KINDS: &[&str] = &[
+        "deployment",
+        "statefulset",
+        "daemonset",
+        "replicaset",
+        "replicationcontroller",
+        "job",
+        "cronjob",
+        "svc",
+        "service",
+    ];
+    let Some(ns) = &g.namespace else {
+        return name.to_string();
+    };
+    if name.parse::<std::net::IpAddr>().is_ok() || name.starts_with("node:") {
+        return name.to_string();
+    }
+    match name.split_once('/') {
+        None => format!("{ns}/{name}"),
+        Some((first, rest))
+            if KINDS.contains(&first.to_ascii_lowercase().as_str()) && !rest.contains('/') =>
         {
             format!("{ns}/{name}")
         }

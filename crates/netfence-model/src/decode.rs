@@ -82,7 +82,9 @@ pub fn decode_strict<T: DeserializeOwned>(
         };
         diags.push(d);
     }
-    if !type_errors.is_empty() || !unknown.is_empty() {
+    // Unknown fields are already reported; still return the value so the object's
+    // semantic validation runs too (the load fails as a whole on any error).
+    if !type_errors.is_empty() {
         return None;
     }
     result

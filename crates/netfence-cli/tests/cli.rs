@@ -1,0 +1,285 @@
+//! The `netfence` binary end to end: outputs users read (snapshots), exit codes,
+//! and bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn netfence(args: &[&str]) -> Run {
+    netfence_stdin(args, None)
+}
+
+fn netfence_stdin(args: &[&str], stdin: Option<&str>) -> Run {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netfence"))
+        .args(args)
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn report_guide() {
+    let r = netfence(&["report", "examples/guide"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn report_shop() {
+    let r = netfence(&["report", "examples/shop"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("from any external address: TCP 80,443"));
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn check_explains_the_dns_break_and_proposes_allow_dns() {
+    let r = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "kube-system/deployment/coredns",
+        "examples/guide-no-dns",
+        "--port",
+        "53",
+        "--protocol",
+        "UDP",
+    ]);
+    assert_eq!(r.code, 1, "denied exits 1: {}", r.stderr);
+    assert!(r.stdout.contains("name: allow-dns"));
+    assert!(r.stdout.contains("verified"));
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn check_allowed_exits_zero_and_names_the_rule() {
+    let r = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "kube-system/deployment/coredns",
+        "examples/guide",
+        "--port",
+        "53",
+        "--protocol",
+        "UDP",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.starts_with("ALLOWED"));
+    assert!(
+        r.stdout
+            .contains("app/allow-dns spec.egress[0] (examples/guide/policies.yaml:23:7): allows"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn check_json_is_parseable_and_complete() {
+    let r = netfence(&[
+        "-o",
+        "json",
+        "check",
+        "app/deployment/frontend",
+        "app/deployment/api",
+        "examples/guide",
+        "--port",
+        "8080",
+    ]);
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["explanation"]["egress"]["state"], "isolated");
+    assert_eq!(
+        v["explanation"]["ingress"]["grants"][0]["conns"]["TCP"],
+        serde_json::json!([[8080, 8080]])
+    );
+    assert_eq!(v["proposal"]["verified"], true);
+}
+
+#[test]
+fn check_through_a_service_resolves_the_target_port() {
+    let r = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "app/svc/api",
+        "examples/guide",
+        "--port",
+        "8080",
+    ]);
+    assert!(
+        r.stdout.contains("via Service app/api"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+#[test]
+fn what_if_with_and_without() {
+    let without = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "kube-system/deployment/coredns",
+        "examples/guide",
+        "--port",
+        "53",
+        "--protocol",
+        "UDP",
+        "--without",
+        "NetworkPolicy/app/allow-dns",
+    ]);
+    assert_eq!(without.code, 1, "{}", without.stderr);
+    let with = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "kube-system/deployment/coredns",
+        "examples/guide-no-dns",
+        "--port",
+        "53",
+        "--protocol",
+        "UDP",
+        "--with",
+        "examples/guide/policies.yaml",
+    ]);
+    assert_eq!(with.code, 0, "{}", with.stderr);
+    let missing = netfence(&[
+        "report",
+        "examples/guide",
+        "--without",
+        "NetworkPolicy/app/nope",
+    ]);
+    assert_eq!(missing.code, 2);
+}
+
+#[test]
+fn describe_policy_resolves_peers() {
+    let r = netfence(&["describe", "policy", "app/allow-dns", "examples/guide"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn describe_pod_and_namespace() {
+    let pod = netfence(&[
+        "-n",
+        "app",
+        "describe",
+        "pod",
+        "deployment/api",
+        "examples/guide",
+    ]);
+    assert_eq!(pod.code, 0, "{}", pod.stderr);
+    insta::assert_snapshot!("describe_pod", pod.stdout);
+    let ns = netfence(&["describe", "namespace", "app", "examples/guide"]);
+    assert_eq!(ns.code, 0);
+    insta::assert_snapshot!("describe_namespace", ns.stdout);
+}
+
+#[test]
+fn matrix_formats() {
+    let text = netfence(&["matrix", "examples/guide"]);
+    assert_eq!(text.code, 0);
+    insta::assert_snapshot!("matrix_text", text.stdout);
+    let json = netfence(&["-o", "json", "matrix", "examples/guide"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == "0.0.0.0/0" && e["kind"] == "external")
+    );
+    let csv = netfence(&["-o", "csv", "matrix", "examples/guide", "--port", "53"]);
+    assert!(csv.stdout.starts_with("src,dst,allowed\n"));
+    assert!(
+        csv.stdout
+            .contains("app/deployment/frontend,kube-system/deployment/coredns,\"TCP 53; UDP 53\""),
+        "{}",
+        csv.stdout
+    );
+    let dot = netfence(&["-o", "dot", "matrix", "examples/guide"]);
+    assert!(dot.stdout.starts_with("digraph netfence {"));
+    let md = netfence(&["-o", "md", "matrix", "examples/guide"]);
+    assert!(md.stdout.starts_with("| from | to | allowed |"));
+}
+
+#[test]
+fn stdin_input() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/guide/policies.yaml"),
+    )
+    .unwrap();
+    let r = netfence_stdin(&["report", "-"], Some(&text));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("namespace `app` is used but not declared"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_input_reports_every_error_and_exits_2() {
+    let bad = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: bad\n  namespace: app\nspec:\n  podSelector: {}\n  ingres:\n  - from:\n    - {}\n  egress:\n  - ports:\n    - protocol: tcp\n      port: 0\n";
+    let r = netfence_stdin(&["report", "-"], Some(bad));
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty(), "no answer on bad input: {}", r.stdout);
+    for want in [
+        "unknown field `ingres`",
+        "did you mean `ingress`?",
+        "<stdin>:8:3",
+        "unsupported protocol `tcp`",
+        "<stdin>:13:17",
+        "port 0 is out of range",
+        "spec.egress[0].ports[0].port",
+        "3 error(s) in the input",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn unknown_endpoint_is_an_error() {
+    let r = netfence(&["check", "app/nope", "app/deployment/api", "examples/guide"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no endpoint `app/nope`"));
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let r = netfence(&["report", "does/not/exist.yaml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("does/not/exist.yaml"), "{}", r.stderr);
+}
