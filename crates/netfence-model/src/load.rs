@@ -173,6 +173,7 @@ pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Dia
         builder.add(obj, &mut diags);
     }
     let cluster = builder.finish(&mut diags);
+    quote_hints(&mut diags, sources);
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Err(diags);
     }
@@ -1062,4 +1063,35 @@ fn container_ports(
 /// Parses one IP address for command-line arguments.
 pub fn parse_ip_arg(text: &str) -> Option<IpAddr> {
     validate::parse_ip(text).ok()
+}
+
+/// A boolean or number where a string belongs: show the word the user wrote,
+/// quoted, as the fix.
+fn quote_hints(diags: &mut [Diagnostic], sources: &Sources) {
+    for d in diags.iter_mut() {
+        if !d
+            .message
+            .starts_with("wrong type: expected a string, found the")
+        {
+            continue;
+        }
+        let Anchor::Field { loc, .. } = &d.anchor else {
+            continue;
+        };
+        let Some(at) = sources.locate(loc, false).filter(|l| l.exact) else {
+            continue;
+        };
+        let text = &sources.file(at.file).text;
+        let Some(word) = text.get(at.span.offset..at.span.offset + at.span.len) else {
+            continue;
+        };
+        d.help = Some(format!(
+            "YAML reads unquoted `{word}` as a {}; quote it: \"{word}\"",
+            if d.message.contains("boolean") {
+                "boolean"
+            } else {
+                "number"
+            }
+        ));
+    }
 }
