@@ -283,3 +283,45 @@ fn missing_file_is_an_error() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("does/not/exist.yaml"), "{}", r.stderr);
 }
+
+#[test]
+fn lists_json_and_foreign_policies() {
+    let input = r#"{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}},
+  {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "app", "labels": {"app": "web"}},
+   "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"name": "http", "containerPort": 80}]}]},
+   "status": {"phase": "Running", "podIP": "10.0.0.5"}},
+  {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy", "metadata": {"name": "calico-deny", "namespace": "app"}, "spec": {}},
+  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "app"}}
+]}"#;
+    let r = netfence_stdin(&["-v", "report", "-"], Some(input));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("NetworkPolicy app/calico-deny is present but NOT analyzed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("skipped ConfigMap app/cfg"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("NOT ANALYZED"), "{}", r.stdout);
+    assert!(r.stdout.contains("app/web"), "{}", r.stdout);
+}
+
+#[test]
+fn default_namespace_from_flag() {
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\nspec: {podSelector: {}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i}]}\n";
+    let r = netfence_stdin(
+        &[
+            "-n", "shop", "-o", "json", "describe", "policy", "deny", "-",
+        ],
+        Some(policy),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["policy"], "shop/deny");
+    assert_eq!(v["selects"], serde_json::json!(["shop/web"]));
+}

@@ -259,7 +259,11 @@ impl Engine<'_> {
                 let ns_labels = self
                     .cluster
                     .namespace(&ns)
-                    .map(|n| labels_text(&n.labels))
+                    .map(|n| {
+                        let all: Vec<String> =
+                            n.labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                        format!("{{{}}}", all.join(", "))
+                    })
                     .unwrap_or_default();
                 let scope = match namespace_selector {
                     None => NsScope::Own(policy_ns.to_string()),

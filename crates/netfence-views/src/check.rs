@@ -157,7 +157,7 @@ pub fn check(
         if e.kind == EndpointKind::SyntheticDns {
             notes.push(format!("{} is synthetic: the input has no cluster DNS pods, so netfence assumes them (override with --cluster-dns)", e.id));
         }
-        if e.kind == EndpointKind::Workload {
+        if e.kind == EndpointKind::Workload && !engine.resolved.blocks.is_empty() {
             notes.push(format!("{} stands for the pods of a workload not in the input; its IP is unknown, so ipBlock rules cannot match it", e.id));
         }
     }
