@@ -206,19 +206,8 @@ impl Engine<'_> {
     fn peer_reason(&self, kind: &PeerKind, policy_ns: &str, peer: EpId, matched: bool) -> String {
         let ep = &self.endpoints[peer];
         match kind {
-            PeerKind::IpBlock { cidr, except } => {
-                let what = if except.is_empty() {
-                    format!("ipBlock {cidr}")
-                } else {
-                    format!(
-                        "ipBlock {cidr} except {}",
-                        except
-                            .iter()
-                            .map(|e| e.to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    )
-                };
+            PeerKind::IpBlock { except, .. } => {
+                let what = kind.to_string();
                 let addr = match (ep.ip, ep.kind == crate::EndpointKind::External) {
                     (_, true) => format!("addresses {}", ep.id),
                     (Some(ip), _) => format!("IP {ip}"),

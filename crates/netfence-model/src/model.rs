@@ -193,6 +193,40 @@ pub enum PeerKind {
     },
 }
 
+/// How a peer reads: `ipBlock 10.0.0.0/8 except 10.1.0.0/16`,
+/// `namespaceSelector team=a AND podSelector app=web`.
+impl std::fmt::Display for PeerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerKind::IpBlock { cidr, except } if except.is_empty() => write!(f, "ipBlock {cidr}"),
+            PeerKind::IpBlock { cidr, except } => {
+                let except: Vec<String> = except.iter().map(|e| e.to_string()).collect();
+                write!(f, "ipBlock {cidr} except {}", except.join(","))
+            }
+            PeerKind::Pods {
+                namespace_selector,
+                pod_selector,
+            } => match (namespace_selector, pod_selector) {
+                (Some(n), Some(p)) => write!(
+                    f,
+                    "namespaceSelector {} AND podSelector {}",
+                    n.to_kubectl(),
+                    p.to_kubectl()
+                ),
+                (Some(n), None) => {
+                    write!(f, "namespaceSelector {} (all pods there)", n.to_kubectl())
+                }
+                (None, Some(p)) => write!(
+                    f,
+                    "podSelector {} (policy's namespace only)",
+                    p.to_kubectl()
+                ),
+                (None, None) => f.write_str("nothing"),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Peer {
     #[serde(flatten)]

@@ -52,37 +52,6 @@ pub struct PolicyDescription {
     pub notes: Vec<String>,
 }
 
-fn peer_written(kind: &PeerKind) -> String {
-    match kind {
-        PeerKind::IpBlock { cidr, except } if except.is_empty() => format!("ipBlock {cidr}"),
-        PeerKind::IpBlock { cidr, except } => format!(
-            "ipBlock {cidr} except {}",
-            except
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        PeerKind::Pods {
-            namespace_selector,
-            pod_selector,
-        } => {
-            let ns = namespace_selector
-                .as_ref()
-                .map(|s| format!("namespaceSelector {}", s.to_kubectl()));
-            let pods = pod_selector
-                .as_ref()
-                .map(|s| format!("podSelector {}", s.to_kubectl()));
-            match (ns, pods) {
-                (Some(n), Some(p)) => format!("{n} AND {p}"),
-                (Some(n), None) => format!("{n} (all pods there)"),
-                (None, Some(p)) => format!("{p} (policy's namespace only)"),
-                (None, None) => "nothing".into(),
-            }
-        }
-    }
-}
-
 fn ports_written(ports: Option<&[netfence_model::PortSpec]>) -> String {
     match ports {
         None => "all ports, all protocols".into(),
@@ -151,7 +120,7 @@ pub fn describe_policy(
                         };
                         PeerDescription {
                             index: k,
-                            written: peer_written(&peer.kind),
+                            written: peer.kind.to_string(),
                             endpoints: members
                                 .iter()
                                 .map(|&e| engine.endpoint(e).id.clone())
@@ -366,15 +335,7 @@ fn reach_text(list: &[Reach], out: &mut String) {
         let _ = writeln!(out, "    nothing");
     }
     for r in list {
-        let shown = if r.endpoints.len() > 8 {
-            format!(
-                "{}, ... ({} endpoints)",
-                r.endpoints[..8].join(", "),
-                r.endpoints.len()
-            )
-        } else {
-            r.endpoints.join(", ")
-        };
+        let shown = crate::short_list(&r.endpoints);
         let _ = writeln!(out, "    {}: {shown}", r.allowed);
     }
 }

@@ -35,3 +35,12 @@ pub fn policy_location(sources: &Sources, cluster: &Cluster, policy: usize, path
         None => sources.name(p.origin.file).to_string(),
     }
 }
+
+/// At most six ids, then `... (N in all)`: lists stay readable at scale.
+pub fn short_list(ids: &[String]) -> String {
+    if ids.len() <= 6 {
+        ids.join(", ")
+    } else {
+        format!("{}, ... ({} in all)", ids[..5].join(", "), ids.len())
+    }
+}

@@ -42,17 +42,15 @@ pub fn text(m: &MatrixJson) -> String {
     }
     let _ = writeln!(out);
     for c in &m.connections {
-        let _ = writeln!(out, "{} -> {}: {}", list(&c.src), list(&c.dst), c.allowed);
+        let _ = writeln!(
+            out,
+            "{} -> {}: {}",
+            crate::short_list(&c.src),
+            crate::short_list(&c.dst),
+            c.allowed
+        );
     }
     out
-}
-
-fn list(ids: &[String]) -> String {
-    if ids.len() <= 6 {
-        ids.join(", ")
-    } else {
-        format!("{}, ... ({} endpoints)", ids[..5].join(", "), ids.len())
-    }
 }
 
 fn pairs(m: &MatrixJson) -> impl Iterator<Item = (&str, &str, String)> {

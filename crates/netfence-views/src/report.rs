@@ -276,14 +276,14 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "      open for ingress: {}",
-                short_list(&ns.open_ingress)
+                crate::short_list(&ns.open_ingress)
             );
         }
         if ns.pods > 0 && !ns.open_egress.is_empty() {
             let _ = writeln!(
                 out,
                 "      open for egress:  {}",
-                short_list(&ns.open_egress)
+                crate::short_list(&ns.open_egress)
             );
         }
     }
@@ -336,14 +336,6 @@ pub fn text(r: &Report) -> String {
         }
     }
     out
-}
-
-fn short_list(v: &[String]) -> String {
-    if v.len() <= 6 {
-        v.join(", ")
-    } else {
-        format!("{}, ... ({} in all)", v[..5].join(", "), v.len())
-    }
 }
 
 /// External ids can be long CIDR lists; show the first few.
