@@ -2,6 +2,7 @@
 //! debugs (egress at the source, then ingress at the destination), and when
 //! denied, a fix verified by re-running the engine.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use netfence_engine::explain::{SideExplanation, SideState};
@@ -526,18 +527,36 @@ fn propose(
     let verified = covers(&after.allowed(s2, d2), port, protocol);
     let mut also = Vec::new();
     let mut total = 0;
+    // Pairs without an exception are decided per class pair: cache those.
+    let mut before_cache: HashMap<(usize, usize), ConnSet> = HashMap::new();
+    let mut after_cache: HashMap<(usize, usize), ConnSet> = HashMap::new();
+    let decide = |e: &Engine, a: EpId, b: EpId, cache: &mut HashMap<(usize, usize), ConnSet>| {
+        if e.exceptions(a, b) != (None, None) {
+            return e.allowed(a, b);
+        }
+        let key = (e.class_of[a], e.class_of[b]);
+        cache
+            .entry(key)
+            .or_insert_with(|| e.class_pair(key.0, key.1))
+            .clone()
+    };
+    let after_ids: Vec<Option<EpId>> = (0..engine.endpoints.len())
+        .map(|a| after.find(&engine.endpoint(a).id).ok())
+        .collect();
     for a in 0..engine.endpoints.len() {
         for b in 0..engine.endpoints.len() {
             if a == b || (a == src && b == dst) {
                 continue;
             }
-            let (Ok(a2), Ok(b2)) = (
-                after.find(&engine.endpoint(a).id),
-                after.find(&engine.endpoint(b).id),
-            ) else {
+            let (Some(a2), Some(b2)) = (after_ids[a], after_ids[b]) else {
                 continue;
             };
-            let gained = after.allowed(a2, b2).difference(&engine.allowed(a, b));
+            let gained = decide(&after, a2, b2, &mut after_cache).difference(&decide(
+                engine,
+                a,
+                b,
+                &mut before_cache,
+            ));
             if !gained.is_empty() {
                 total += 1;
                 if also.len() < 20 {
