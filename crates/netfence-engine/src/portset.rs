@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(ConnSet::all().to_string(), "all");
         assert_eq!(ConnSet::none().to_string(), "none");
         assert_eq!(
-            serde_json::to_string(&c).unwrap(),
+            serde_json::to_string(&c).unwrap(), // ok: test
             r#"{"TCP":[[80,80],[8080,8090]],"UDP":[[53,53]],"SCTP":[],"other":false}"#
         );
     }

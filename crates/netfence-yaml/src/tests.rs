@@ -4,20 +4,20 @@ fn one(src: &str) -> Node {
     let (docs, errors) = parse_documents(src);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(docs.len(), 1);
-    docs.into_iter().next().unwrap().root
+    docs.into_iter().next().unwrap().root // ok: test
 }
 
 #[test]
 fn spans_are_one_based_and_point_at_values_and_keys() {
     let root = one("a: 1\nspec:\n  name: \"x\"\n  ünï: café\n  z: ok\n");
-    let name = root.get("spec").unwrap().get("name").unwrap();
+    let name = root.get("spec").unwrap().get("name").unwrap(); // ok: test
     assert_eq!((name.span.line, name.span.col), (3, 9));
     assert_eq!(name.span.len, 3);
-    let key = name.key_span.unwrap();
+    let key = name.key_span.unwrap(); // ok: test
     assert_eq!((key.line, key.col), (3, 3));
-    let z = root.get("spec").unwrap().get("z").unwrap();
+    let z = root.get("spec").unwrap().get("z").unwrap(); // ok: test
     assert_eq!((z.span.line, z.span.col), (5, 6));
-    let cafe = root.get("spec").unwrap().get("ünï").unwrap();
+    let cafe = root.get("spec").unwrap().get("ünï").unwrap(); // ok: test
     assert_eq!((cafe.span.line, cafe.span.col), (4, 8));
     assert_eq!(
         &"a: 1\nspec:\n  name: \"x\"\n  ünï: café\n  z: ok\n"
