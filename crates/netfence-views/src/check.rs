@@ -278,17 +278,6 @@ fn port_entries(
     }
 }
 
-fn is_cluster_dns(engine: &Engine, ep: EpId) -> bool {
-    let e = engine.endpoint(ep);
-    e.kind == EndpointKind::SyntheticDns
-        || (e.namespace.as_deref() == Some("kube-system")
-            && e.model_index.is_some_and(|i| {
-                let l = &engine.cluster.endpoints[i].labels;
-                l.get("k8s-app")
-                    .is_some_and(|v| v == "kube-dns" || v == "coredns")
-            }))
-}
-
 /// The original JSON of a policy, from the sources.
 fn policy_json(sources: &Sources, cluster: &Cluster, policy: usize) -> Option<Value> {
     let p = &cluster.policies[policy];
@@ -320,7 +309,10 @@ fn propose_side(
     };
     let peer_field = dir.peer_field();
     // DNS is the classic: propose the allow-dns policy of the guide.
-    if dir == Direction::Egress && is_cluster_dns(engine, peer) && port.is_none_or(|p| p == 53) {
+    if dir == Direction::Egress
+        && crate::is_cluster_dns(engine, peer)
+        && port.is_none_or(|p| p == 53)
+    {
         let dns = engine.endpoint(peer);
         let labels = dns
             .model_index

@@ -44,3 +44,16 @@ pub fn short_list(ids: &[String]) -> String {
         format!("{}, ... ({} in all)", ids[..5].join(", "), ids.len())
     }
 }
+
+/// Whether an endpoint is cluster DNS: the synthetic one, or kube-system pods
+/// labelled `k8s-app: kube-dns` (or `coredns`). One definition for every view.
+pub fn is_cluster_dns(engine: &netfence_engine::Engine, ep: netfence_engine::EpId) -> bool {
+    let e = engine.endpoint(ep);
+    e.kind == netfence_engine::EndpointKind::SyntheticDns
+        || (e.namespace.as_deref() == Some("kube-system")
+            && e.model_index.is_some_and(|i| {
+                let l = &engine.cluster.endpoints[i].labels;
+                l.get("k8s-app")
+                    .is_some_and(|v| v == "kube-dns" || v == "coredns")
+            }))
+}

@@ -69,18 +69,6 @@ fn group_of(engine: &Engine, ep: EpId) -> String {
     }
 }
 
-fn is_dns(engine: &Engine, ep: EpId) -> bool {
-    let e = engine.endpoint(ep);
-    e.kind == EndpointKind::SyntheticDns
-        || (e.namespace.as_deref() == Some("kube-system")
-            && e.model_index.is_some_and(|i| {
-                engine.cluster.endpoints[i]
-                    .labels
-                    .get("k8s-app")
-                    .is_some_and(|v| v == "kube-dns")
-            }))
-}
-
 pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) -> Report {
     let cluster = engine.cluster;
     let pods: Vec<EpId> = engine.pods().collect();
@@ -197,12 +185,15 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
     let dns_eps: Vec<EpId> = pods
         .iter()
         .copied()
-        .filter(|&p| is_dns(engine, p))
+        .filter(|&p| crate::is_cluster_dns(engine, p))
         .collect();
     let mut dns = Vec::new();
     for &p in &pods {
         let e = engine.endpoint(p);
-        if is_dns(engine, p) || !e.selectable || engine.isolating(p, Direction::Egress).is_empty() {
+        if crate::is_cluster_dns(engine, p)
+            || !e.selectable
+            || engine.isolating(p, Direction::Egress).is_empty()
+        {
             continue;
         }
         let udp = dns_eps
