@@ -10,6 +10,8 @@ use netfence_engine::{Engine, MatrixFilter};
 use netfence_model::{Diagnostic, LoadOptions, Loaded, Protocol, Semantics, Severity, Sources};
 use netfence_views::{check, describe, matrix, report};
 
+mod dataplane;
+
 #[derive(Parser)]
 #[command(
     name = "netfence",
@@ -68,6 +70,7 @@ enum Output {
     Csv,
     Md,
     Dot,
+    Nft,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,10 +87,10 @@ enum ColorChoice {
 }
 
 #[derive(Args, Clone)]
-struct Inputs {
+pub(crate) struct Inputs {
     /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
-    files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +140,10 @@ enum Command {
         #[command(flatten)]
         inputs: Inputs,
     },
+    /// Print the nftables ruleset that enforces the policies on one node.
+    Compile(dataplane::CompileArgs),
+    /// Apply the ruleset to this node (or a network namespace) as one delta transaction.
+    Enforce(dataplane::EnforceArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -153,7 +160,7 @@ fn parse_protocol(s: &str) -> Result<Protocol, String> {
 }
 
 /// Exit codes: 0 success (allowed), 1 denied, 2 error.
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -177,7 +184,11 @@ fn color(g: &Global) -> bool {
 }
 
 /// Loads the inputs; on any error prints every diagnostic and returns `None`.
-fn load(g: &Global, paths: &[PathBuf], inputs: &Inputs) -> Result<(Sources, Loaded), u8> {
+pub(crate) fn load(
+    g: &Global,
+    paths: &[PathBuf],
+    inputs: &Inputs,
+) -> Result<(Sources, Loaded), u8> {
     let mut all: Vec<PathBuf> = paths.to_vec();
     all.extend(inputs.files.iter().cloned());
     let mut sources = Sources::default();
@@ -275,7 +286,7 @@ fn qualify(g: &Global, name: &str) -> String {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
@@ -388,6 +399,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 Output::Csv => print!("{}", matrix::csv(&m)),
                 Output::Md => print!("{}", matrix::markdown(&m)),
                 Output::Dot => print!("{}", matrix::dot(&m)),
+                Output::Nft => return Err("matrix supports -o text|json|csv|md|dot".into()),
             }
             Ok(0)
         }
@@ -411,5 +423,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             }
             Ok(0)
         }
+        Command::Compile(args) => dataplane::compile(&g, args),
+        Command::Enforce(args) => dataplane::enforce(&g, args),
     }
 }

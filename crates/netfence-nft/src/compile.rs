@@ -1,0 +1,573 @@
+//! Engine decisions → nftables ruleset for the pods of one node.
+//!
+//! Shape (see ARCHITECTURE.md): the `forward` base chain accepts established
+//! flows, drops invalid ones, then dispatches a new connection with one verdict-map
+//! lookup on the source (interface and address, or address alone) to the
+//! egress chain of the source pod's engine class, and then with one lookup on the
+//! destination to the ingress chain of the destination's class. A class chain is
+//! a constant number of set lookups whatever the number of policies: its sets hold
+//! the peer address ranges (the engine's disjoint partition) with their protocol
+//! and port ranges. Whatever a chain does not allow goes to `deny_egress` /
+//! `deny_ingress`, which remember the flow (for `netfence` to report) and drop it,
+//! or, in audit mode, let it pass.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use netfence_engine::{ConnSet, Contribution, Engine, EpId, SideOutcome};
+use netfence_model::{Direction, Protocol};
+use serde::Serialize;
+
+use crate::addrmap::{self, Piece};
+use crate::ruleset::{
+    ChainDef, Element, Family, Hook, Key, Part, Rule, Ruleset, SetDef, Stmt, Verdict, content_hash,
+    sanitize_comment,
+};
+
+/// Pod interfaces, when the compiler knows them (the lab does; a real node's CNI
+/// would). Without them pods are matched by address only.
+#[derive(Clone, Debug, Default)]
+pub struct Interfaces {
+    /// Every pod interface on the node starts with this; traffic from or to an
+    /// interface with this prefix that the ruleset does not bind is dropped.
+    pub prefix: String,
+    /// Endpoint id (`ns/pod`) → node-side interface name.
+    pub by_endpoint: HashMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Only pods on this node are enforced; `None`: every pod (one node).
+    pub node: Option<String>,
+    pub interfaces: Option<Interfaces>,
+    /// Let would-be drops pass (they are still remembered in the drop sets).
+    pub audit: bool,
+}
+
+/// A pod the ruleset enforces, and the chains its traffic goes through.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocalPod {
+    pub id: String,
+    pub ips: Vec<IpAddr>,
+    pub interface: Option<String>,
+    pub egress_chain: String,
+    pub ingress_chain: String,
+}
+
+/// Why an element of an allow set is there: the engine's provenance.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ElementOrigin {
+    pub set: String,
+    pub element: String,
+    pub direction: &'static str,
+    /// `namespace/policy direction[rule index]`.
+    pub allowed_by: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub ruleset: Ruleset,
+    pub pods: Vec<LocalPod>,
+    pub provenance: Vec<ElementOrigin>,
+}
+
+impl Compiled {
+    /// nft syntax, with a header that maps chains to pods (sanitised `#` comments,
+    /// which nft ignores).
+    pub fn to_nft(&self) -> String {
+        let mut out = String::from("# netfence: generated ruleset; chains per pod:\n");
+        for pod in &self.pods {
+            out.push_str(&format!(
+                "#   {} egress {} ingress {}\n",
+                sanitize_comment(&pod.id),
+                pod.egress_chain,
+                pod.ingress_chain
+            ));
+        }
+        out.push_str(&self.ruleset.to_nft());
+        out
+    }
+}
+
+fn dir_word(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    }
+}
+
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+/// Adjacent address pieces with the same allowed connections, merged.
+struct Run {
+    family: Family,
+    lo: u128,
+    hi: u128,
+    conns: ConnSet,
+    allowed_by: BTreeSet<String>,
+}
+
+struct Compiler<'e, 'c> {
+    engine: &'e Engine<'c>,
+    pieces: Vec<Piece>,
+    audit: bool,
+    ruleset: Ruleset,
+    provenance: Vec<ElementOrigin>,
+    chain_of_class: HashMap<(Direction, usize), Verdict>,
+    /// Content-named chains every class chain refers to.
+    ingress_stage: String,
+    deny: [String; 2],
+}
+
+pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
+    let mut c = Compiler {
+        engine,
+        pieces: addrmap::partition(engine),
+        audit: opts.audit,
+        ruleset: Ruleset::default(),
+        provenance: Vec::new(),
+        chain_of_class: HashMap::new(),
+        ingress_stage: String::new(),
+        deny: [String::new(), String::new()],
+    };
+    // Bottom-up: a chain's name is the hash of its rules, which name the chains
+    // they jump to.
+    c.shared_chains(opts.interfaces.as_ref());
+    let pods = c.local_pods(opts);
+    c.dispatch_maps(&pods, opts.interfaces.as_ref());
+    c.hook_chains(opts.interfaces.as_ref());
+    c.provenance.sort();
+    Compiled {
+        ruleset: c.ruleset,
+        pods,
+        provenance: c.provenance,
+    }
+}
+
+impl Compiler<'_, '_> {
+    fn local_pods(&mut self, opts: &CompileOptions) -> Vec<LocalPod> {
+        let engine = self.engine;
+        let mut pods = Vec::new();
+        for ep in engine.pods() {
+            let e = engine.endpoint(ep);
+            if !e.selectable || e.ips.is_empty() {
+                continue;
+            }
+            if let Some(node) = &opts.node
+                && e.node.as_ref() != Some(node)
+            {
+                continue;
+            }
+            let interface = match &opts.interfaces {
+                Some(ifs) => match ifs.by_endpoint.get(&e.id) {
+                    Some(name) => Some(name.clone()),
+                    // Not wired: the prefix rule drops its traffic (fail closed).
+                    None => continue,
+                },
+                None => None,
+            };
+            let egress = self.class_chain(Direction::Egress, ep);
+            let ingress = self.class_chain(Direction::Ingress, ep);
+            pods.push(LocalPod {
+                id: e.id.clone(),
+                ips: e.ips.clone(),
+                interface,
+                egress_chain: verdict_target(&egress),
+                ingress_chain: verdict_target(&ingress),
+            });
+        }
+        pods
+    }
+
+    /// The verdict a pod's traffic gets in `dir`: a class chain, or straight on
+    /// when no policy isolates the class.
+    fn class_chain(&mut self, dir: Direction, ep: EpId) -> Verdict {
+        let class = self.engine.class_of[ep];
+        if let Some(v) = self.chain_of_class.get(&(dir, class)) {
+            return v.clone();
+        }
+        let pass = match dir {
+            Direction::Egress => Verdict::Goto(self.ingress_stage.clone()),
+            Direction::Ingress => Verdict::Accept,
+        };
+        let verdict = if self.engine.isolating(ep, dir).is_empty() {
+            pass
+        } else {
+            self.build_class_chain(dir, class, pass)
+        };
+        self.chain_of_class.insert((dir, class), verdict.clone());
+        verdict
+    }
+
+    fn runs(&self, dir: Direction, class: usize) -> Vec<Run> {
+        let engine = self.engine;
+        let mut per_peer: HashMap<usize, (ConnSet, BTreeSet<String>)> = HashMap::new();
+        let mut runs: Vec<Run> = Vec::new();
+        for piece in &self.pieces {
+            let peer = engine.class_of[piece.ep];
+            let (conns, allowed_by) = per_peer.entry(peer).or_insert_with(|| {
+                let mut by = BTreeSet::new();
+                let outcome = engine.side_classes(dir, class, peer, |c: Contribution| {
+                    let p = &engine.cluster.policies[c.policy];
+                    by.insert(format!(
+                        "{}/{} {}[{}]",
+                        p.namespace,
+                        p.name,
+                        dir_word(dir),
+                        c.rule
+                    ));
+                });
+                let conns = match outcome {
+                    SideOutcome::Isolated(c) => c,
+                    SideOutcome::NotIsolated | SideOutcome::NotAPod => ConnSet::all(),
+                };
+                (conns, by)
+            });
+            if conns.is_empty() {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(last)
+                    if last.family == piece.family
+                        && last.hi.checked_add(1) == Some(piece.lo)
+                        && last.conns == *conns =>
+                {
+                    last.hi = piece.hi;
+                    last.allowed_by.extend(allowed_by.iter().cloned());
+                }
+                _ => runs.push(Run {
+                    family: piece.family,
+                    lo: piece.lo,
+                    hi: piece.hi,
+                    conns: conns.clone(),
+                    allowed_by: allowed_by.clone(),
+                }),
+            }
+        }
+        runs
+    }
+
+    fn build_class_chain(&mut self, dir: Direction, class: usize, pass: Verdict) -> Verdict {
+        let runs = self.runs(dir, class);
+        let (peer_key, tag): (fn(Family) -> Key, &str) = match dir {
+            Direction::Egress => (Key::Daddr, "e"),
+            Direction::Ingress => (Key::Saddr, "i"),
+        };
+        let deny = self.deny[dir_slot(dir)].clone();
+        let mut rules = Vec::new();
+        for family in Family::BOTH {
+            let mut ports = Vec::new();
+            let mut other = Vec::new();
+            let mut origins = Vec::new();
+            for run in runs.iter().filter(|r| r.family == family) {
+                let addrs = Part::Addrs(family, run.lo, run.hi);
+                for proto in Protocol::ALL {
+                    for &(lo, hi) in run.conns.get(proto).ranges() {
+                        let e = Element {
+                            key: vec![
+                                addrs.clone(),
+                                Part::Proto(proto_name(proto)),
+                                Part::Ports(lo, hi),
+                            ],
+                            value: None,
+                        };
+                        origins.push((true, e.text(), run.allowed_by.clone()));
+                        ports.push(e);
+                    }
+                }
+                if run.conns.other {
+                    let e = Element {
+                        key: vec![addrs],
+                        value: None,
+                    };
+                    origins.push((false, e.text(), run.allowed_by.clone()));
+                    other.push(e);
+                }
+            }
+            let ports_set = self.add_set(
+                &format!("{tag}p{}", family.suffix()),
+                vec![family.addr_type(), "inet_proto", "inet_service"],
+                ports,
+            );
+            let other_set = self.add_set(
+                &format!("{tag}o{}", family.suffix()),
+                vec![family.addr_type()],
+                other,
+            );
+            for (is_ports, element, by) in origins {
+                let set = if is_ports { &ports_set } else { &other_set };
+                if let Some(set) = set {
+                    self.provenance.push(ElementOrigin {
+                        set: set.clone(),
+                        element,
+                        direction: dir_word(dir),
+                        allowed_by: by.into_iter().collect(),
+                    });
+                }
+            }
+            if let Some(set) = ports_set {
+                rules.push(Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![peer_key(family), Key::L4proto, Key::Dport],
+                        set,
+                    },
+                    Stmt::Verdict(pass.clone()),
+                ]));
+            }
+            if let Some(set) = other_set {
+                rules.push(Rule::new(vec![
+                    Stmt::NotPortProtocol,
+                    Stmt::Lookup {
+                        keys: vec![peer_key(family)],
+                        set,
+                    },
+                    Stmt::Verdict(pass.clone()),
+                ]));
+            }
+        }
+        rules.push(Rule::new(vec![Stmt::Verdict(Verdict::Goto(deny))]));
+        Verdict::Goto(self.add_chain(tag, None, rules))
+    }
+
+    /// Adds a content-named allow set; `None` when it would be empty.
+    fn add_set(
+        &mut self,
+        tag: &str,
+        key: Vec<&'static str>,
+        mut elements: Vec<Element>,
+    ) -> Option<String> {
+        if elements.is_empty() {
+            return None;
+        }
+        elements.sort();
+        let text: String = elements.iter().map(|e| e.text() + "\n").collect();
+        let name = format!("{tag}_{}", content_hash(&format!("{key:?}\n{text}")));
+        let interval = true;
+        self.ruleset.sets.insert(
+            name.clone(),
+            SetDef {
+                key,
+                data: None,
+                interval,
+                counter: true,
+                dynamic: false,
+                elements,
+            },
+        );
+        Some(name)
+    }
+
+    fn dispatch_maps(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) {
+        for family in Family::BOTH {
+            for dir in [Direction::Egress, Direction::Ingress] {
+                let mut elements = Vec::new();
+                for pod in pods {
+                    let chain = match dir {
+                        Direction::Egress => &pod.egress_chain,
+                        Direction::Ingress => &pod.ingress_chain,
+                    };
+                    let verdict = target_verdict(chain);
+                    for ip in pod.ips.iter().filter(|ip| Family::of(**ip) == family) {
+                        let k = crate::ruleset::ip_key(*ip);
+                        let addr = Part::Addrs(family, k, k);
+                        let key = match (&pod.interface, interfaces) {
+                            (Some(ifname), Some(_)) => vec![Part::Ifname(ifname.clone()), addr],
+                            _ => vec![addr],
+                        };
+                        elements.push(Element {
+                            key,
+                            value: Some(verdict.clone()),
+                        });
+                    }
+                }
+                elements.sort();
+                let mut key = Vec::new();
+                if interfaces.is_some() {
+                    key.push("ifname");
+                }
+                key.push(family.addr_type());
+                self.ruleset.sets.insert(
+                    dispatch_map_name(dir, family),
+                    SetDef {
+                        key,
+                        data: Some("verdict"),
+                        interval: false,
+                        counter: false,
+                        dynamic: false,
+                        elements,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Adds a chain named after its content; returns the name.
+    fn add_chain(&mut self, tag: &str, hook: Option<Hook>, rules: Vec<Rule>) -> String {
+        let text: String = rules.iter().map(|r| r.text() + "\n").collect();
+        let name = format!("{tag}_{}", content_hash(&format!("{hook:?}\n{text}")));
+        self.ruleset.chains.insert(
+            name.clone(),
+            ChainDef {
+                hook,
+                rules,
+                comment: None,
+            },
+        );
+        name
+    }
+
+    fn dispatch_rules(&self, dir: Direction, interfaces: Option<&Interfaces>) -> Vec<Rule> {
+        let (if_key, addr_key): (Key, fn(Family) -> Key) = match dir {
+            Direction::Egress => (Key::Iifname, Key::Saddr),
+            Direction::Ingress => (Key::Oifname, Key::Daddr),
+        };
+        let mut rules: Vec<Rule> = Family::BOTH
+            .iter()
+            .map(|&f| {
+                let mut keys = Vec::new();
+                if interfaces.is_some() {
+                    keys.push(if_key);
+                }
+                keys.push(addr_key(f));
+                Rule::new(vec![Stmt::Vmap {
+                    keys,
+                    map: dispatch_map_name(dir, f),
+                }])
+            })
+            .collect();
+        if let Some(ifs) = interfaces {
+            rules.push(
+                Rule::new(vec![
+                    Stmt::IfnamePrefix {
+                        key: if_key,
+                        prefix: ifs.prefix.clone(),
+                    },
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("unknown pod interface or address"),
+            );
+        }
+        rules
+    }
+
+    /// The ingress stage and the two deny chains, which class chains go to.
+    fn shared_chains(&mut self, interfaces: Option<&Interfaces>) {
+        let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
+        ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
+        self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
+        for dir in [Direction::Egress, Direction::Ingress] {
+            let mut rules = Vec::new();
+            for family in Family::BOTH {
+                let set = drop_set_name(dir, family);
+                rules.push(Rule::new(vec![Stmt::Remember {
+                    keys: vec![
+                        Key::Saddr(family),
+                        Key::Daddr(family),
+                        Key::L4proto,
+                        Key::Dport,
+                    ],
+                    set: set.clone(),
+                }]));
+                self.ruleset.sets.insert(
+                    set,
+                    SetDef {
+                        key: vec![
+                            family.addr_type(),
+                            family.addr_type(),
+                            "inet_proto",
+                            "inet_service",
+                        ],
+                        data: None,
+                        interval: false,
+                        counter: false,
+                        dynamic: true,
+                        elements: Vec::new(),
+                    },
+                );
+            }
+            let tail = match (self.audit, dir) {
+                (false, _) => Verdict::Drop,
+                (true, Direction::Egress) => Verdict::Goto(self.ingress_stage.clone()),
+                (true, Direction::Ingress) => Verdict::Accept,
+            };
+            rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]));
+            let tag = format!("deny_{}", dir_word(dir));
+            self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
+        }
+    }
+
+    fn hook_chains(&mut self, interfaces: Option<&Interfaces>) {
+        let established = || {
+            Rule::new(vec![
+                Stmt::CtStateEstablished,
+                Stmt::Verdict(Verdict::Accept),
+            ])
+        };
+        let invalid = || {
+            Rule::new(vec![
+                Stmt::CtStateInvalid,
+                Stmt::Counter,
+                Stmt::Verdict(Verdict::Drop),
+            ])
+        };
+        let mut forward = vec![
+            established(),
+            invalid(),
+            Rule::new(vec![
+                Stmt::NewTcpWithoutSyn,
+                Stmt::Counter,
+                Stmt::Verdict(Verdict::Drop),
+            ])
+            .with_comment("new TCP flow without SYN, e.g. a revoked connection"),
+        ];
+        forward.extend(self.dispatch_rules(Direction::Egress, interfaces));
+        forward.push(Rule::new(vec![Stmt::Verdict(Verdict::Goto(
+            self.ingress_stage.clone(),
+        ))]));
+        self.add_chain("forward", Some(Hook::Forward), forward);
+        if !self.engine.cluster.semantics.egress_to_own_node {
+            let mut input = vec![established(), invalid()];
+            input.extend(self.dispatch_rules(Direction::Egress, interfaces));
+            input.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
+            self.add_chain("input", Some(Hook::Input), input);
+        }
+    }
+}
+
+fn dir_slot(dir: Direction) -> usize {
+    match dir {
+        Direction::Egress => 0,
+        Direction::Ingress => 1,
+    }
+}
+
+fn verdict_target(v: &Verdict) -> String {
+    match v {
+        Verdict::Goto(c) => c.clone(),
+        Verdict::Accept => "accept".into(),
+        Verdict::Drop => "drop".into(),
+    }
+}
+
+fn target_verdict(target: &str) -> Verdict {
+    match target {
+        "accept" => Verdict::Accept,
+        "drop" => Verdict::Drop,
+        chain => Verdict::Goto(chain.into()),
+    }
+}
+
+pub fn dispatch_map_name(dir: Direction, family: Family) -> String {
+    format!("{}_pods{}", dir_word(dir), family.suffix())
+}
+
+pub fn drop_set_name(dir: Direction, family: Family) -> String {
+    format!("{}_drops{}", dir_word(dir), family.suffix())
+}

@@ -1,0 +1,698 @@
+//! A structured nftables ruleset: what the compiler produces, what `enforce`
+//! compares, and what is rendered as nft syntax or libnftables JSON.
+//!
+//! Only this module writes nft syntax. Nothing from the input reaches it except
+//! through [`sanitize_comment`]: object names are generated, interface names come
+//! from the lab, addresses and ports are numbers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde_json::{Value, json};
+
+pub const TABLE: &str = "netfence";
+pub const FAMILY: &str = "inet";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub const BOTH: [Family; 2] = [Family::V4, Family::V6];
+
+    pub fn addr_type(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4_addr",
+            Family::V6 => "ipv6_addr",
+        }
+    }
+
+    fn payload(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Family::V4 => "4",
+            Family::V6 => "6",
+        }
+    }
+
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    pub fn addr(self, k: u128) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::from(k as u32)),
+            Family::V6 => IpAddr::V6(Ipv6Addr::from(k)),
+        }
+    }
+}
+
+/// What a rule matches a set or map against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    Saddr(Family),
+    Daddr(Family),
+    L4proto,
+    Dport,
+    Iifname,
+    Oifname,
+}
+
+impl Key {
+    fn text(self) -> String {
+        match self {
+            Key::Saddr(f) => format!("{} saddr", f.payload()),
+            Key::Daddr(f) => format!("{} daddr", f.payload()),
+            Key::L4proto => "meta l4proto".into(),
+            Key::Dport => "th dport".into(),
+            Key::Iifname => "iifname".into(),
+            Key::Oifname => "oifname".into(),
+        }
+    }
+
+    fn json(self) -> Value {
+        match self {
+            Key::Saddr(f) => json!({"payload": {"protocol": f.payload(), "field": "saddr"}}),
+            Key::Daddr(f) => json!({"payload": {"protocol": f.payload(), "field": "daddr"}}),
+            Key::L4proto => json!({"meta": {"key": "l4proto"}}),
+            Key::Dport => json!({"payload": {"protocol": "th", "field": "dport"}}),
+            Key::Iifname => json!({"meta": {"key": "iifname"}}),
+            Key::Oifname => json!({"meta": {"key": "oifname"}}),
+        }
+    }
+}
+
+fn keys_text(keys: &[Key]) -> String {
+    keys.iter()
+        .map(|k| k.text())
+        .collect::<Vec<_>>()
+        .join(" . ")
+}
+
+fn keys_json(keys: &[Key]) -> Value {
+    match keys {
+        [one] => one.json(),
+        _ => json!({"concat": keys.iter().map(|k| k.json()).collect::<Vec<_>>()}),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Goto(String),
+}
+
+impl Verdict {
+    pub fn text(&self) -> String {
+        match self {
+            Verdict::Accept => "accept".into(),
+            Verdict::Drop => "drop".into(),
+            Verdict::Goto(c) => format!("goto {c}"),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Verdict::Accept => json!({"accept": null}),
+            Verdict::Drop => json!({"drop": null}),
+            Verdict::Goto(c) => json!({"goto": {"target": c}}),
+        }
+    }
+}
+
+/// One statement of a rule. The vocabulary is deliberately small.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Stmt {
+    /// `ct state established,related`
+    CtStateEstablished,
+    /// `ct state invalid`
+    CtStateInvalid,
+    /// `ct state new` on a TCP segment that is not a bare SYN (a mid-stream packet
+    /// whose conntrack entry was revoked must not start a connection).
+    NewTcpWithoutSyn,
+    /// `meta l4proto != { tcp, udp, sctp }`
+    NotPortProtocol,
+    /// `iifname "PREFIX*"` / `oifname "PREFIX*"`
+    IfnamePrefix {
+        key: Key,
+        prefix: String,
+    },
+    /// `KEYS @set`
+    Lookup {
+        keys: Vec<Key>,
+        set: String,
+    },
+    /// `KEYS vmap @map`
+    Vmap {
+        keys: Vec<Key>,
+        map: String,
+    },
+    /// `add @set { KEYS }`: remembers the packet in a dynamic set.
+    Remember {
+        keys: Vec<Key>,
+        set: String,
+    },
+    Counter,
+    Verdict(Verdict),
+}
+
+impl Stmt {
+    fn text(&self) -> String {
+        match self {
+            Stmt::CtStateEstablished => "ct state established,related".into(),
+            Stmt::CtStateInvalid => "ct state invalid".into(),
+            Stmt::NewTcpWithoutSyn => "ct state new tcp flags & (fin|syn|rst|ack) != syn".into(),
+            Stmt::NotPortProtocol => "meta l4proto != { tcp, udp, sctp }".into(),
+            Stmt::IfnamePrefix { key, prefix } => format!("{} \"{prefix}*\"", key.text()),
+            Stmt::Lookup { keys, set } => format!("{} @{set}", keys_text(keys)),
+            Stmt::Vmap { keys, map } => format!("{} vmap @{map}", keys_text(keys)),
+            Stmt::Remember { keys, set } => format!("add @{set} {{ {} }}", keys_text(keys)),
+            Stmt::Counter => "counter".into(),
+            Stmt::Verdict(v) => v.text(),
+        }
+    }
+
+    fn json(&self) -> Vec<Value> {
+        let ct_state = json!({"ct": {"key": "state"}});
+        match self {
+            Stmt::CtStateEstablished => vec![json!({"match": {"op": "in", "left": ct_state,
+                "right": ["established", "related"]}})],
+            Stmt::CtStateInvalid => {
+                vec![json!({"match": {"op": "in", "left": ct_state, "right": "invalid"}})]
+            }
+            Stmt::NewTcpWithoutSyn => vec![
+                json!({"match": {"op": "in", "left": ct_state, "right": "new"}}),
+                json!({"match": {"op": "!=", "left": {"&": [
+                    {"payload": {"protocol": "tcp", "field": "flags"}},
+                    ["fin", "syn", "rst", "ack"]]}, "right": "syn"}}),
+            ],
+            Stmt::NotPortProtocol => vec![json!({"match": {"op": "!=",
+                "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp", "sctp"]}}})],
+            Stmt::IfnamePrefix { key, prefix } => vec![json!({"match": {"op": "==",
+                "left": key.json(), "right": format!("{prefix}*")}})],
+            Stmt::Lookup { keys, set } => vec![json!({"match": {"op": "==",
+                "left": keys_json(keys), "right": format!("@{set}")}})],
+            Stmt::Vmap { keys, map } => {
+                vec![json!({"vmap": {"key": keys_json(keys), "data": format!("@{map}")}})]
+            }
+            Stmt::Remember { keys, set } => vec![json!({"set": {"op": "add",
+                "elem": keys_json(keys), "set": format!("@{set}")}})],
+            Stmt::Counter => vec![json!({"counter": null})],
+            Stmt::Verdict(v) => vec![v.json()],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Rule {
+    pub stmts: Vec<Stmt>,
+    /// Sanitised before it gets here.
+    pub comment: Option<String>,
+}
+
+impl Rule {
+    pub fn new(stmts: Vec<Stmt>) -> Rule {
+        Rule {
+            stmts,
+            comment: None,
+        }
+    }
+
+    pub fn with_comment(mut self, comment: &str) -> Rule {
+        self.comment = Some(sanitize_comment(comment));
+        self
+    }
+
+    pub fn text(&self) -> String {
+        let mut s = self
+            .stmts
+            .iter()
+            .map(Stmt::text)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(c) = &self.comment {
+            let _ = write!(s, " comment \"{c}\"");
+        }
+        s
+    }
+
+    fn json(&self, chain: &str) -> Value {
+        let expr: Vec<Value> = self.stmts.iter().flat_map(Stmt::json).collect();
+        let mut rule = json!({"family": FAMILY, "table": TABLE, "chain": chain, "expr": expr});
+        if let Some(c) = &self.comment {
+            rule["comment"] = json!(c);
+        }
+        json!({"rule": rule})
+    }
+}
+
+pub fn ip_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// One part of a set element key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    /// Inclusive address range in one family.
+    Addrs(Family, u128, u128),
+    Proto(&'static str),
+    /// Inclusive port range.
+    Ports(u16, u16),
+    Ifname(String),
+}
+
+impl Part {
+    fn text(&self) -> String {
+        match self {
+            Part::Addrs(f, lo, hi) => match prefix_len(*f, *lo, *hi) {
+                Some(_) if lo == hi => f.addr(*lo).to_string(),
+                Some(len) => format!("{}/{len}", f.addr(*lo)),
+                None => format!("{}-{}", f.addr(*lo), f.addr(*hi)),
+            },
+            Part::Proto(p) => (*p).into(),
+            Part::Ports(lo, hi) if lo == hi => lo.to_string(),
+            Part::Ports(lo, hi) => format!("{lo}-{hi}"),
+            Part::Ifname(n) => format!("\"{n}\""),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Part::Addrs(f, lo, hi) => match prefix_len(*f, *lo, *hi) {
+                Some(_) if lo == hi => json!(f.addr(*lo).to_string()),
+                Some(len) => json!({"prefix": {"addr": f.addr(*lo).to_string(), "len": len}}),
+                None => json!({"range": [f.addr(*lo).to_string(), f.addr(*hi).to_string()]}),
+            },
+            Part::Proto(p) => json!(p),
+            Part::Ports(lo, hi) if lo == hi => json!(lo),
+            Part::Ports(lo, hi) => json!({"range": [lo, hi]}),
+            Part::Ifname(n) => json!(n),
+        }
+    }
+}
+
+/// The prefix length when `[lo, hi]` is exactly one CIDR block.
+fn prefix_len(f: Family, lo: u128, hi: u128) -> Option<u32> {
+    let bits = match f {
+        Family::V4 => 32,
+        Family::V6 => 128,
+    };
+    let span = hi.wrapping_sub(lo);
+    if hi < lo || (span != u128::MAX && (span.wrapping_add(1)).count_ones() != 1) {
+        return None;
+    }
+    let host_bits = if span == u128::MAX {
+        128
+    } else {
+        (span + 1).trailing_zeros()
+    };
+    if host_bits > bits || (host_bits < 128 && lo & ((1u128 << host_bits) - 1) != 0) {
+        return None;
+    }
+    Some(bits - host_bits)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Element {
+    pub key: Vec<Part>,
+    pub value: Option<Verdict>,
+}
+
+impl PartialOrd for Verdict {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Verdict {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text().cmp(&other.text())
+    }
+}
+
+impl Element {
+    pub fn key_text(&self) -> String {
+        self.key
+            .iter()
+            .map(Part::text)
+            .collect::<Vec<_>>()
+            .join(" . ")
+    }
+
+    pub fn text(&self) -> String {
+        match &self.value {
+            Some(v) => format!("{} : {}", self.key_text(), v.text()),
+            None => self.key_text(),
+        }
+    }
+
+    fn key_json(&self) -> Value {
+        match self.key.as_slice() {
+            [one] => one.json(),
+            parts => json!({"concat": parts.iter().map(Part::json).collect::<Vec<_>>()}),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match &self.value {
+            Some(v) => json!([self.key_json(), v.json()]),
+            None => self.key_json(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SetDef {
+    /// Key types, e.g. `["ipv4_addr", "inet_proto", "inet_service"]`.
+    pub key: Vec<&'static str>,
+    /// `Some("verdict")` for a verdict map.
+    pub data: Option<&'static str>,
+    pub interval: bool,
+    /// Per-element packet counters (attribution).
+    pub counter: bool,
+    /// A set the data path adds to (`add @set`), bounded and ageing out.
+    pub dynamic: bool,
+    pub elements: Vec<Element>,
+}
+
+/// Dynamic sets stay bounded: when full, the add fails and the next rule runs.
+const DYNAMIC_SIZE: u32 = 65_536;
+const DYNAMIC_TIMEOUT: &str = "1h";
+
+impl SetDef {
+    pub fn is_map(&self) -> bool {
+        self.data.is_some()
+    }
+
+    fn header_text(&self) -> String {
+        let mut s = format!("type {}", self.key.join(" . "));
+        if let Some(d) = self.data {
+            let _ = write!(s, " : {d}");
+        }
+        s.push_str("; ");
+        let mut flags = Vec::new();
+        if self.interval {
+            flags.push("interval");
+        }
+        if self.dynamic {
+            flags.push("dynamic");
+            flags.push("timeout");
+        }
+        if !flags.is_empty() {
+            let _ = write!(s, "flags {}; ", flags.join(","));
+        }
+        if self.dynamic {
+            let _ = write!(s, "size {DYNAMIC_SIZE}; timeout {DYNAMIC_TIMEOUT}; ");
+        }
+        if self.counter {
+            s.push_str("counter; ");
+        }
+        s
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.is_map() { "map" } else { "set" }
+    }
+
+    fn json(&self, name: &str) -> Value {
+        let ty: Value = match self.key.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        };
+        let mut obj = json!({"family": FAMILY, "table": TABLE, "name": name, "type": ty});
+        if let Some(d) = self.data {
+            obj["map"] = json!(d);
+        }
+        let mut flags = Vec::new();
+        if self.interval {
+            flags.push("interval");
+        }
+        if self.dynamic {
+            // libnftables 1.0.6 cannot read "dynamic" from JSON; later versions can.
+            flags.push("dynamic");
+            flags.push("timeout");
+            obj["size"] = json!(DYNAMIC_SIZE);
+            obj["timeout"] = json!(3600);
+        }
+        if !flags.is_empty() {
+            obj["flags"] = json!(flags);
+        }
+        if self.counter {
+            obj["stmt"] = json!([{"counter": null}]);
+        }
+        if !self.elements.is_empty() {
+            obj["elem"] = Value::Array(self.elements.iter().map(Element::json).collect());
+        }
+        json!({ self.kind(): obj })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hook {
+    Forward,
+    Input,
+}
+
+impl Hook {
+    fn name(self) -> &'static str {
+        match self {
+            Hook::Forward => "forward",
+            Hook::Input => "input",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChainDef {
+    pub hook: Option<Hook>,
+    pub rules: Vec<Rule>,
+    pub comment: Option<String>,
+}
+
+impl ChainDef {
+    pub fn regular(rules: Vec<Rule>) -> ChainDef {
+        ChainDef {
+            hook: None,
+            rules,
+            comment: None,
+        }
+    }
+
+    /// The chain's declaration line(s) inside `chain NAME { ... }`.
+    fn header_text(&self) -> String {
+        let mut s = String::new();
+        if let Some(h) = self.hook {
+            let _ = write!(
+                s,
+                "type filter hook {} priority filter; policy accept; ",
+                h.name()
+            );
+        }
+        if let Some(c) = &self.comment {
+            let _ = write!(s, "comment \"{c}\"; ");
+        }
+        s
+    }
+}
+
+/// A whole `inet netfence` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    pub sets: BTreeMap<String, SetDef>,
+    pub chains: BTreeMap<String, ChainDef>,
+}
+
+impl Ruleset {
+    /// The table in nft syntax, as `nft -f` reads it.
+    pub fn to_nft(&self) -> String {
+        let mut out = format!("table {FAMILY} {TABLE} {{\n");
+        for (name, set) in &self.sets {
+            let _ = write!(out, "  {} {name} {{ {}", set.kind(), set.header_text());
+            if !set.elements.is_empty() {
+                out.push_str("\n    elements = {\n");
+                for e in &set.elements {
+                    let _ = writeln!(out, "      {},", e.text());
+                }
+                out.push_str("    }\n  ");
+            }
+            out.push_str("}\n");
+        }
+        for (name, chain) in self.chain_order() {
+            let _ = writeln!(out, "  chain {name} {{");
+            let header = chain.header_text();
+            if !header.is_empty() {
+                let _ = writeln!(out, "    {}", header.trim_end());
+            }
+            for r in &chain.rules {
+                let _ = writeln!(out, "    {}", r.text());
+            }
+            out.push_str("  }\n");
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Regular chains first: nft resolves `goto` targets in file order.
+    fn chain_order(&self) -> Vec<(&String, &ChainDef)> {
+        let mut v: Vec<_> = self.chains.iter().collect();
+        v.sort_by_key(|(name, c)| (c.hook.is_some(), *name));
+        v
+    }
+
+    /// The table as libnftables JSON (`nft -j -f` reads it).
+    pub fn to_json(&self) -> Value {
+        let mut items = vec![json!({"table": {"family": FAMILY, "name": TABLE}})];
+        for (name, set) in &self.sets {
+            items.push(set.json(name));
+        }
+        // Chains before rules: rules `goto` chains that must exist.
+        for (name, chain) in self.chain_order() {
+            let mut c = json!({"family": FAMILY, "table": TABLE, "name": name});
+            if let Some(h) = chain.hook {
+                c["type"] = json!("filter");
+                c["hook"] = json!(h.name());
+                c["prio"] = json!(0);
+                c["policy"] = json!("accept");
+            }
+            if let Some(comment) = &chain.comment {
+                c["comment"] = json!(comment);
+            }
+            items.push(json!({ "chain": c }));
+        }
+        for (name, chain) in self.chain_order() {
+            for r in &chain.rules {
+                items.push(r.json(name));
+            }
+        }
+        json!({ "nftables": items })
+    }
+
+    /// Statement used by `enforce` for one new set in a transaction.
+    pub fn add_set_text(name: &str, set: &SetDef) -> String {
+        let mut s = format!(
+            "add {} {FAMILY} {TABLE} {name} {{ {}}}\n",
+            set.kind(),
+            set.header_text()
+        );
+        s.push_str(&Self::add_elements_text(name, &set.elements));
+        s
+    }
+
+    pub fn add_elements_text(name: &str, elements: &[Element]) -> String {
+        Self::elements_command("add", name, elements, Element::text)
+    }
+
+    pub fn delete_elements_text(name: &str, elements: &[Element]) -> String {
+        Self::elements_command("delete", name, elements, Element::key_text)
+    }
+
+    fn elements_command(
+        verb: &str,
+        name: &str,
+        elements: &[Element],
+        render: fn(&Element) -> String,
+    ) -> String {
+        let mut s = String::new();
+        // Bounded command size: nft reads each line as one command.
+        for chunk in elements.chunks(512) {
+            let list: Vec<String> = chunk.iter().map(render).collect();
+            let _ = writeln!(
+                s,
+                "{verb} element {FAMILY} {TABLE} {name} {{ {} }}",
+                list.join(", ")
+            );
+        }
+        s
+    }
+
+    /// Statements that create a chain with its rules (the chain may exist and be
+    /// empty: it was flushed earlier in the same transaction).
+    pub fn add_chain_text(name: &str, chain: &ChainDef) -> String {
+        let mut s = format!(
+            "add chain {FAMILY} {TABLE} {name} {{ {}}}\n",
+            chain.header_text()
+        );
+        for r in &chain.rules {
+            let _ = writeln!(s, "add rule {FAMILY} {TABLE} {name} {}", r.text());
+        }
+        s
+    }
+}
+
+/// Comments are the only place input-derived text appears in the ruleset: keep
+/// characters that cannot end the string or the statement, and bound the length
+/// (nft allows 128 bytes).
+pub fn sanitize_comment(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric()
+                || matches!(c, ' ' | '.' | '_' | '/' | ':' | '-' | ',' | '=')
+            {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    cleaned.chars().take(120).collect()
+}
+
+/// FNV-1a: a stable content hash for object names (the same content gets the same
+/// name in every run, so unchanged objects are never re-sent).
+pub fn content_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_ranges() {
+        let a = |s: &str| u128::from(u32::from(s.parse::<Ipv4Addr>().unwrap())); // ok: test
+        let text = |lo, hi| Part::Addrs(Family::V4, lo, hi).text();
+        assert_eq!(text(a("10.0.0.0"), a("10.0.0.255")), "10.0.0.0/24");
+        assert_eq!(text(a("10.0.0.1"), a("10.0.0.1")), "10.0.0.1");
+        assert_eq!(text(a("10.0.0.1"), a("10.0.0.4")), "10.0.0.1-10.0.0.4");
+        assert_eq!(text(0, u128::from(u32::MAX)), "0.0.0.0/0");
+        assert_eq!(Part::Addrs(Family::V6, 0, u128::MAX).text(), "::/0");
+        assert_eq!(Part::Ports(80, 80).text(), "80");
+        assert_eq!(Part::Ports(0, 65535).text(), "0-65535");
+    }
+
+    #[test]
+    fn comments_cannot_escape() {
+        let hostile = "a\"; flush ruleset; }\n{ comment \"x";
+        let clean = sanitize_comment(hostile);
+        assert!(!clean.contains(['"', ';', '{', '}', '\n']));
+        assert_eq!(sanitize_comment(&"x".repeat(300)).len(), 120);
+    }
+
+    #[test]
+    fn hash_is_stable() {
+        assert_eq!(content_hash(""), "cbf29ce484222325");
+        assert_ne!(content_hash("a"), content_hash("b"));
+    }
+}
