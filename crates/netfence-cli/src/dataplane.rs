@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use netfence_engine::Engine;
 use netfence_nft::apply::{self, Target};
 use netfence_nft::{CompileOptions, compile as compile_ruleset, revoke};
@@ -117,4 +117,54 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         );
     }
     Ok(0)
+}
+
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Build the lab, enforce, probe every pod pair and port, compare, tear down.
+    Run {
+        paths: Vec<PathBuf>,
+        /// Spread pods without spec.nodeName over this many nodes.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Leave the namespaces in place (remove them with `netfence lab down --all`).
+        #[arg(long)]
+        keep: bool,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+}
+
+pub fn lab(g: &Global, cmd: LabCommand) -> Result<u8, String> {
+    match cmd {
+        LabCommand::Run {
+            paths,
+            nodes,
+            keep,
+            inputs,
+        } => {
+            let (_, loaded) = match load(g, &paths, &inputs) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
+            let mut lab =
+                netfence_lab::Lab::up(&loaded.cluster, nodes).map_err(|e| e.to_string())?;
+            lab.topology.keep = keep;
+            let cluster = lab.plan.cluster.clone();
+            lab.enforce(&cluster, false).map_err(|e| e.to_string())?;
+            let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
+            match g.output {
+                Output::Json => print_json(&report)?,
+                _ => print!("{}", netfence_lab::render_text(&report)),
+            }
+            if keep {
+                eprintln!(
+                    "kept namespaces: {} (remove with `netfence lab down --all`)",
+                    lab.topology.all_namespaces().join(" ")
+                );
+            }
+            Ok(if report.mismatches == 0 { 0 } else { 1 })
+        }
+    }
 }

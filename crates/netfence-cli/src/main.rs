@@ -144,6 +144,9 @@ enum Command {
     Compile(dataplane::CompileArgs),
     /// Apply the ruleset to this node (or a network namespace) as one delta transaction.
     Enforce(dataplane::EnforceArgs),
+    /// A network-namespace lab that proves kernel verdicts equal engine verdicts.
+    #[command(subcommand)]
+    Lab(dataplane::LabCommand),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -425,5 +428,6 @@ fn run(cli: Cli) -> Result<u8, String> {
         }
         Command::Compile(args) => dataplane::compile(&g, args),
         Command::Enforce(args) => dataplane::enforce(&g, args),
+        Command::Lab(cmd) => dataplane::lab(&g, cmd),
     }
 }

@@ -1,0 +1,391 @@
+//! The lab: real packets between network namespaces, enforced by the ruleset
+//! `netfence-nft` compiles, compared with the engine's verdict for every pod
+//! pair and declared port.
+//!
+//! - [`plan`]: nodes, pods, IPs, ports (allocated IPs go back into the cluster).
+//! - [`net`]: namespaces and links; hermetic, uniquely named, always removed.
+//! - [`serve`]: TCP and UDP listeners inside the pod namespaces.
+//! - [`probe`]: concurrent connection attempts from inside the pod namespaces.
+
+pub mod net;
+pub mod plan;
+pub mod probe;
+pub mod serve;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use netfence_engine::Engine;
+use netfence_model::{Cluster, Protocol};
+use netfence_nft::apply::{ApplyError, Plan, Target, run};
+use netfence_nft::{CompileOptions, Interfaces, compile};
+use serde::Serialize;
+
+pub use plan::{LabPlan, Skipped};
+use probe::{Outcome, ProbeSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("the lab needs {what}: {detail}")]
+    Capability { what: &'static str, detail: String },
+    #[error(transparent)]
+    Command(#[from] ApplyError),
+    #[error("listeners: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// One probe's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeResult {
+    pub src: String,
+    pub dst: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub expected: bool,
+    pub observed: bool,
+    /// For an observed drop: the drop record that confirms it (`egress` on the
+    /// source's node or `ingress` on the destination's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_by: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lab_error: Option<String>,
+}
+
+impl ProbeResult {
+    pub fn is_mismatch(&self) -> bool {
+        self.lab_error.is_some()
+            || self.expected != self.observed
+            || (!self.observed && self.dropped_by.is_none())
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LabReport {
+    pub probes: Vec<ProbeResult>,
+    pub mismatches: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+/// A flow as the drop records key it: source, destination, protocol, port.
+pub type FlowKey = (Ipv4Addr, Ipv4Addr, Protocol, u16);
+
+/// Checks what the lab needs, with a clear message when it is missing.
+pub fn check_capabilities() -> Result<(), LabError> {
+    for (program, args, what) in [
+        ("ip", ["-V"].as_slice(), "iproute2 (`ip`)"),
+        ("nft", ["-v"].as_slice(), "nftables (`nft`)"),
+    ] {
+        let mut c = std::process::Command::new(program);
+        c.args(args);
+        run(c, None).map_err(|e| LabError::Capability {
+            what,
+            detail: e.to_string(),
+        })?;
+    }
+    let probe = format!("{}probe-{}", net::NETNS_PREFIX, net::unique_id());
+    let mut add = std::process::Command::new("ip");
+    add.args(["netns", "add", &probe]);
+    run(add, None).map_err(|e| LabError::Capability {
+        what: "root and network namespaces (`ip netns add`)",
+        detail: e.to_string(),
+    })?;
+    net::delete_namespaces(&[probe]);
+    Ok(())
+}
+
+/// A running lab: namespaces, links and listeners.
+pub struct Lab {
+    pub plan: LabPlan,
+    // Field order matters: listeners close before the namespaces go.
+    servers: Option<serve::Servers>,
+    pub topology: net::Topology,
+}
+
+impl Lab {
+    pub fn up(input: &Cluster, nodes: usize) -> Result<Lab, LabError> {
+        let plan = plan::plan(input, nodes);
+        let topology = net::Topology::build(&plan, &net::unique_id())?;
+        let listeners: Vec<(String, Vec<(Protocol, u16)>)> = plan
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (topology.pod_ns[i].clone(), p.ports.clone()))
+            .collect();
+        let servers = serve::start(&listeners)?;
+        Ok(Lab {
+            plan,
+            servers: Some(servers),
+            topology,
+        })
+    }
+
+    /// The lab's cluster (its IPs and nodes) with the policies of `input`: what
+    /// the engine predicts on after `input` is enforced.
+    pub fn cluster_with_policies(&self, input: &Cluster) -> Cluster {
+        let mut c = self.plan.cluster.clone();
+        c.policies = input.policies.clone();
+        c.namespaces = input.namespaces.clone();
+        c
+    }
+
+    /// Compiles and applies `cluster`'s policies on every lab node.
+    pub fn enforce(&self, cluster: &Cluster, audit: bool) -> Result<Vec<Plan>, LabError> {
+        let engine = Engine::new(cluster);
+        let mut plans = Vec::new();
+        for (n, node) in self.plan.nodes.iter().enumerate() {
+            let interfaces = Interfaces {
+                prefix: plan::POD_INTERFACE_PREFIX.into(),
+                by_endpoint: self
+                    .plan
+                    .pods
+                    .iter()
+                    .filter(|p| p.node == n)
+                    .map(|p| (p.id.clone(), p.interface.clone()))
+                    .collect(),
+            };
+            let compiled = compile(
+                &engine,
+                &CompileOptions {
+                    node: Some(node.clone()),
+                    interfaces: Some(interfaces),
+                    audit,
+                },
+            );
+            let target = Target::Netns(self.topology.node_ns[n].clone());
+            plans.push(netfence_nft::apply::enforce(
+                &target,
+                &compiled.ruleset,
+                false,
+            )?);
+        }
+        Ok(plans)
+    }
+
+    /// Forgets tracked connections on every node, so the next probes are new flows.
+    pub fn flush_conntrack(&self) {
+        for ns in &self.topology.node_ns {
+            let mut c = Target::Netns(ns.clone()).command("conntrack");
+            c.arg("-F");
+            let _ = run(c, None);
+        }
+    }
+
+    /// Probes every ordered pair of lab pods on every TCP and UDP port the
+    /// destination declares, and compares with the engine on `cluster`.
+    pub fn probe(&self, cluster: &Cluster) -> Result<LabReport, LabError> {
+        let engine = Engine::new(cluster);
+        let mut skipped = self.plan.skipped.clone();
+        let mut specs = Vec::new();
+        let mut meta = Vec::new();
+        for (s, src) in self.plan.pods.iter().enumerate() {
+            for dst in self.plan.pods.iter().filter(|d| d.id != src.id) {
+                for &(protocol, port) in &dst.ports {
+                    if protocol == Protocol::Sctp {
+                        skipped.push(Skipped {
+                            what: format!("{} -> {} SCTP {port}", src.id, dst.id),
+                            reason: "this kernel has no SCTP sockets to probe with".into(),
+                        });
+                        continue;
+                    }
+                    specs.push(ProbeSpec {
+                        src_ns: self.topology.pod_ns[s].clone(),
+                        dst: dst.ip,
+                        protocol,
+                        port,
+                    });
+                    meta.push((src, dst));
+                }
+            }
+        }
+        let outcomes = probe::run_all(&specs);
+        let drops = self.drop_records()?;
+        let mut probes = Vec::with_capacity(specs.len());
+        for ((spec, (src, dst)), outcome) in specs.iter().zip(&meta).zip(outcomes) {
+            let s = engine.find(&src.id).map_err(LabError::Engine)?;
+            let d = engine.find(&dst.id).map_err(LabError::Engine)?;
+            let expected = engine.allows(s, d, spec.protocol, spec.port);
+            let key = (src.ip, dst.ip, spec.protocol, spec.port);
+            let (observed, lab_error) = match outcome {
+                Outcome::Connected => (true, None),
+                Outcome::TimedOut => (false, None),
+                Outcome::LabError(e) => (false, Some(e)),
+            };
+            let dropped_by = if observed || lab_error.is_some() {
+                None
+            } else {
+                drops.get(&key).copied()
+            };
+            probes.push(ProbeResult {
+                src: src.id.clone(),
+                dst: dst.id.clone(),
+                port: spec.port,
+                protocol: spec.protocol,
+                expected,
+                observed,
+                dropped_by,
+                lab_error,
+            });
+        }
+        let mismatches = probes.iter().filter(|p| p.is_mismatch()).count();
+        Ok(LabReport {
+            probes,
+            mismatches,
+            skipped,
+        })
+    }
+
+    /// The flows each node's ruleset dropped (or, in audit mode, would have).
+    pub fn drop_records(&self) -> Result<HashMap<FlowKey, &'static str>, LabError> {
+        let mut out = HashMap::new();
+        for ns in &self.topology.node_ns {
+            for (set, dir) in [("egress_drops4", "egress"), ("ingress_drops4", "ingress")] {
+                for key in read_drop_set(&Target::Netns(ns.clone()), set)? {
+                    out.entry(key).or_insert(dir);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Close every socket before the namespaces are deleted.
+        self.servers.take();
+    }
+}
+
+/// Elements of a drop-record set: (source, destination, protocol, port).
+pub fn read_drop_set(target: &Target, set: &str) -> Result<BTreeSet<FlowKey>, LabError> {
+    let mut c = target.command("nft");
+    c.args(["-j", "list", "set", "inet", "netfence", set]);
+    let text = run(c, None)?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        LabError::Command(ApplyError::Output {
+            command: format!("nft -j list set inet netfence {set}"),
+            detail: e.to_string(),
+        })
+    })?;
+    let mut out = BTreeSet::new();
+    let items = v["nftables"].as_array().cloned().unwrap_or_default();
+    for item in items {
+        let elems = item["set"]["elem"].as_array().cloned().unwrap_or_default();
+        for e in elems {
+            // With timeouts, elements come wrapped: {"elem": {"val": ..., "expires": ...}}.
+            let val = e.get("elem").map(|x| &x["val"]).unwrap_or(&e);
+            let Some(parts) = val["concat"].as_array() else {
+                continue;
+            };
+            let [s, d, p, port] = parts.as_slice() else {
+                continue;
+            };
+            let proto = match p.as_str() {
+                Some("tcp") => Protocol::Tcp,
+                Some("udp") => Protocol::Udp,
+                Some("sctp") => Protocol::Sctp,
+                _ => continue,
+            };
+            if let (Some(s), Some(d), Some(port)) = (
+                s.as_str().and_then(|x| x.parse().ok()),
+                d.as_str().and_then(|x| x.parse().ok()),
+                port.as_u64().and_then(|x| u16::try_from(x).ok()),
+            ) {
+                out.insert((s, d, proto, port));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One port's probes by (source, destination).
+type Grid<'r> = HashMap<(&'r str, &'r str), &'r ProbeResult>;
+
+fn cell(p: Option<&&ProbeResult>, same: bool) -> char {
+    match p {
+        _ if same => '-',
+        None => ' ',
+        Some(p) if p.lab_error.is_some() => 'E',
+        Some(p) if p.is_mismatch() => '!',
+        Some(p) if p.observed => '.',
+        Some(_) => 'X',
+    }
+}
+
+/// The truth table: one grid per (protocol, port), grids with identical cells
+/// shown once; rows = sources, columns = destinations. `.` connected, `X`
+/// dropped, `!` differs from the engine, `E` lab error, `-` self; blank: the
+/// destination does not serve that port.
+pub fn render_text(report: &LabReport) -> String {
+    let pods: Vec<&str> = report
+        .probes
+        .iter()
+        .flat_map(|p| [p.src.as_str(), p.dst.as_str()])
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut by_port: BTreeMap<(Protocol, u16), Grid> = BTreeMap::new();
+    for p in &report.probes {
+        by_port
+            .entry((p.protocol, p.port))
+            .or_default()
+            .insert((p.src.as_str(), p.dst.as_str()), p);
+    }
+    // Identical grids (same cells) are printed once under all their ports.
+    let mut grids: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for ((protocol, port), probes) in &by_port {
+        let rows: Vec<String> = pods
+            .iter()
+            .map(|src| {
+                pods.iter()
+                    .map(|dst| format!("{:>3}", cell(probes.get(&(*src, *dst)), src == dst)))
+                    .collect()
+            })
+            .collect();
+        let label = format!("{} {port}", protocol.as_str());
+        match grids.iter_mut().find(|(_, r)| *r == rows) {
+            Some((labels, _)) => labels.push(label),
+            None => grids.push((vec![label], rows)),
+        }
+    }
+    let width = pods.iter().map(|p| p.len()).max().unwrap_or(1);
+    let mut out = String::from("pods:\n");
+    for (i, p) in pods.iter().enumerate() {
+        out.push_str(&format!("  {:>3}  {p}\n", i + 1));
+    }
+    let header: String = (1..=pods.len()).map(|i| format!("{i:>3}")).collect();
+    for (labels, rows) in &grids {
+        out.push_str(&format!(
+            "\n{} (rows: source, columns: destination)\n",
+            labels.join(", ")
+        ));
+        out.push_str(&format!("  {:>width$} {header}\n", ""));
+        for (src, row) in pods.iter().zip(rows) {
+            out.push_str(&format!("  {src:>width$} {row}\n"));
+        }
+    }
+    out.push('\n');
+    for p in report.probes.iter().filter(|p| p.is_mismatch()) {
+        let why = match (&p.lab_error, p.observed, p.dropped_by) {
+            (Some(e), _, _) => format!("lab error: {e}"),
+            (None, true, _) => "connected, but the engine denies it".into(),
+            (None, false, Some(_)) => "dropped, but the engine allows it".into(),
+            (None, false, None) => "timed out with no drop record (not netfence's drop)".into(),
+        };
+        out.push_str(&format!(
+            "MISMATCH {} -> {} {} {}: {why}\n",
+            p.src,
+            p.dst,
+            p.protocol.as_str(),
+            p.port
+        ));
+    }
+    out.push_str(&format!(
+        "{} probe(s), {} mismatch(es), {} skipped\n",
+        report.probes.len(),
+        report.mismatches,
+        report.skipped.len()
+    ));
+    out
+}

@@ -1,0 +1,103 @@
+//! Listeners in the pod namespaces: TCP accepts and closes, UDP echoes. A thread
+//! enters a namespace with `setns`; the sockets it creates stay in that namespace.
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use netfence_model::Protocol;
+use nix::sched::{CloneFlags, setns};
+use socket2::{Domain, Socket, Type};
+
+/// Enters network namespace `name` (this thread only).
+pub fn enter_netns(name: &str) -> std::io::Result<()> {
+    let f = File::open(format!("/run/netns/{name}"))?;
+    setns(&f, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}
+
+/// Running listeners; dropping stops them and closes their sockets.
+pub struct Servers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+const POLL: Duration = Duration::from_millis(100);
+
+fn bind(protocol: Protocol, port: u16) -> std::io::Result<Socket> {
+    let (ty, proto) = match protocol {
+        Protocol::Tcp => (Type::STREAM, socket2::Protocol::TCP),
+        _ => (Type::DGRAM, socket2::Protocol::UDP),
+    };
+    let s = Socket::new(Domain::IPV4, ty, Some(proto))?;
+    s.set_reuse_address(true)?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).into())?;
+    if protocol == Protocol::Tcp {
+        s.listen(1024)?;
+    }
+    // Accept and receive wake up regularly to notice `stop`.
+    s.set_read_timeout(Some(POLL))?;
+    Ok(s)
+}
+
+fn serve(socket: Socket, protocol: Protocol, stop: Arc<AtomicBool>) {
+    match protocol {
+        Protocol::Tcp => {
+            let listener = std::net::TcpListener::from(socket);
+            while !stop.load(Ordering::SeqCst) {
+                // The handshake is the answer; close at once.
+                let _ = listener.accept();
+            }
+        }
+        _ => {
+            let udp = std::net::UdpSocket::from(socket);
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = udp.recv_from(&mut buf) {
+                    let _ = udp.send_to(&buf[..n], from);
+                }
+            }
+        }
+    }
+}
+
+/// Starts TCP and UDP listeners: `(namespace, ports)` per pod.
+pub fn start(pods: &[(String, Vec<(Protocol, u16)>)]) -> std::io::Result<Servers> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for (ns, ports) in pods {
+        let ns = ns.clone();
+        let ports: Vec<(Protocol, u16)> = ports
+            .iter()
+            .copied()
+            .filter(|(p, _)| matches!(p, Protocol::Tcp | Protocol::Udp))
+            .collect();
+        // Sockets are created by a thread inside the namespace, then each is
+        // served by a thread of its own.
+        let sockets = std::thread::spawn(move || -> std::io::Result<Vec<(Socket, Protocol)>> {
+            enter_netns(&ns)?;
+            ports
+                .iter()
+                .map(|&(p, port)| bind(p, port).map(|s| (s, p)))
+                .collect()
+        })
+        .join()
+        .map_err(|_| std::io::Error::other("listener thread panicked"))??;
+        for (socket, protocol) in sockets {
+            let stop = stop.clone();
+            threads.push(std::thread::spawn(move || serve(socket, protocol, stop)));
+        }
+    }
+    Ok(Servers { stop, threads })
+}
