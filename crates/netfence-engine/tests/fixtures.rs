@@ -13,35 +13,8 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-/// Splits a fixture into its header (as JSON) and its manifest text, with the
-/// header's lines blanked so positions in the manifests stay those of the file.
 fn split(text: &str) -> (serde_json::Value, String) {
-    let (docs, errors) = netfence_yaml::parse_documents(text);
-    let header = docs
-        .first()
-        .map(|d| d.root.to_json())
-        .filter(|h| h.get("netfenceTest").is_some())
-        .unwrap_or_else(|| panic!("fixture without a netfenceTest header: {errors:?}"));
-    let mut out = String::new();
-    let mut content_seen = false;
-    let mut in_manifests = false;
-    for line in text.split_inclusive('\n') {
-        if in_manifests {
-            out.push_str(line);
-            continue;
-        }
-        let t = line.trim_end();
-        if t == "---" && content_seen {
-            in_manifests = true;
-            out.push_str(line);
-            continue;
-        }
-        if !t.is_empty() && !t.starts_with('#') && t != "---" {
-            content_seen = true;
-        }
-        out.push('\n');
-    }
-    (header["netfenceTest"].clone(), out)
+    netfence_model::fixture::split(text).expect("fixture without a netfenceTest header")
 }
 
 fn endpoint(engine: &Engine, q: &str) -> usize {

@@ -121,12 +121,17 @@ impl Lab {
         })
     }
 
-    /// The lab's cluster (its IPs and nodes) with the policies of `input`: what
-    /// the engine predicts on after `input` is enforced.
-    pub fn cluster_with_policies(&self, input: &Cluster) -> Cluster {
-        let mut c = self.plan.cluster.clone();
-        c.policies = input.policies.clone();
-        c.namespaces = input.namespaces.clone();
+    /// `input` placed in this lab: each pod the lab wired gets the lab's IP and
+    /// node. Used when a new input (other policies, relabelled pods) is enforced on
+    /// a running lab; the engine then predicts on exactly what runs.
+    pub fn adopt(&self, input: &Cluster) -> Cluster {
+        let mut c = input.clone();
+        for e in &mut c.endpoints {
+            if let Some(pod) = self.plan.pods.iter().find(|p| p.id == e.id) {
+                e.ips = vec![std::net::IpAddr::V4(pod.ip)];
+                e.node = Some(self.plan.nodes[pod.node].clone());
+            }
+        }
         c
     }
 

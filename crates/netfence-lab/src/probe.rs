@@ -30,6 +30,18 @@ pub enum Outcome {
     LabError(String),
 }
 
+/// One attempt from inside `spec.src_ns`, on a thread of its own (tests and the
+/// atomicity check use it for single, unretried observations).
+pub fn attempt_in(spec: &ProbeSpec, timeout: Duration) -> Outcome {
+    let spec = spec.clone();
+    std::thread::spawn(move || match enter_netns(&spec.src_ns) {
+        Ok(()) => attempt(&spec, timeout, 7),
+        Err(e) => Outcome::LabError(format!("cannot enter {}: {e}", spec.src_ns)),
+    })
+    .join()
+    .unwrap_or(Outcome::LabError("probe thread panicked".into()))
+}
+
 fn attempt(spec: &ProbeSpec, timeout: Duration, nonce: u64) -> Outcome {
     let addr = SocketAddr::V4(SocketAddrV4::new(spec.dst, spec.port));
     let result = match spec.protocol {

@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod diag;
+pub mod fixture;
 pub mod labels;
 pub mod load;
 pub mod model;

@@ -1,0 +1,498 @@
+//! The lab against the engine: real packets between network namespaces.
+//!
+//! These tests need root, iproute2 and nftables. Without them they are skipped,
+//! unless `NETFENCE_REQUIRE_LAB=1` (set by `.ci/run`), which makes a missing
+//! capability a failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use netfence_engine::Engine;
+use netfence_lab::probe::{self, Outcome, ProbeSpec};
+use netfence_lab::{Lab, LabReport, net};
+use netfence_model::{Cluster, LoadOptions, Protocol, Sources, load};
+use netfence_nft::apply::Target;
+
+/// Lab tests share the machine's namespaces and CPU: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn lab_available() -> bool {
+    match netfence_lab::check_capabilities() {
+        Ok(()) => true,
+        Err(e) if std::env::var("NETFENCE_REQUIRE_LAB").as_deref() == Ok("1") => {
+            panic!("NETFENCE_REQUIRE_LAB=1 but the lab cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping lab test: {e}");
+            false
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn load_files(files: &[(String, String, bool)]) -> Cluster {
+    let mut sources = Sources::default();
+    for (name, text, overlay) in files {
+        let id = sources.add(name.clone(), text.clone());
+        sources.files[id.0 as usize].overlay = *overlay;
+    }
+    match load(&mut sources, &LoadOptions::default()) {
+        Ok(l) => l.cluster,
+        Err(d) => panic!("{}", netfence_model::diag::render_short(&d, &sources)),
+    }
+}
+
+fn load_dir(dir: &Path) -> Cluster {
+    let mut sources = Sources::default();
+    let diags = netfence_model::read_inputs(&[dir.to_path_buf()], &mut sources, false);
+    assert!(diags.is_empty(), "{diags:?}");
+    match load(&mut sources, &LoadOptions::default()) {
+        Ok(l) => l.cluster,
+        Err(d) => panic!("{}", netfence_model::diag::render_short(&d, &sources)),
+    }
+}
+
+fn conformance_dir() -> PathBuf {
+    repo().join("fixtures/conformance")
+}
+
+fn conformance_model() -> (String, String, bool) {
+    let path = conformance_dir().join("_model.yaml");
+    (
+        path.display().to_string(),
+        std::fs::read_to_string(&path).unwrap(),
+        false,
+    )
+}
+
+/// The model plus one scenario's manifests.
+fn scenario(path: &Path) -> Cluster {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (_, manifests) = netfence_model::fixture::split(&text).unwrap();
+    load_files(&[
+        conformance_model(),
+        (path.display().to_string(), manifests, true),
+    ])
+}
+
+fn assert_no_mismatch(what: &str, report: &LabReport) {
+    let bad: Vec<String> = report
+        .probes
+        .iter()
+        .filter(|p| p.is_mismatch())
+        .map(|p| format!("{p:?}"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what}: {} mismatch(es):\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert_eq!(report.mismatches, 0);
+}
+
+#[test]
+fn every_conformance_scenario_enforced_equals_the_engine() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    let base = load_files(&[conformance_model()]);
+    // One lab, one node; each scenario is enforced on it in turn, which also
+    // exercises enforce's delta path 59 times.
+    let lab = Lab::up(&base, 1).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(conformance_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "yaml")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('_')
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 59, "conformance scenarios missing");
+    let mut probes = 0;
+    for path in &files {
+        let cluster = lab.adopt(&scenario(path));
+        lab.flush_conntrack();
+        lab.enforce(&cluster, false).unwrap();
+        let report = lab.probe(&cluster).unwrap();
+        assert!(
+            report.probes.len() >= 9 * 8 * 4,
+            "{}: too few probes",
+            path.display()
+        );
+        // SCTP is listed, never silently dropped.
+        assert!(report.skipped.iter().any(|s| s.what.contains("SCTP")));
+        assert_no_mismatch(&path.display().to_string(), &report);
+        probes += report.probes.len();
+    }
+    eprintln!("{} scenarios, {probes} probes, 0 mismatches", files.len());
+}
+
+#[test]
+fn bundled_examples_on_two_nodes_equal_the_engine() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    for example in ["guide", "guide-no-dns", "shop"] {
+        let input = load_dir(&repo().join("examples").join(example));
+        let lab = Lab::up(&input, 2).unwrap();
+        // Both nodes have pods: each enforces only its own.
+        for n in 0..2 {
+            assert!(
+                lab.plan.pods.iter().any(|p| p.node == n),
+                "{example}: node {n} empty"
+            );
+        }
+        let cluster = lab.plan.cluster.clone();
+        lab.enforce(&cluster, false).unwrap();
+        let report = lab.probe(&cluster).unwrap();
+        assert!(!report.probes.is_empty());
+        assert!(
+            report.probes.iter().any(|p| !p.expected),
+            "{example}: no denial probed"
+        );
+        assert_no_mismatch(example, &report);
+    }
+}
+
+fn spec(lab: &Lab, src: &str, dst: &str, port: u16) -> ProbeSpec {
+    let i = lab.plan.pods.iter().position(|p| p.id == src).unwrap();
+    let d = lab.plan.pods.iter().find(|p| p.id == dst).unwrap();
+    ProbeSpec {
+        src_ns: lab.topology.pod_ns[i].clone(),
+        dst: d.ip,
+        protocol: Protocol::Tcp,
+        port,
+    }
+}
+
+fn policy_set(name: &str, yaml: &str) -> Cluster {
+    load_files(&[conformance_model(), (name.into(), yaml.into(), true)])
+}
+
+const ALLOW_FROM_Y: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: gate, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: "y"}}
+"#;
+
+const ALLOW_FROM_Z: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: gate, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: z}}
+"#;
+
+#[test]
+fn alternating_policy_sets_never_blip() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let sets = [
+        lab.adopt(&policy_set("a.yaml", ALLOW_FROM_Y)),
+        lab.adopt(&policy_set("b.yaml", ALLOW_FROM_Z)),
+    ];
+    let pairs = [
+        ("y/a", "x/a"), // allowed by A only
+        ("z/a", "x/a"), // allowed by B only
+        ("x/b", "y/a"), // allowed by both (y/a is not isolated)
+        ("x/b", "x/a"), // denied by both
+    ];
+    let expected: Vec<[bool; 2]> = pairs
+        .iter()
+        .map(|(s, d)| {
+            let verdict = |c: &Cluster| {
+                let e = Engine::new(c);
+                e.allows(e.find(s).unwrap(), e.find(d).unwrap(), Protocol::Tcp, 80)
+            };
+            [verdict(&sets[0]), verdict(&sets[1])]
+        })
+        .collect();
+    assert_eq!(
+        expected,
+        vec![[true, false], [false, true], [true, true], [false, false]]
+    );
+    let specs: Vec<ProbeSpec> = pairs.iter().map(|(s, d)| spec(&lab, s, d, 80)).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let observations: Mutex<Vec<(usize, bool)>> = Mutex::new(Vec::new());
+    let mut apply_times = Vec::new();
+    lab.enforce(&sets[1], false).unwrap();
+    std::thread::scope(|scope| {
+        for (i, s) in specs.iter().enumerate() {
+            let (stop, observations) = (&stop, &observations);
+            scope.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    // One attempt, no retry: a blip must not be masked.
+                    let ok = probe::attempt_in(s, Duration::from_millis(500)) == Outcome::Connected;
+                    observations.lock().unwrap().push((i, ok));
+                }
+            });
+        }
+        for round in 0..100 {
+            let started = std::time::Instant::now();
+            lab.enforce(&sets[round % 2], false).unwrap();
+            apply_times.push(started.elapsed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let observations = observations.into_inner().unwrap();
+    assert!(observations.len() >= 100, "too few observations");
+    for (i, ok) in &observations {
+        assert!(
+            expected[*i].contains(ok),
+            "{:?} observed {ok}, but neither policy set gives that",
+            pairs[*i]
+        );
+    }
+    // Both sets were really in force at some point.
+    assert!(observations.iter().any(|&(i, ok)| i == 0 && ok));
+    assert!(observations.iter().any(|&(i, ok)| i == 1 && ok));
+    apply_times.sort();
+    eprintln!(
+        "{} observations; apply time median {:?}, max {:?}",
+        observations.len(),
+        apply_times[apply_times.len() / 2],
+        apply_times[apply_times.len() - 1]
+    );
+}
+
+const DENY_ALL_INGRESS_X: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: x}
+spec:
+  podSelector: {}
+"#;
+
+#[test]
+fn audit_mode_drops_nothing_and_records_the_would_be_drops() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let cluster = lab.adopt(&policy_set("deny.yaml", DENY_ALL_INGRESS_X));
+    lab.enforce(&cluster, true).unwrap();
+    let report = lab.probe(&cluster).unwrap();
+    let denied: Vec<_> = report.probes.iter().filter(|p| !p.expected).collect();
+    assert!(denied.len() >= 6 * 4, "the policy should deny into x");
+    assert!(
+        report.probes.iter().all(|p| p.observed),
+        "audit mode dropped something"
+    );
+    let records = lab.drop_records().unwrap();
+    let ip = |id: &str| lab.plan.pods.iter().find(|p| p.id == id).unwrap().ip;
+    for p in &report.probes {
+        let recorded = records.contains_key(&(ip(&p.src), ip(&p.dst), p.protocol, p.port));
+        assert_eq!(recorded, !p.expected, "drop record for {p:?}");
+    }
+}
+
+/// A long-lived TCP connection from `src` to `dst`:`port`, served by an echo loop.
+fn open_echo_connection(lab: &Lab, src: &str, dst: &str, port: u16) -> TcpStream {
+    let dst_index = lab.plan.pods.iter().position(|p| p.id == dst).unwrap();
+    let dst_ns = lab.topology.pod_ns[dst_index].clone();
+    let listener = std::thread::spawn(move || {
+        netfence_lab::serve::enter_netns(&dst_ns).unwrap();
+        TcpListener::bind(("0.0.0.0", port)).unwrap()
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let target = SocketAddr::new(IpAddr::V4(spec(lab, src, dst, port).dst), port);
+    let src_ns = spec(lab, src, dst, port).src_ns;
+    std::thread::spawn(move || {
+        netfence_lab::serve::enter_netns(&src_ns).unwrap();
+        let s = TcpStream::connect_timeout(&target, Duration::from_secs(2)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        s
+    })
+    .join()
+    .unwrap()
+}
+
+fn echoes(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4];
+    stream.write_all(b"ping").is_ok() && stream.read_exact(&mut buf).is_ok() && &buf == b"ping"
+}
+
+#[test]
+fn established_connections_survive_unless_revoked() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let open = lab.adopt(&load_files(&[conformance_model()]));
+    let deny = lab.adopt(&policy_set("deny.yaml", DENY_ALL_INGRESS_X));
+    let node = Target::Netns(lab.topology.node_ns[0].clone());
+    lab.enforce(&open, false).unwrap();
+
+    // Default: a connection opened before the deny keeps working (§1.7).
+    let mut kept = open_echo_connection(&lab, "y/a", "x/a", 9000);
+    assert!(echoes(&mut kept));
+    lab.enforce(&deny, false).unwrap();
+    assert!(
+        echoes(&mut kept),
+        "established connection cut without --revoke-established"
+    );
+    // A new connection is denied.
+    let new = probe::attempt_in(&spec(&lab, "y/b", "x/a", 80), Duration::from_millis(500));
+    assert_eq!(new, Outcome::TimedOut);
+
+    // With revocation, the denied connection is cut when the set is applied.
+    lab.enforce(&open, false).unwrap();
+    let mut cut = open_echo_connection(&lab, "y/c", "x/a", 9001);
+    assert!(echoes(&mut cut));
+    lab.enforce(&deny, false).unwrap();
+    let engine = Engine::new(&deny);
+    let revoked = netfence_nft::revoke::revoke_denied(&node, &engine).unwrap();
+    assert!(
+        revoked.iter().any(|f| f.dport == 9001),
+        "the connection to x/a:9001 was not revoked: {revoked:?}"
+    );
+    assert!(!echoes(&mut cut), "revoked connection still carries data");
+}
+
+fn host_links() -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().to_string()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_lab_is_hermetic_and_leaves_nothing_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    let links_before = host_links();
+    let lab = Lab::up(&load_dir(&repo().join("examples/shop")), 2).unwrap();
+    let names = lab.topology.all_namespaces();
+    let existing = net::existing_lab_namespaces();
+    assert!(names.iter().all(|n| existing.contains(n)));
+    // Nothing appeared in the host's namespace.
+    assert_eq!(host_links(), links_before);
+    for ns in &names {
+        let out = std::process::Command::new("ip")
+            .args(["-n", ns, "-o", "route", "show"])
+            .output()
+            .unwrap();
+        let routes = String::from_utf8_lossy(&out.stdout).to_string();
+        // Pods route everything to their node; nodes have no default route, so
+        // nothing can leave the lab.
+        if ns.contains("-n") && !ns.contains("-p") {
+            assert!(
+                !routes.contains("default"),
+                "{ns} has a default route: {routes}"
+            );
+        }
+        let out = std::process::Command::new("ip")
+            .args(["-n", ns, "-o", "link", "show"])
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split(':').nth(1).unwrap_or("").trim();
+            let name = name.split('@').next().unwrap_or(name);
+            assert!(
+                name == "lo"
+                    || name == "eth0"
+                    || name.starts_with("nfp")
+                    || name.starts_with("nfn"),
+                "unexpected interface {name} in {ns}"
+            );
+        }
+    }
+    drop(lab);
+    let left = net::existing_lab_namespaces();
+    assert!(
+        names.iter().all(|n| !left.contains(n)),
+        "left behind: {left:?}"
+    );
+    assert_eq!(host_links(), links_before);
+}
+
+#[test]
+fn pods_cannot_spoof_or_use_unknown_interfaces() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let cluster = lab.adopt(&policy_set("y.yaml", ALLOW_FROM_Y));
+    lab.enforce(&cluster, false).unwrap();
+    // z/a may not reach x/a; pretending to be y/a (adding y/a's IP as a second
+    // address and using it as the source) must not help.
+    let z = lab.plan.pods.iter().position(|p| p.id == "z/a").unwrap();
+    let y_ip = lab.plan.pods.iter().find(|p| p.id == "y/a").unwrap().ip;
+    let x_ip = lab.plan.pods.iter().find(|p| p.id == "x/a").unwrap().ip;
+    let z_ns = lab.topology.pod_ns[z].clone();
+    let status = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &z_ns,
+            "addr",
+            "add",
+            &format!("{y_ip}/32"),
+            "dev",
+            "eth0",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let spoofed = std::thread::spawn(move || {
+        netfence_lab::serve::enter_netns(&z_ns).unwrap();
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&SocketAddr::new(IpAddr::V4(y_ip), 0).into())
+            .unwrap();
+        s.connect_timeout(
+            &SocketAddr::new(IpAddr::V4(x_ip), 80).into(),
+            Duration::from_millis(700),
+        )
+        .is_ok()
+    })
+    .join()
+    .unwrap();
+    assert!(!spoofed, "a spoofed source address got through");
+    let _ = Ipv4Addr::LOCALHOST;
+}
