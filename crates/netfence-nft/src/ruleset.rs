@@ -557,11 +557,12 @@ impl Ruleset {
 
     /// The table as libnftables JSON (`nft -j -f` reads it).
     pub fn to_json(&self) -> Value {
+        // Dependency order: sets, chains, maps (whose entries jump to chains),
+        // then rules (which use all of them).
         let mut items = vec![json!({"table": {"family": FAMILY, "name": TABLE}})];
-        for (name, set) in &self.sets {
+        for (name, set) in self.sets.iter().filter(|(_, s)| !s.is_map()) {
             items.push(set.json(name));
         }
-        // Chains before rules: rules `goto` chains that must exist.
         for (name, chain) in self.chain_order() {
             let mut c = json!({"family": FAMILY, "table": TABLE, "name": name});
             if let Some(h) = chain.hook {
@@ -574,6 +575,9 @@ impl Ruleset {
                 c["comment"] = json!(comment);
             }
             items.push(json!({ "chain": c }));
+        }
+        for (name, set) in self.sets.iter().filter(|(_, s)| s.is_map()) {
+            items.push(set.json(name));
         }
         for (name, chain) in self.chain_order() {
             for r in &chain.rules {
