@@ -43,6 +43,7 @@ pub fn compile(g: &Global, args: CompileArgs) -> Result<u8, String> {
         Err(code) => return Ok(code),
     };
     let engine = Engine::new(&loaded.cluster);
+    warn_unaddressed(&engine);
     let compiled = compile_ruleset(&engine, &options(&args));
     match g.output {
         Output::Json => print_json(&compiled.ruleset.to_json())?,
@@ -50,6 +51,23 @@ pub fn compile(g: &Global, args: CompileArgs) -> Result<u8, String> {
         _ => return Err("compile supports -o nft (the default) and -o json".into()),
     }
     Ok(0)
+}
+
+/// Pods without an IP in the input cannot be matched by a ruleset: say so.
+fn warn_unaddressed(engine: &Engine) {
+    let missing: Vec<&str> = engine
+        .pods()
+        .map(|p| engine.endpoint(p))
+        .filter(|e| e.selectable && e.ips.is_empty())
+        .map(|e| e.id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {} endpoint(s) have no pod IP in the input, so no rule can match their traffic: {}\n  give Pod objects with status.podIP (kubectl get pods -A -o yaml), or try the policies in `netfence lab run`",
+            missing.len(),
+            netfence_views::short_list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        );
+    }
 }
 
 fn options(args: &CompileArgs) -> CompileOptions {
@@ -67,6 +85,7 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         Err(code) => return Ok(code),
     };
     let engine = Engine::new(&loaded.cluster);
+    warn_unaddressed(&engine);
     let compiled = compile_ruleset(&engine, &options(&args.compile));
     let target = match &args.netns {
         Some(ns) => Target::Netns(ns.clone()),
@@ -133,10 +152,279 @@ pub enum LabCommand {
         #[command(flatten)]
         inputs: Inputs,
     },
+    /// Build a lab that stays up: pods in named namespaces with listeners, policies enforced.
+    Up {
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Lab name (lowercase letters, digits, dashes).
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Probe a lab made by `lab up` and compare with the engine.
+    Probe {
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Remove a lab made by `lab up` (and, with --all, whatever crashed labs left).
+    Down {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// The listener process of `lab up` (internal).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+const MAX_NODES: usize = 64;
+
+fn lab_input(g: &Global, paths: &[PathBuf], inputs: &Inputs) -> Result<netfence_model::Loaded, u8> {
+    load(g, paths, inputs).map(|(_, l)| l)
+}
+
+fn lab_up(
+    g: &Global,
+    paths: Vec<PathBuf>,
+    nodes: usize,
+    name: &str,
+    inputs: Inputs,
+) -> Result<u8, String> {
+    use netfence_lab::{net::Topology, session};
+    if !session::valid_name(name) {
+        return Err(format!(
+            "lab name `{name}`: use lowercase letters, digits and dashes (at most 32)"
+        ));
+    }
+    if !(1..=MAX_NODES).contains(&nodes) {
+        return Err(format!("--nodes must be between 1 and {MAX_NODES}"));
+    }
+    let mut all: Vec<PathBuf> = paths;
+    all.extend(inputs.files.iter().cloned());
+    if all.iter().any(|p| p.as_os_str() == "-") {
+        return Err("lab up re-reads its inputs for `lab probe`: give files, not stdin".into());
+    }
+    let absolute: Vec<PathBuf> = all
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let loaded = match lab_input(g, &absolute, &Inputs { files: Vec::new() }) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    if session::read(name).is_ok() {
+        return Err(format!(
+            "lab `{name}` is up already; `netfence lab down --name {name}` first"
+        ));
+    }
+    netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
+    let plan = netfence_lab::plan::plan(&loaded.cluster, nodes);
+    let id = session::up_id(name);
+    let names = Topology::names(&plan, &id);
+    let mut state = session::LabState {
+        name: name.to_string(),
+        inputs: absolute,
+        nodes,
+        node_namespaces: names.node_ns.clone(),
+        pods: plan
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| session::PodState {
+                id: p.id.clone(),
+                netns: names.pod_ns[i].clone(),
+                ip: p.ip,
+                node: plan.nodes[p.node].clone(),
+                ports: p
+                    .ports
+                    .iter()
+                    .map(|(proto, port)| format!("{port}/{}", proto.as_str()))
+                    .collect(),
+            })
+            .collect(),
+        server_pid: None,
+    };
+    // Recorded before anything exists, so `lab down` can always clean up.
+    session::save(&state).map_err(|e| format!("{}: {e}", session::STATE_DIR))?;
+    let built = Topology::build(&plan, &id).map_err(|e| e.to_string());
+    let topology = match built {
+        Ok(mut t) => {
+            t.keep = true;
+            t
+        }
+        Err(e) => {
+            session::down(&state);
+            return Err(e);
+        }
+    };
+    let lab = netfence_lab::Lab::attach(plan, topology);
+    let setup = (|| -> Result<(), String> {
+        lab.enforce(&lab.plan.cluster, false)
+            .map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let ready = session::state_path(name).with_extension("ready");
+        let _ = std::fs::remove_file(&ready);
+        let child = std::process::Command::new(exe)
+            .args(["lab", "serve", "--name", name])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting the listener process: {e}"))?;
+        state.server_pid = Some(child.id());
+        session::save(&state).map_err(|e| e.to_string())?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ready.exists() {
+            if std::time::Instant::now() > deadline {
+                return Err("the listener process did not start".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(())
+    })();
+    if let Err(e) = setup {
+        session::down(&state);
+        return Err(e);
+    }
+    match g.output {
+        Output::Json => print_json(&state)?,
+        _ => {
+            println!(
+                "lab `{name}` is up: {} node(s), {} pod(s)",
+                nodes,
+                state.pods.len()
+            );
+            for p in &state.pods {
+                println!(
+                    "  {:<40} {:<15} {:<32} {}",
+                    p.id,
+                    p.ip,
+                    p.netns,
+                    p.ports.join(",")
+                );
+            }
+            if let Some(p) = state.pods.iter().find(|p| !p.ports.is_empty()) {
+                let port = p.ports[0].split('/').next().unwrap_or("80");
+                println!(
+                    "try: ip netns exec {} nc -zv -w 1 {} {port}",
+                    state
+                        .pods
+                        .iter()
+                        .find(|q| q.id != p.id)
+                        .map_or(&p.netns, |q| &q.netns),
+                    p.ip
+                );
+            }
+            println!(
+                "probe: netfence lab probe --name {name}; remove: netfence lab down --name {name}"
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn lab_probe(g: &Global, name: &str) -> Result<u8, String> {
+    use netfence_lab::{net::Topology, session};
+    let state = session::read(name).map_err(|e| format!("lab `{name}`: {e} (is it up?)"))?;
+    let loaded = match lab_input(g, &state.inputs, &Inputs { files: Vec::new() }) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plan = netfence_lab::plan::plan(&loaded.cluster, state.nodes);
+    let same = plan.pods.len() == state.pods.len()
+        && plan
+            .pods
+            .iter()
+            .zip(&state.pods)
+            .all(|(a, b)| a.id == b.id && a.ip == b.ip);
+    if !same {
+        return Err(format!(
+            "the inputs of lab `{name}` changed their pods since `lab up`; run `netfence lab down --name {name}` and `lab up` again"
+        ));
+    }
+    let topology = Topology::names(&plan, &session::up_id(name));
+    let lab = netfence_lab::Lab::attach(plan, topology);
+    let cluster = lab.plan.cluster.clone();
+    let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
+    match g.output {
+        Output::Json => print_json(&report)?,
+        _ => print!("{}", netfence_lab::render_text(&report)),
+    }
+    Ok(if report.mismatches == 0 { 0 } else { 1 })
+}
+
+fn lab_down(name: Option<&str>, all: bool) -> Result<u8, String> {
+    use netfence_lab::session;
+    let mut states = Vec::new();
+    if all {
+        states = session::all_states();
+    } else {
+        let name = name.unwrap_or("default");
+        match session::read(name) {
+            Ok(s) => states.push(s),
+            Err(e) => return Err(format!("lab `{name}`: {e} (see `netfence lab down --all`)")),
+        }
+    }
+    let mut removed = 0;
+    for s in &states {
+        removed += session::down(s);
+        println!("lab `{}` removed", s.name);
+    }
+    if all {
+        let orphans = session::orphaned_run_namespaces();
+        removed += orphans.len();
+        netfence_lab::net::delete_namespaces(&orphans);
+    }
+    println!("{removed} namespace(s) removed");
+    Ok(0)
+}
+
+/// Runs until `lab down` ends it: the listeners of a `lab up` lab.
+fn lab_serve(name: &str) -> Result<u8, String> {
+    use netfence_lab::session;
+    // Own session: a Ctrl-C in the terminal that ran `lab up` must not end it.
+    let _ = nix::unistd::setsid();
+    let state = session::read(name).map_err(|e| e.to_string())?;
+    let listeners: Vec<(String, Vec<(netfence_model::Protocol, u16)>)> = state
+        .pods
+        .iter()
+        .map(|p| {
+            let ports = p
+                .ports
+                .iter()
+                .filter_map(|s| {
+                    let (port, proto) = s.split_once('/')?;
+                    Some((netfence_model::Protocol::parse(proto)?, port.parse().ok()?))
+                })
+                .collect();
+            (p.netns.clone(), ports)
+        })
+        .collect();
+    let _servers = netfence_lab::serve::start(&listeners).map_err(|e| e.to_string())?;
+    std::fs::write(session::state_path(name).with_extension("ready"), b"")
+        .map_err(|e| e.to_string())?;
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 pub fn lab(g: &Global, cmd: LabCommand) -> Result<u8, String> {
     match cmd {
+        LabCommand::Up {
+            paths,
+            nodes,
+            name,
+            inputs,
+        } => lab_up(g, paths, nodes, &name, inputs),
+        LabCommand::Probe { name } => lab_probe(g, &name),
+        LabCommand::Down { name, all } => lab_down(name.as_deref(), all),
+        LabCommand::Serve { name } => lab_serve(&name),
         LabCommand::Run {
             paths,
             nodes,

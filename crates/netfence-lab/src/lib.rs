@@ -11,6 +11,7 @@ pub mod net;
 pub mod plan;
 pub mod probe;
 pub mod serve;
+pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -104,21 +105,28 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// A lab for one run: unique names, listeners in this process, everything
+    /// removed when the `Lab` is dropped.
     pub fn up(input: &Cluster, nodes: usize) -> Result<Lab, LabError> {
         let plan = plan::plan(input, nodes);
         let topology = net::Topology::build(&plan, &net::unique_id())?;
-        let listeners: Vec<(String, Vec<(Protocol, u16)>)> = plan
-            .pods
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (topology.pod_ns[i].clone(), p.ports.clone()))
-            .collect();
-        let servers = serve::start(&listeners)?;
+        let servers = serve::start(&listeners(&plan, &topology))?;
         Ok(Lab {
             plan,
             servers: Some(servers),
             topology,
         })
+    }
+
+    /// A lab over namespaces that exist already (`lab up` made them); dropping
+    /// it removes nothing.
+    pub fn attach(plan: LabPlan, mut topology: net::Topology) -> Lab {
+        topology.keep = true;
+        Lab {
+            plan,
+            servers: None,
+            topology,
+        }
     }
 
     /// `input` placed in this lab: each pod the lab wired gets the lab's IP and
@@ -260,6 +268,15 @@ impl Drop for Lab {
         // Close every socket before the namespaces are deleted.
         self.servers.take();
     }
+}
+
+/// Each pod's namespace and the ports it listens on.
+pub fn listeners(plan: &LabPlan, topology: &net::Topology) -> Vec<(String, Vec<(Protocol, u16)>)> {
+    plan.pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (topology.pod_ns[i].clone(), p.ports.clone()))
+        .collect()
 }
 
 /// Elements of a drop-record set: (source, destination, protocol, port).

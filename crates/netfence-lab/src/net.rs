@@ -76,9 +76,9 @@ impl Topology {
         self.node_ns.iter().chain(&self.pod_ns).cloned().collect()
     }
 
-    pub fn build(plan: &LabPlan, id: &str) -> Result<Topology, ApplyError> {
-        install_signal_cleanup();
-        let topo = Topology {
+    /// The names a lab with this id and plan uses (nothing is created).
+    pub fn names(plan: &LabPlan, id: &str) -> Topology {
+        Topology {
             id: id.to_string(),
             node_ns: (0..plan.nodes.len())
                 .map(|i| format!("{NETNS_PREFIX}{id}-n{i}"))
@@ -86,8 +86,14 @@ impl Topology {
             pod_ns: (0..plan.pods.len())
                 .map(|i| format!("{NETNS_PREFIX}{id}-p{i}"))
                 .collect(),
-            keep: false,
-        };
+            keep: true,
+        }
+    }
+
+    pub fn build(plan: &LabPlan, id: &str) -> Result<Topology, ApplyError> {
+        install_signal_cleanup();
+        let mut topo = Topology::names(plan, id);
+        topo.keep = false;
         let names = topo.all_namespaces();
         live().extend(names.iter().cloned());
         let batch: String = names.iter().map(|n| format!("netns add {n}\n")).collect();

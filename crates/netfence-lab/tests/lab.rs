@@ -144,7 +144,7 @@ fn bundled_examples_on_two_nodes_equal_the_engine() {
     if !lab_available() {
         return;
     }
-    for example in ["guide", "guide-no-dns", "shop"] {
+    for example in ["guide", "guide-no-dns", "shop", "nodes"] {
         let input = load_dir(&repo().join("examples").join(example));
         let lab = Lab::up(&input, 2).unwrap();
         // Both nodes have pods: each enforces only its own.

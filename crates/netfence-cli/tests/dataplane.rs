@@ -1,0 +1,242 @@
+//! `compile`, `enforce` and `lab` end to end. The enforce and lab tests need
+//! root and network namespaces: skipped without them, failures when
+//! `NETFENCE_REQUIRE_LAB=1` (as in CI).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn netfence(args: &[&str]) -> Run {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_netfence"))
+        .args(args)
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+fn root_available() -> bool {
+    let name = format!("netfence-cli-probe-{}", std::process::id());
+    let ok = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        return true;
+    }
+    if std::env::var("NETFENCE_REQUIRE_LAB").as_deref() == Ok("1") {
+        panic!("NETFENCE_REQUIRE_LAB=1 but network namespaces are not available");
+    }
+    eprintln!("skipping: needs root and network namespaces");
+    false
+}
+
+#[test]
+fn compile_prints_one_nodes_ruleset() {
+    let r = netfence(&["compile", "examples/nodes", "--node", "node-a"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("compile_nodes_node_a", r.stdout);
+    let json = netfence(&["compile", "examples/nodes", "-o", "json"]);
+    assert_eq!(json.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(v["nftables"].as_array().unwrap().len() > 10);
+    let bad = netfence(&["compile", "examples/nodes", "-o", "csv"]);
+    assert_eq!(bad.code, 2);
+}
+
+struct Netns(String);
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn table(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "nft", "list", "table", "inet", "netfence",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn enforce_applies_deltas_and_refuses_bad_input() {
+    if !root_available() {
+        return;
+    }
+    let ns = Netns(format!("netfence-cli-enforce-{}", std::process::id()));
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let first = netfence(&[
+        "enforce",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stdout.contains("applied in one transaction"),
+        "{}",
+        first.stdout
+    );
+    let applied = table(&ns.0);
+    assert!(applied.contains("chain forward_"));
+
+    let again = netfence(&[
+        "enforce",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+    ]);
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stdout.contains("up to date, nothing sent"),
+        "{}",
+        again.stdout
+    );
+
+    // A broken input: every error reported, exit 2, the kernel untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: app}\nspec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - {port: 8080, endPort: 80}\n",
+    )
+    .unwrap();
+    let broken = netfence(&[
+        "enforce",
+        "examples/nodes",
+        bad.to_str().unwrap(),
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+    ]);
+    assert_eq!(broken.code, 2, "{}", broken.stderr);
+    assert!(broken.stderr.contains("bad.yaml:8:"), "{}", broken.stderr);
+    assert_eq!(table(&ns.0), applied);
+
+    // A dry run prints the transaction and changes nothing.
+    let change = [
+        "enforce",
+        "examples/nodes",
+        "--without",
+        "networkpolicy/app/allow-dns",
+    ];
+    let mut dry_args = change.to_vec();
+    dry_args.extend(["--node", "node-a", "--netns", &ns.0, "--dry-run"]);
+    let dry = netfence(&dry_args);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("add table inet netfence"));
+    assert_eq!(table(&ns.0), applied);
+
+    // A real change is a delta: the table is never deleted.
+    let mut real_args = change.to_vec();
+    real_args.extend(["--node", "node-a", "--netns", &ns.0]);
+    let change = netfence(&real_args);
+    assert_eq!(change.code, 0, "{}", change.stderr);
+    assert!(change.stdout.contains("applied in one transaction"));
+    assert!(!change.stdout.contains("chains +0 -0"), "{}", change.stdout);
+    assert_ne!(table(&ns.0), applied);
+}
+
+#[test]
+fn lab_up_probe_down() {
+    if !root_available() {
+        return;
+    }
+    let name = format!("cli-{}", std::process::id());
+    let up = netfence(&[
+        "lab",
+        "up",
+        "examples/guide",
+        "--nodes",
+        "2",
+        "--name",
+        &name,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let state: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
+    let pods = state["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 3);
+    for p in pods {
+        assert!(p["netns"].as_str().unwrap().contains(&name));
+        assert!(
+            p["ip"]
+                .as_str()
+                .unwrap()
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok()
+        );
+    }
+    let again = netfence(&["lab", "up", "examples/guide", "--name", &name]);
+    assert_eq!(
+        again.code, 2,
+        "a second lab of the same name must be refused"
+    );
+
+    let probe = netfence(&["lab", "probe", "--name", &name, "-o", "json"]);
+    assert_eq!(probe.code, 0, "{}{}", probe.stdout, probe.stderr);
+    let report: serde_json::Value = serde_json::from_str(&probe.stdout).unwrap();
+    assert_eq!(report["mismatches"], 0);
+    assert_eq!(report["probes"].as_array().unwrap().len(), 8);
+
+    let down = netfence(&["lab", "down", "--name", &name]);
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&left.stdout).contains(&name));
+    assert!(!Path::new(&format!("/run/netfence/labs/{name}.json")).exists());
+}
+
+#[test]
+fn lab_run_json_matches_the_documented_shape() {
+    if !root_available() {
+        return;
+    }
+    let r = netfence(&["lab", "run", "examples/guide", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["mismatches"], 0);
+    let first = &v["probes"][0];
+    for key in ["src", "dst", "port", "protocol", "expected", "observed"] {
+        assert!(first.get(key).is_some(), "missing {key}: {first}");
+    }
+    assert!(v["skipped"].is_array());
+    // The guide's frontend cannot reach the api (its egress is closed): observed.
+    let denied = v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["src"] == "app/deployment/frontend" && p["dst"] == "app/deployment/api")
+        .unwrap();
+    assert_eq!(denied["observed"], false);
+    assert_eq!(denied["dropped_by"], "egress");
+}
