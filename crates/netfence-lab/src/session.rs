@@ -88,13 +88,15 @@ fn is_our_server(pid: u32) -> bool {
 
 /// Removes a lab: its listener process, its namespaces, its state file.
 pub fn down(state: &LabState) -> usize {
-    if let Some(pid) = state.server_pid.filter(|&p| is_our_server(p)) {
-        if let Ok(pid) = i32::try_from(pid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
+    if let Some(pid) = state
+        .server_pid
+        .filter(|&p| is_our_server(p))
+        .and_then(|p| i32::try_from(p).ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
     }
     let mut names: Vec<String> = state.node_namespaces.clone();
     names.extend(state.pods.iter().map(|p| p.netns.clone()));
