@@ -37,6 +37,26 @@ pub struct EnforceArgs {
     revoke_established: bool,
 }
 
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The network namespace `enforce --netns` applied to.
+    #[arg(long)]
+    netns: Option<String>,
+}
+
+pub fn status(g: &Global, args: StatusArgs) -> Result<u8, String> {
+    let target = match &args.netns {
+        Some(ns) => Target::Netns(ns.clone()),
+        None => Target::Current,
+    };
+    let s = netfence_nft::status::status(&target)?;
+    match g.output {
+        Output::Json => print_json(&s)?,
+        _ => out!("{}", netfence_nft::status::render_text(&s)),
+    }
+    Ok(0)
+}
+
 pub fn compile(g: &Global, args: CompileArgs) -> Result<u8, String> {
     let (_, loaded) = match load(g, &args.paths, &args.inputs) {
         Ok(x) => x,
@@ -47,7 +67,7 @@ pub fn compile(g: &Global, args: CompileArgs) -> Result<u8, String> {
     let compiled = compile_ruleset(&engine, &options(&args));
     match g.output {
         Output::Json => print_json(&compiled.ruleset.to_json())?,
-        Output::Text | Output::Nft => print!("{}", compiled.to_nft()),
+        Output::Text | Output::Nft => out!("{}", compiled.to_nft()),
         _ => return Err("compile supports -o nft (the default) and -o json".into()),
     }
     Ok(0)
@@ -99,9 +119,13 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         }
     };
     if args.dry_run {
-        print!("{}", plan.commands);
+        out!("{}", plan.commands);
         eprintln!("dry run: {}", plan.summary());
         return Ok(0);
+    }
+    // Provenance beside the ruleset, for `netfence status`.
+    if let Err(e) = netfence_nft::status::write_sidecar(&target, &compiled, args.compile.audit) {
+        eprintln!("warning: could not record provenance for `netfence status`: {e}");
     }
     let revoked = if args.revoke_established {
         revoke::revoke_denied(&target, &engine).map_err(|e| e.to_string())?
@@ -116,9 +140,9 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
             "revoked": revoked,
         }))?;
     } else if plan.is_empty() {
-        println!("{}: up to date, nothing sent", target.describe());
+        outln!("{}: up to date, nothing sent", target.describe());
     } else {
-        println!(
+        outln!(
             "{}: applied in one transaction ({}) for {} pod(s)",
             target.describe(),
             plan.summary(),
@@ -126,7 +150,7 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         );
     }
     for flow in &revoked {
-        println!(
+        outln!(
             "revoked {} {}:{} -> {}:{}",
             flow.protocol.as_str(),
             flow.src,
@@ -295,13 +319,13 @@ fn lab_up(
     match g.output {
         Output::Json => print_json(&state)?,
         _ => {
-            println!(
+            outln!(
                 "lab `{name}` is up: {} node(s), {} pod(s)",
                 nodes,
                 state.pods.len()
             );
             for p in &state.pods {
-                println!(
+                outln!(
                     "  {:<40} {:<15} {:<32} {}",
                     p.id,
                     p.ip,
@@ -311,7 +335,7 @@ fn lab_up(
             }
             if let Some(p) = state.pods.iter().find(|p| !p.ports.is_empty()) {
                 let port = p.ports[0].split('/').next().unwrap_or("80");
-                println!(
+                outln!(
                     "try: ip netns exec {} nc -zv -w 1 {} {port}",
                     state
                         .pods
@@ -321,7 +345,7 @@ fn lab_up(
                     p.ip
                 );
             }
-            println!(
+            outln!(
                 "probe: netfence lab probe --name {name}; remove: netfence lab down --name {name}"
             );
         }
@@ -354,7 +378,7 @@ fn lab_probe(g: &Global, name: &str) -> Result<u8, String> {
     let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
     match g.output {
         Output::Json => print_json(&report)?,
-        _ => print!("{}", netfence_lab::render_text(&report)),
+        _ => out!("{}", netfence_lab::render_text(&report)),
     }
     Ok(if report.mismatches == 0 { 0 } else { 1 })
 }
@@ -374,14 +398,14 @@ fn lab_down(name: Option<&str>, all: bool) -> Result<u8, String> {
     let mut removed = 0;
     for s in &states {
         removed += session::down(s);
-        println!("lab `{}` removed", s.name);
+        outln!("lab `{}` removed", s.name);
     }
     if all {
         let orphans = session::orphaned_run_namespaces();
         removed += orphans.len();
         netfence_lab::net::delete_namespaces(&orphans);
     }
-    println!("{removed} namespace(s) removed");
+    outln!("{removed} namespace(s) removed");
     Ok(0)
 }
 
@@ -444,7 +468,7 @@ pub fn lab(g: &Global, cmd: LabCommand) -> Result<u8, String> {
             let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
             match g.output {
                 Output::Json => print_json(&report)?,
-                _ => print!("{}", netfence_lab::render_text(&report)),
+                _ => out!("{}", netfence_lab::render_text(&report)),
             }
             if keep {
                 eprintln!(

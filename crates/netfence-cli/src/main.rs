@@ -10,6 +10,25 @@ use netfence_engine::{Engine, MatrixFilter};
 use netfence_model::{Diagnostic, LoadOptions, Loaded, Protocol, Semantics, Severity, Sources};
 use netfence_views::{check, describe, matrix, report};
 
+/// `print!` that ends quietly when stdout is closed (`netfence ... | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if std::io::stdout().write_fmt(format_args!($($arg)*)).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 mod dataplane;
 
 #[derive(Parser)]
@@ -144,6 +163,8 @@ enum Command {
     Compile(dataplane::CompileArgs),
     /// Apply the ruleset to this node (or a network namespace) as one delta transaction.
     Enforce(dataplane::EnforceArgs),
+    /// Which policies let traffic through and what was dropped, on an enforced node.
+    Status(dataplane::StatusArgs),
     /// A network-namespace lab that proves kernel verdicts equal engine verdicts.
     #[command(subcommand)]
     Lab(dataplane::LabCommand),
@@ -291,7 +312,7 @@ fn qualify(g: &Global, name: &str) -> String {
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -328,7 +349,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             let report = check::check(&engine, &sources, &load_options(&g), &q)?;
             match g.output {
                 Output::Json => print_json(&report)?,
-                _ => print!("{}", check::render_text(&engine, &sources, &report, &q)),
+                _ => out!("{}", check::render_text(&engine, &sources, &report, &q)),
             }
             Ok(if report.allowed { 0 } else { 1 })
         }
@@ -351,7 +372,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     if json {
                         print_json(&d)?
                     } else {
-                        print!("{}", describe::policy_text(&d))
+                        out!("{}", describe::policy_text(&d))
                     }
                 }
                 DescribeKind::Pod => {
@@ -359,7 +380,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     if json {
                         print_json(&d)?
                     } else {
-                        print!("{}", describe::pod_text(&d))
+                        out!("{}", describe::pod_text(&d))
                     }
                 }
                 DescribeKind::Namespace => {
@@ -367,7 +388,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     if json {
                         print_json(&d)?
                     } else {
-                        print!("{}", describe::namespace_text(&d))
+                        out!("{}", describe::namespace_text(&d))
                     }
                 }
             }
@@ -398,10 +419,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             let m = engine.matrix(&filter);
             match g.output {
                 Output::Json => print_json(&m)?,
-                Output::Text => print!("{}", matrix::text(&m)),
-                Output::Csv => print!("{}", matrix::csv(&m)),
-                Output::Md => print!("{}", matrix::markdown(&m)),
-                Output::Dot => print!("{}", matrix::dot(&m)),
+                Output::Text => out!("{}", matrix::text(&m)),
+                Output::Csv => out!("{}", matrix::csv(&m)),
+                Output::Md => out!("{}", matrix::markdown(&m)),
+                Output::Dot => out!("{}", matrix::dot(&m)),
                 Output::Nft => return Err("matrix supports -o text|json|csv|md|dot".into()),
             }
             Ok(0)
@@ -422,12 +443,13 @@ fn run(cli: Cli) -> Result<u8, String> {
             }
             match g.output {
                 Output::Json => print_json(&r)?,
-                _ => print!("{}", report::text(&r)),
+                _ => out!("{}", report::text(&r)),
             }
             Ok(0)
         }
         Command::Compile(args) => dataplane::compile(&g, args),
         Command::Enforce(args) => dataplane::enforce(&g, args),
         Command::Lab(cmd) => dataplane::lab(&g, cmd),
+        Command::Status(args) => dataplane::status(&g, args),
     }
 }

@@ -172,21 +172,19 @@ fn lab_up_probe_down() {
         return;
     }
     let name = format!("cli-{}", std::process::id());
-    let up = netfence(&[
-        "lab",
-        "up",
-        "examples/guide",
-        "--nodes",
-        "2",
-        "--name",
-        &name,
-        "-o",
-        "json",
-    ]);
+    // Removed even when an assertion fails.
+    struct Down(String);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = netfence(&["lab", "down", "--name", &self.0]);
+        }
+    }
+    let _down = Down(name.clone());
+    let up = netfence(&["lab", "up", "examples/nodes", "--name", &name, "-o", "json"]);
     assert_eq!(up.code, 0, "{}", up.stderr);
     let state: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
     let pods = state["pods"].as_array().unwrap();
-    assert_eq!(pods.len(), 3);
+    assert_eq!(pods.len(), 5);
     for p in pods {
         assert!(p["netns"].as_str().unwrap().contains(&name));
         assert!(
@@ -207,7 +205,36 @@ fn lab_up_probe_down() {
     assert_eq!(probe.code, 0, "{}{}", probe.stdout, probe.stderr);
     let report: serde_json::Value = serde_json::from_str(&probe.stdout).unwrap();
     assert_eq!(report["mismatches"], 0);
-    assert_eq!(report["probes"].as_array().unwrap().len(), 8);
+    assert_eq!(report["probes"].as_array().unwrap().len(), 24);
+
+    // Attribution on node-a (frontend and api replicas): which rules let the
+    // probes through, and who dropped the rest.
+    let node_a = state["node_namespaces"][0].as_str().unwrap();
+    let status = netfence(&["status", "--netns", node_a, "-o", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let s: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let count = |rule: &str| {
+        s["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["rule"] == rule)
+            .map(|c| c["connections"].as_u64().unwrap())
+    };
+    // Two local pods, each probing DNS over TCP and UDP once.
+    assert_eq!(count("app/allow-dns egress[0]"), Some(4));
+    assert!(count("app/frontend-to-api egress[0]").is_some_and(|n| n >= 1));
+    let drops = s["dropped"].as_array().unwrap();
+    assert!(drops.iter().any(|d| {
+        d["src"] == "app/api-5c6b7-klmno"
+            && d["dst"] == "app/frontend-7d9f8-abcde"
+            && d["direction"] == "egress"
+            && d["isolated_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "app/default-deny-all")
+    }));
 
     let down = netfence(&["lab", "down", "--name", &name]);
     assert_eq!(down.code, 0, "{}", down.stderr);

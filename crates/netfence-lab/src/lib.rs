@@ -14,11 +14,12 @@ pub mod serve;
 pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use netfence_engine::Engine;
 use netfence_model::{Cluster, Protocol};
 use netfence_nft::apply::{ApplyError, Plan, Target, run};
+use netfence_nft::status::{FlowKey, read_drop_set};
 use netfence_nft::{CompileOptions, Interfaces, compile};
 use serde::Serialize;
 
@@ -68,9 +69,6 @@ pub struct LabReport {
     pub mismatches: usize,
     pub skipped: Vec<Skipped>,
 }
-
-/// A flow as the drop records key it: source, destination, protocol, port.
-pub type FlowKey = (Ipv4Addr, Ipv4Addr, Protocol, u16);
 
 /// Checks what the lab needs, with a clear message when it is missing.
 pub fn check_capabilities() -> Result<(), LabError> {
@@ -172,6 +170,8 @@ impl Lab {
                 &compiled.ruleset,
                 false,
             )?);
+            // So that `netfence status --netns NODE` can explain a lab node too.
+            let _ = netfence_nft::status::write_sidecar(&target, &compiled, audit);
         }
         Ok(plans)
     }
@@ -219,7 +219,12 @@ impl Lab {
             let s = engine.find(&src.id).map_err(LabError::Engine)?;
             let d = engine.find(&dst.id).map_err(LabError::Engine)?;
             let expected = engine.allows(s, d, spec.protocol, spec.port);
-            let key = (src.ip, dst.ip, spec.protocol, spec.port);
+            let key = (
+                IpAddr::V4(src.ip),
+                IpAddr::V4(dst.ip),
+                spec.protocol,
+                spec.port,
+            );
             let (observed, lab_error) = match outcome {
                 Outcome::Connected => (true, None),
                 Outcome::TimedOut => (false, None),
@@ -277,48 +282,6 @@ pub fn listeners(plan: &LabPlan, topology: &net::Topology) -> Vec<(String, Vec<(
         .enumerate()
         .map(|(i, p)| (topology.pod_ns[i].clone(), p.ports.clone()))
         .collect()
-}
-
-/// Elements of a drop-record set: (source, destination, protocol, port).
-pub fn read_drop_set(target: &Target, set: &str) -> Result<BTreeSet<FlowKey>, LabError> {
-    let mut c = target.command("nft");
-    c.args(["-j", "list", "set", "inet", "netfence", set]);
-    let text = run(c, None)?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        LabError::Command(ApplyError::Output {
-            command: format!("nft -j list set inet netfence {set}"),
-            detail: e.to_string(),
-        })
-    })?;
-    let mut out = BTreeSet::new();
-    let items = v["nftables"].as_array().cloned().unwrap_or_default();
-    for item in items {
-        let elems = item["set"]["elem"].as_array().cloned().unwrap_or_default();
-        for e in elems {
-            // With timeouts, elements come wrapped: {"elem": {"val": ..., "expires": ...}}.
-            let val = e.get("elem").map(|x| &x["val"]).unwrap_or(&e);
-            let Some(parts) = val["concat"].as_array() else {
-                continue;
-            };
-            let [s, d, p, port] = parts.as_slice() else {
-                continue;
-            };
-            let proto = match p.as_str() {
-                Some("tcp") => Protocol::Tcp,
-                Some("udp") => Protocol::Udp,
-                Some("sctp") => Protocol::Sctp,
-                _ => continue,
-            };
-            if let (Some(s), Some(d), Some(port)) = (
-                s.as_str().and_then(|x| x.parse().ok()),
-                d.as_str().and_then(|x| x.parse().ok()),
-                port.as_u64().and_then(|x| u16::try_from(x).ok()),
-            ) {
-                out.insert((s, d, proto, port));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// One port's probes by (source, destination).

@@ -306,7 +306,12 @@ fn audit_mode_drops_nothing_and_records_the_would_be_drops() {
     let records = lab.drop_records().unwrap();
     let ip = |id: &str| lab.plan.pods.iter().find(|p| p.id == id).unwrap().ip;
     for p in &report.probes {
-        let recorded = records.contains_key(&(ip(&p.src), ip(&p.dst), p.protocol, p.port));
+        let recorded = records.contains_key(&(
+            IpAddr::V4(ip(&p.src)),
+            IpAddr::V4(ip(&p.dst)),
+            p.protocol,
+            p.port,
+        ));
         assert_eq!(recorded, !p.expected, "drop record for {p:?}");
     }
 }

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use netfence_engine::{ConnSet, Contribution, Engine, EpId, SideOutcome};
 use netfence_model::{Direction, Protocol};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addrmap::{self, Piece};
 use crate::ruleset::{
@@ -45,21 +45,24 @@ pub struct CompileOptions {
 }
 
 /// A pod the ruleset enforces, and the chains its traffic goes through.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LocalPod {
     pub id: String,
     pub ips: Vec<IpAddr>,
     pub interface: Option<String>,
     pub egress_chain: String,
     pub ingress_chain: String,
+    /// Policies isolating the pod (`namespace/name`), for drop reports.
+    pub egress_isolated_by: Vec<String>,
+    pub ingress_isolated_by: Vec<String>,
 }
 
 /// Why an element of an allow set is there: the engine's provenance.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ElementOrigin {
     pub set: String,
     pub element: String,
-    pub direction: &'static str,
+    pub direction: String,
     /// `namespace/policy direction[rule index]`.
     pub allowed_by: Vec<String>,
 }
@@ -69,6 +72,8 @@ pub struct Compiled {
     pub ruleset: Ruleset,
     pub pods: Vec<LocalPod>,
     pub provenance: Vec<ElementOrigin>,
+    /// Every pod and node address the engine knows, for naming flows in reports.
+    pub addresses: Vec<(IpAddr, String)>,
 }
 
 impl Compiled {
@@ -143,10 +148,16 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
     c.dispatch_maps(&pods, opts.interfaces.as_ref());
     c.hook_chains(opts.interfaces.as_ref());
     c.provenance.sort();
+    let addresses = engine
+        .endpoints
+        .iter()
+        .flat_map(|e| e.ips.iter().map(move |ip| (*ip, e.id.clone())))
+        .collect();
     Compiled {
         ruleset: c.ruleset,
         pods,
         provenance: c.provenance,
+        addresses,
     }
 }
 
@@ -174,12 +185,24 @@ impl Compiler<'_, '_> {
             };
             let egress = self.class_chain(Direction::Egress, ep);
             let ingress = self.class_chain(Direction::Ingress, ep);
+            let isolated_by = |dir| -> Vec<String> {
+                engine
+                    .isolating(ep, dir)
+                    .iter()
+                    .map(|&p| {
+                        let p = &engine.cluster.policies[p];
+                        format!("{}/{}", p.namespace, p.name)
+                    })
+                    .collect()
+            };
             pods.push(LocalPod {
                 id: e.id.clone(),
                 ips: e.ips.clone(),
                 interface,
                 egress_chain: verdict_target(&egress),
                 ingress_chain: verdict_target(&ingress),
+                egress_isolated_by: isolated_by(Direction::Egress),
+                ingress_isolated_by: isolated_by(Direction::Ingress),
             });
         }
         pods
@@ -306,7 +329,7 @@ impl Compiler<'_, '_> {
                     self.provenance.push(ElementOrigin {
                         set: set.clone(),
                         element,
-                        direction: dir_word(dir),
+                        direction: dir_word(dir).into(),
                         allowed_by: by.into_iter().collect(),
                     });
                 }

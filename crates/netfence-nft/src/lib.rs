@@ -11,6 +11,7 @@ pub mod apply;
 pub mod compile;
 pub mod revoke;
 pub mod ruleset;
+pub mod status;
 
 pub use compile::{CompileOptions, Compiled, ElementOrigin, Interfaces, LocalPod, compile};
 pub use ruleset::Ruleset;

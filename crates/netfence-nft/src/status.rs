@@ -1,0 +1,280 @@
+//! Attribution: which policy let traffic through and which pod and direction
+//! dropped it. `enforce` keeps the engine's provenance beside the ruleset (a
+//! sidecar file per target); the kernel keeps a packet counter per allow-set
+//! element and a record of every dropped flow. This module joins the two.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use netfence_model::Protocol;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::apply::{ApplyError, Target, run};
+use crate::compile::{Compiled, ElementOrigin, LocalPod};
+use crate::ruleset::{FAMILY, TABLE};
+
+pub const STATE_DIR: &str = "/run/netfence/enforce";
+
+/// What `enforce` applied, in the engine's terms.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub pods: Vec<LocalPod>,
+    pub provenance: Vec<ElementOrigin>,
+    pub addresses: Vec<(IpAddr, String)>,
+    pub audit: bool,
+}
+
+pub fn sidecar_path(target: &Target) -> PathBuf {
+    let name = match target {
+        Target::Current => "current".to_string(),
+        Target::Netns(ns) => format!("netns-{ns}"),
+    };
+    PathBuf::from(STATE_DIR).join(format!("{name}.json"))
+}
+
+pub fn write_sidecar(target: &Target, compiled: &Compiled, audit: bool) -> std::io::Result<()> {
+    let sidecar = Sidecar {
+        pods: compiled.pods.clone(),
+        provenance: compiled.provenance.clone(),
+        addresses: compiled.addresses.clone(),
+        audit,
+    };
+    let path = sidecar_path(target);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string(&sidecar).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
+pub fn read_sidecar(target: &Target) -> std::io::Result<Sidecar> {
+    let text = std::fs::read_to_string(sidecar_path(target))?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
+/// A flow as the drop records key it: source, destination, protocol, port.
+pub type FlowKey = (IpAddr, IpAddr, Protocol, u16);
+
+fn protocol_of(v: &Value) -> Option<Protocol> {
+    match v.as_str()? {
+        "tcp" => Some(Protocol::Tcp),
+        "udp" => Some(Protocol::Udp),
+        "sctp" => Some(Protocol::Sctp),
+        _ => None,
+    }
+}
+
+/// The value of a set element, unwrapped from `{"elem": {"val": ...}}` (elements
+/// with counters or timeouts come wrapped).
+fn element_value(e: &Value) -> (&Value, Option<u64>) {
+    match e.get("elem") {
+        Some(inner) => (&inner["val"], inner["counter"]["packets"].as_u64()),
+        None => (e, None),
+    }
+}
+
+/// Flows recorded in a drop-record set.
+pub fn read_drop_set(target: &Target, set: &str) -> Result<BTreeSet<FlowKey>, ApplyError> {
+    let mut out = BTreeSet::new();
+    for item in list(target, &["list", "set", FAMILY, TABLE, set])? {
+        for e in item["set"]["elem"].as_array().into_iter().flatten() {
+            let (val, _) = element_value(e);
+            let Some([s, d, p, port]) = val["concat"].as_array().map(Vec::as_slice) else {
+                continue;
+            };
+            if let (Some(s), Some(d), Some(p), Some(port)) = (
+                s.as_str().and_then(|x| x.parse().ok()),
+                d.as_str().and_then(|x| x.parse().ok()),
+                protocol_of(p),
+                port.as_u64().and_then(|x| u16::try_from(x).ok()),
+            ) {
+                out.insert((s, d, p, port));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn list(target: &Target, args: &[&str]) -> Result<Vec<Value>, ApplyError> {
+    let mut cmd = target.command("nft");
+    cmd.arg("-j").args(args);
+    let text = run(cmd, None)?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| ApplyError::Output {
+        command: format!("nft -j {}", args.join(" ")),
+        detail: e.to_string(),
+    })?;
+    Ok(v["nftables"].as_array().cloned().unwrap_or_default())
+}
+
+/// An element's key in the text form the compiler wrote.
+fn element_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(o) => {
+            if let Some(parts) = o.get("concat").and_then(Value::as_array) {
+                parts
+                    .iter()
+                    .map(element_text)
+                    .collect::<Vec<_>>()
+                    .join(" . ")
+            } else if let Some(p) = o.get("prefix") {
+                format!("{}/{}", element_text(&p["addr"]), element_text(&p["len"]))
+            } else if let Some([a, b]) = o.get("range").and_then(Value::as_array).map(Vec::as_slice)
+            {
+                format!("{}-{}", element_text(a), element_text(b))
+            } else {
+                v.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyCount {
+    /// `namespace/policy direction[rule]`.
+    pub rule: String,
+    /// New connections (first packets) the rule's elements let through.
+    pub connections: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Drop {
+    pub src: String,
+    pub dst: String,
+    pub protocol: Protocol,
+    pub port: u16,
+    /// Where it was dropped: `egress` of the source or `ingress` of the destination.
+    pub direction: &'static str,
+    pub pod: String,
+    /// The policies isolating that pod in that direction; none of their rules allows the flow.
+    pub isolated_by: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub audit: bool,
+    pub allowed: Vec<PolicyCount>,
+    pub dropped: Vec<Drop>,
+}
+
+pub fn status(target: &Target) -> Result<Status, String> {
+    let sidecar = read_sidecar(target).map_err(|e| {
+        format!(
+            "no enforce record for {} ({e}); run `netfence enforce` first",
+            target.describe()
+        )
+    })?;
+    let origins: BTreeMap<(&str, String), &ElementOrigin> = sidecar
+        .provenance
+        .iter()
+        .map(|o| ((o.set.as_str(), o.element.clone()), o))
+        .collect();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let items = list(target, &["list", "table", FAMILY, TABLE]).map_err(|e| e.to_string())?;
+    for item in &items {
+        let Some(set) = item.get("set") else { continue };
+        let name = set["name"].as_str().unwrap_or_default();
+        for e in set["elem"].as_array().into_iter().flatten() {
+            let (val, packets) = element_value(e);
+            let Some(origin) = origins.get(&(name, element_text(val))) else {
+                continue;
+            };
+            for rule in &origin.allowed_by {
+                *counts.entry(rule.clone()).or_default() += packets.unwrap_or(0);
+            }
+        }
+    }
+    let mut allowed: Vec<PolicyCount> = counts
+        .into_iter()
+        .map(|(rule, connections)| PolicyCount { rule, connections })
+        .collect();
+    allowed.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.rule.cmp(&b.rule)));
+    let pod_of = |ip: IpAddr| sidecar.pods.iter().find(|p| p.ips.contains(&ip));
+    let names: BTreeMap<IpAddr, &str> = sidecar
+        .addresses
+        .iter()
+        .map(|(ip, id)| (*ip, id.as_str()))
+        .collect();
+    let name_of = |ip: IpAddr| {
+        names
+            .get(&ip)
+            .map_or_else(|| ip.to_string(), |n| n.to_string())
+    };
+    let mut dropped = Vec::new();
+    for (set, direction) in [
+        ("egress_drops4", "egress"),
+        ("egress_drops6", "egress"),
+        ("ingress_drops4", "ingress"),
+        ("ingress_drops6", "ingress"),
+    ] {
+        for (s, d, protocol, port) in read_drop_set(target, set).map_err(|e| e.to_string())? {
+            let subject = if direction == "egress" { s } else { d };
+            let pod = pod_of(subject);
+            dropped.push(Drop {
+                src: name_of(s),
+                dst: name_of(d),
+                protocol,
+                port,
+                direction,
+                pod: name_of(subject),
+                isolated_by: pod
+                    .map(|p| {
+                        if direction == "egress" {
+                            p.egress_isolated_by.clone()
+                        } else {
+                            p.ingress_isolated_by.clone()
+                        }
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(Status {
+        audit: sidecar.audit,
+        allowed,
+        dropped,
+    })
+}
+
+pub fn render_text(s: &Status) -> String {
+    let mut out = String::new();
+    out.push_str("allowed new connections, by rule:\n");
+    if s.allowed.iter().all(|c| c.connections == 0) {
+        out.push_str("  (none counted yet)\n");
+    }
+    for c in s.allowed.iter().filter(|c| c.connections > 0) {
+        out.push_str(&format!("  {:>8}  {}\n", c.connections, c.rule));
+    }
+    let verb = if s.audit {
+        "would have dropped (audit mode)"
+    } else {
+        "dropped"
+    };
+    out.push_str(&format!("{verb}:\n"));
+    if s.dropped.is_empty() {
+        out.push_str("  (nothing)\n");
+    }
+    for d in &s.dropped {
+        out.push_str(&format!(
+            "  {} -> {} {} {}: {} of {}, isolated by {} and no rule allows it\n",
+            d.src,
+            d.dst,
+            d.protocol.as_str(),
+            d.port,
+            d.direction,
+            d.pod,
+            if d.isolated_by.is_empty() {
+                "?".to_string()
+            } else {
+                d.isolated_by.join(", ")
+            }
+        ));
+    }
+    out
+}
