@@ -172,6 +172,9 @@ const PORTS: &[&str] = &[
     "- {protocol: SCTP}",
 ];
 
+/// A rule as indices into PEERS and PORTS (`None`: the field is absent).
+type RuleChoice = (Option<Vec<usize>>, Option<Vec<usize>>);
+
 fn policy_strategy(i: usize) -> impl Strategy<Value = String> {
     (
         0..2usize,
@@ -196,7 +199,7 @@ fn policy_strategy(i: usize) -> impl Strategy<Value = String> {
             let ns = ["red", "blue"][ns];
             let sel = ["{}", "{matchLabels: {app: web}}", "{matchLabels: {app: db}}"][sel];
             let types = ["", "  policyTypes: [Ingress]\n", "  policyTypes: [Egress]\n", "  policyTypes: [Ingress, Egress]\n"][types];
-            let rules = |key: &str, peer_key: &str, rules: &[(Option<Vec<usize>>, Option<Vec<usize>>)]| {
+            let rules = |key: &str, peer_key: &str, rules: &[RuleChoice]| {
                 if rules.is_empty() {
                     return String::new();
                 }
