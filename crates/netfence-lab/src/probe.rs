@@ -3,18 +3,21 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use netfence_model::Protocol;
 use serde::Serialize;
 use socket2::{Domain, Socket, Type};
 
+use crate::sctp;
 use crate::serve::enter_netns;
 
 #[derive(Clone, Debug)]
 pub struct ProbeSpec {
     pub src_ns: String,
+    /// The source pod's address (SCTP probes are recognised by it).
+    pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub protocol: Protocol,
     pub port: u16,
@@ -35,19 +38,23 @@ pub enum Outcome {
 pub fn attempt_in(spec: &ProbeSpec, timeout: Duration) -> Outcome {
     let spec = spec.clone();
     std::thread::spawn(move || match enter_netns(&spec.src_ns) {
-        Ok(()) => attempt(&spec, timeout, 7),
+        Ok(()) => attempt(&spec, timeout, 7, None),
         Err(e) => Outcome::LabError(format!("cannot enter {}: {e}", spec.src_ns)),
     })
     .join()
     .unwrap_or(Outcome::LabError("probe thread panicked".into()))
 }
 
-fn attempt(spec: &ProbeSpec, timeout: Duration, nonce: u64) -> Outcome {
+fn attempt(spec: &ProbeSpec, timeout: Duration, nonce: u64, seen: Option<&sctp::Seen>) -> Outcome {
     let addr = SocketAddr::V4(SocketAddrV4::new(spec.dst, spec.port));
     let result = match spec.protocol {
         Protocol::Tcp => Socket::new(Domain::IPV4, Type::STREAM, Some(socket2::Protocol::TCP))
             .and_then(|s| s.connect_timeout(&addr.into(), timeout)),
-        _ => udp_echo(addr, timeout, nonce),
+        Protocol::Udp => udp_echo(addr, timeout, nonce),
+        Protocol::Sctp => match seen {
+            Some(seen) => sctp_init(spec, timeout, nonce, seen),
+            None => return Outcome::LabError("no SCTP receiver in this lab".into()),
+        },
     };
     match result {
         Ok(()) => Outcome::Connected,
@@ -79,13 +86,33 @@ fn udp_echo(addr: SocketAddr, timeout: Duration, nonce: u64) -> std::io::Result<
     }
 }
 
+/// Every SCTP attempt of the process gets its own initiate tag, so an INIT seen
+/// by an earlier probe can never answer a later one.
+static SCTP_ATTEMPTS: AtomicU32 = AtomicU32::new(1);
+
+fn sctp_init(
+    spec: &ProbeSpec,
+    timeout: Duration,
+    nonce: u64,
+    seen: &sctp::Seen,
+) -> std::io::Result<()> {
+    let tag = SCTP_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+    let src_port = 20_000 + (nonce % 40_000) as u16;
+    sctp::send_init(spec.dst, spec.port, src_port, tag)?;
+    if sctp::wait_for(seen, (spec.src, spec.dst, spec.port, tag), timeout) {
+        Ok(())
+    } else {
+        Err(std::io::ErrorKind::TimedOut.into())
+    }
+}
+
 /// Timeouts: a first try, and a longer retry that confirms a drop.
 pub const FIRST_TRY: Duration = Duration::from_millis(300);
 pub const RETRY: Duration = Duration::from_millis(1000);
 const WORKERS: usize = 96;
 
 /// Runs every probe concurrently; a timeout is retried once before it counts.
-pub fn run_all(specs: &[ProbeSpec]) -> Vec<Outcome> {
+pub fn run_all(specs: &[ProbeSpec], sctp_seen: Option<&sctp::Seen>) -> Vec<Outcome> {
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; specs.len()]);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -104,8 +131,10 @@ pub fn run_all(specs: &[ProbeSpec]) -> Vec<Outcome> {
                         Err(e) => Outcome::LabError(format!("cannot enter {}: {e}", spec.src_ns)),
                         Ok(()) => {
                             current_ns = Some(spec.src_ns.clone());
-                            match attempt(spec, FIRST_TRY, i as u64) {
-                                Outcome::TimedOut => attempt(spec, RETRY, i as u64 | 1 << 63),
+                            match attempt(spec, FIRST_TRY, i as u64, sctp_seen) {
+                                Outcome::TimedOut => {
+                                    attempt(spec, RETRY, i as u64 | 1 << 40, sctp_seen)
+                                }
                                 other => other,
                             }
                         }

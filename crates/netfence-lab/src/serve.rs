@@ -12,6 +12,8 @@ use netfence_model::Protocol;
 use nix::sched::{CloneFlags, setns};
 use socket2::{Domain, Socket, Type};
 
+use crate::sctp;
+
 /// Enters network namespace `name` (this thread only).
 pub fn enter_netns(name: &str) -> std::io::Result<()> {
     let f = File::open(format!("/run/netns/{name}"))?;
@@ -22,6 +24,8 @@ pub fn enter_netns(name: &str) -> std::io::Result<()> {
 pub struct Servers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// SCTP INITs the raw receivers saw.
+    pub sctp_seen: sctp::Seen,
 }
 
 impl Drop for Servers {
@@ -72,25 +76,31 @@ fn serve(socket: Socket, protocol: Protocol, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Starts TCP and UDP listeners: `(namespace, ports)` per pod.
+/// Starts TCP and UDP listeners, and a raw SCTP receiver in every pod that
+/// declares an SCTP port: `(namespace, ports)` per pod.
 pub fn start(pods: &[(String, Vec<(Protocol, u16)>)]) -> std::io::Result<Servers> {
     let stop = Arc::new(AtomicBool::new(false));
+    let sctp_seen = sctp::Seen::default();
     let mut threads = Vec::new();
     for (ns, ports) in pods {
         let ns = ns.clone();
-        let ports: Vec<(Protocol, u16)> = ports
-            .iter()
-            .copied()
-            .filter(|(p, _)| matches!(p, Protocol::Tcp | Protocol::Udp))
-            .collect();
+        let ports = ports.clone();
         // Sockets are created by a thread inside the namespace, then each is
         // served by a thread of its own.
-        let sockets = std::thread::spawn(move || -> std::io::Result<Vec<(Socket, Protocol)>> {
+        type Made = (Vec<(Socket, Protocol)>, Option<Socket>);
+        let (sockets, raw) = std::thread::spawn(move || -> std::io::Result<Made> {
             enter_netns(&ns)?;
-            ports
+            let sockets = ports
                 .iter()
+                .filter(|(p, _)| matches!(p, Protocol::Tcp | Protocol::Udp))
                 .map(|&(p, port)| bind(p, port).map(|s| (s, p)))
-                .collect()
+                .collect::<std::io::Result<_>>()?;
+            let raw = if ports.iter().any(|(p, _)| *p == Protocol::Sctp) {
+                Some(sctp::receiver()?)
+            } else {
+                None
+            };
+            Ok((sockets, raw))
         })
         .join()
         .map_err(|_| std::io::Error::other("listener thread panicked"))??;
@@ -98,6 +108,14 @@ pub fn start(pods: &[(String, Vec<(Protocol, u16)>)]) -> std::io::Result<Servers
             let stop = stop.clone();
             threads.push(std::thread::spawn(move || serve(socket, protocol, stop)));
         }
+        if let Some(raw) = raw {
+            let (seen, stop) = (sctp_seen.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || sctp::receive(raw, seen, stop)));
+        }
     }
-    Ok(Servers { stop, threads })
+    Ok(Servers {
+        stop,
+        threads,
+        sctp_seen,
+    })
 }
