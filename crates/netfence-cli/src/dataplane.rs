@@ -173,6 +173,10 @@ pub enum LabCommand {
         /// Leave the namespaces in place (remove them with `netfence lab down --all`).
         #[arg(long)]
         keep: bool,
+        /// Add one external host per address range the ipBlocks distinguish
+        /// (documentation addresses where possible), to probe ipBlock rules.
+        #[arg(long)]
+        externals: bool,
         #[command(flatten)]
         inputs: Inputs,
     },
@@ -415,7 +419,7 @@ fn lab_serve(name: &str) -> Result<u8, String> {
     // Own session: a Ctrl-C in the terminal that ran `lab up` must not end it.
     let _ = nix::unistd::setsid();
     let state = session::read(name).map_err(|e| e.to_string())?;
-    let listeners: Vec<(String, Vec<(netfence_model::Protocol, u16)>)> = state
+    let listeners: Vec<netfence_lab::serve::Listen> = state
         .pods
         .iter()
         .map(|p| {
@@ -427,7 +431,11 @@ fn lab_serve(name: &str) -> Result<u8, String> {
                     Some((netfence_model::Protocol::parse(proto)?, port.parse().ok()?))
                 })
                 .collect();
-            (p.netns.clone(), ports)
+            netfence_lab::serve::Listen {
+                netns: p.netns.clone(),
+                addr: std::net::Ipv4Addr::UNSPECIFIED,
+                ports,
+            }
         })
         .collect();
     let _servers = netfence_lab::serve::start(&listeners).map_err(|e| e.to_string())?;
@@ -453,6 +461,7 @@ pub fn lab(g: &Global, cmd: LabCommand) -> Result<u8, String> {
             paths,
             nodes,
             keep,
+            externals,
             inputs,
         } => {
             let (_, loaded) = match load(g, &paths, &inputs) {
@@ -460,8 +469,8 @@ pub fn lab(g: &Global, cmd: LabCommand) -> Result<u8, String> {
                 Err(code) => return Ok(code),
             };
             netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
-            let mut lab =
-                netfence_lab::Lab::up(&loaded.cluster, nodes).map_err(|e| e.to_string())?;
+            let mut lab = netfence_lab::Lab::up_with(&loaded.cluster, nodes, externals)
+                .map_err(|e| e.to_string())?;
             lab.topology.keep = keep;
             let cluster = lab.plan.cluster.clone();
             lab.enforce(&cluster, false).map_err(|e| e.to_string())?;

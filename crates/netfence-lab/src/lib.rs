@@ -15,7 +15,7 @@ pub mod serve;
 pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use netfence_engine::Engine;
 use netfence_model::{Cluster, Protocol};
@@ -95,6 +95,16 @@ pub fn check_capabilities() -> Result<(), LabError> {
     Ok(())
 }
 
+/// One end of a probe: a pod, or an external host (which shares a namespace with
+/// the other external hosts and probes from its own address).
+struct Host<'p> {
+    id: String,
+    ip: Ipv4Addr,
+    netns: String,
+    ports: &'p [(Protocol, u16)],
+    external: bool,
+}
+
 /// A running lab: namespaces, links and listeners.
 pub struct Lab {
     pub plan: LabPlan,
@@ -107,7 +117,16 @@ impl Lab {
     /// A lab for one run: unique names, listeners in this process, everything
     /// removed when the `Lab` is dropped.
     pub fn up(input: &Cluster, nodes: usize) -> Result<Lab, LabError> {
-        let plan = plan::plan(input, nodes);
+        Lab::up_with(input, nodes, false)
+    }
+
+    /// Like `up`, with external hosts (one per external address group) when
+    /// `externals` is set, so that ipBlock rules are probed too.
+    pub fn up_with(input: &Cluster, nodes: usize, externals: bool) -> Result<Lab, LabError> {
+        let mut plan = plan::plan(input, nodes);
+        if externals {
+            plan::add_externals(&mut plan);
+        }
         let topology = net::Topology::build(&plan, &net::unique_id())?;
         let servers = serve::start(&listeners(&plan, &topology))?;
         Ok(Lab {
@@ -192,11 +211,38 @@ impl Lab {
         let engine = Engine::new(cluster);
         let sctp_seen = self.servers.as_ref().map(|s| &s.sctp_seen);
         let mut skipped = self.plan.skipped.clone();
+        let mut hosts: Vec<Host> = self
+            .plan
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Host {
+                id: p.id.clone(),
+                ip: p.ip,
+                netns: self.topology.pod_ns[i].clone(),
+                ports: &p.ports,
+                external: false,
+            })
+            .collect();
+        if let Some(ext) = &self.topology.ext_ns {
+            for x in &self.plan.externals {
+                hosts.push(Host {
+                    id: format!("external:{}", x.ip),
+                    ip: x.ip,
+                    netns: ext.clone(),
+                    ports: &x.ports,
+                    external: true,
+                });
+            }
+        }
         let mut specs = Vec::new();
         let mut meta = Vec::new();
-        for (s, src) in self.plan.pods.iter().enumerate() {
-            for dst in self.plan.pods.iter().filter(|d| d.id != src.id) {
-                for &(protocol, port) in &dst.ports {
+        for src in &hosts {
+            for dst in hosts
+                .iter()
+                .filter(|d| d.id != src.id && !(src.external && d.external))
+            {
+                for &(protocol, port) in dst.ports {
                     if protocol == Protocol::Sctp && sctp_seen.is_none() {
                         skipped.push(Skipped {
                             what: format!("{} -> {} SCTP {port}", src.id, dst.id),
@@ -205,7 +251,7 @@ impl Lab {
                         continue;
                     }
                     specs.push(ProbeSpec {
-                        src_ns: self.topology.pod_ns[s].clone(),
+                        src_ns: src.netns.clone(),
                         src: src.ip,
                         dst: dst.ip,
                         protocol,
@@ -218,9 +264,15 @@ impl Lab {
         let outcomes = probe::run_all(&specs, sctp_seen);
         let drops = self.drop_records()?;
         let mut probes = Vec::with_capacity(specs.len());
+        let endpoint = |host: &Host| {
+            if host.external {
+                Ok(engine.endpoint_for_ip(IpAddr::V4(host.ip)))
+            } else {
+                engine.find(&host.id).map_err(LabError::Engine)
+            }
+        };
         for ((spec, (src, dst)), outcome) in specs.iter().zip(&meta).zip(outcomes) {
-            let s = engine.find(&src.id).map_err(LabError::Engine)?;
-            let d = engine.find(&dst.id).map_err(LabError::Engine)?;
+            let (s, d) = (endpoint(src)?, endpoint(dst)?);
             let expected = engine.allows(s, d, spec.protocol, spec.port);
             let key = (
                 IpAddr::V4(src.ip),
@@ -278,13 +330,21 @@ impl Drop for Lab {
     }
 }
 
-/// Each pod's namespace and the ports it listens on.
-pub fn listeners(plan: &LabPlan, topology: &net::Topology) -> Vec<(String, Vec<(Protocol, u16)>)> {
-    plan.pods
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (topology.pod_ns[i].clone(), p.ports.clone()))
-        .collect()
+/// What listens where: each pod on all its addresses, each external host on its own.
+pub fn listeners(plan: &LabPlan, topology: &net::Topology) -> Vec<serve::Listen> {
+    let pods = plan.pods.iter().enumerate().map(|(i, p)| serve::Listen {
+        netns: topology.pod_ns[i].clone(),
+        addr: std::net::Ipv4Addr::UNSPECIFIED,
+        ports: p.ports.clone(),
+    });
+    let externals = topology.ext_ns.iter().flat_map(|ns| {
+        plan.externals.iter().map(move |x| serve::Listen {
+            netns: ns.clone(),
+            addr: x.ip,
+            ports: x.ports.clone(),
+        })
+    });
+    pods.chain(externals).collect()
 }
 
 /// One port's probes by (source, destination).

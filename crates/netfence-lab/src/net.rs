@@ -17,6 +17,10 @@ use crate::plan::LabPlan;
 static LIVE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 static HANDLER: Once = Once::new();
 
+/// The first node's interface to the external hosts (not a pod interface: the
+/// ruleset treats it as the outside world).
+pub const EXTERNAL_INTERFACE: &str = "nfx";
+
 /// Every lab namespace name starts with this; `lab down --all` looks for it.
 pub const NETNS_PREFIX: &str = "netfence-lab-";
 
@@ -68,12 +72,19 @@ pub struct Topology {
     pub id: String,
     pub node_ns: Vec<String>,
     pub pod_ns: Vec<String>,
+    /// The external hosts' namespace, attached to the first node.
+    pub ext_ns: Option<String>,
     pub keep: bool,
 }
 
 impl Topology {
     pub fn all_namespaces(&self) -> Vec<String> {
-        self.node_ns.iter().chain(&self.pod_ns).cloned().collect()
+        self.node_ns
+            .iter()
+            .chain(&self.pod_ns)
+            .chain(&self.ext_ns)
+            .cloned()
+            .collect()
     }
 
     /// The names a lab with this id and plan uses (nothing is created).
@@ -86,6 +97,7 @@ impl Topology {
             pod_ns: (0..plan.pods.len())
                 .map(|i| format!("{NETNS_PREFIX}{id}-p{i}"))
                 .collect(),
+            ext_ns: (!plan.externals.is_empty()).then(|| format!("{NETNS_PREFIX}{id}-x")),
             keep: true,
         }
     }
@@ -132,6 +144,17 @@ impl Topology {
                     topo.node_ns[m]
                 ));
             }
+            if let (0, Some(ext)) = (n, &topo.ext_ns) {
+                batch.push_str(&format!(
+                    "link add {EXTERNAL_INTERFACE} type veth peer name eth0 netns {ext}\nlink set {EXTERNAL_INTERFACE} up\n"
+                ));
+                for host in &plan.externals {
+                    batch.push_str(&format!(
+                        "route add {}/32 dev {EXTERNAL_INTERFACE}\n",
+                        host.ip
+                    ));
+                }
+            }
             ip_batch(ns, &batch)?;
         }
         // Routes between nodes: each pod address via the link to its node.
@@ -145,6 +168,15 @@ impl Topology {
                         pod.ip,
                         node_address(m)
                     ));
+                }
+                if m == 0 {
+                    for host in &plan.externals {
+                        batch.push_str(&format!(
+                            "route add {}/32 via {} dev nfn0 onlink\n",
+                            host.ip,
+                            node_address(0)
+                        ));
+                    }
                 }
             }
             if !batch.is_empty() {
@@ -163,6 +195,7 @@ impl Topology {
                         .filter(|&m| m != n)
                         .map(|m| format!("nfn{m}")),
                 )
+                .chain((n == 0 && topo.ext_ns.is_some()).then(|| EXTERNAL_INTERFACE.to_string()))
                 .collect();
             if !interfaces.is_empty() {
                 let mut cmd = Command::new("ip");
@@ -174,6 +207,14 @@ impl Topology {
                 );
                 run(cmd, None)?;
             }
+        }
+        if let Some(ext) = &topo.ext_ns {
+            let mut batch = String::from("link set lo up\n");
+            for host in &plan.externals {
+                batch.push_str(&format!("addr add {}/32 dev eth0\n", host.ip));
+            }
+            batch.push_str("link set eth0 up\nroute add default dev eth0\n");
+            ip_batch(ext, &batch)?;
         }
         for (p, pod) in plan.pods.iter().enumerate() {
             let batch = format!(

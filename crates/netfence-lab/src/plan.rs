@@ -20,6 +20,15 @@ pub struct LabPod {
     pub ports: Vec<(Protocol, u16)>,
 }
 
+/// A stand-in for the outside world: one address of an external address group.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabExternal {
+    /// The engine's id of the group (its CIDR list).
+    pub group: String,
+    pub ip: Ipv4Addr,
+    pub ports: Vec<(Protocol, u16)>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Skipped {
     pub what: String,
@@ -30,6 +39,9 @@ pub struct Skipped {
 pub struct LabPlan {
     pub nodes: Vec<String>,
     pub pods: Vec<LabPod>,
+    /// Hosts outside the cluster, one per external address group, in one
+    /// namespace attached to the first node (empty unless asked for).
+    pub externals: Vec<LabExternal>,
     pub skipped: Vec<Skipped>,
     /// The input with lab IPs and nodes filled in: what the engine predicts on.
     pub cluster: Cluster,
@@ -132,7 +144,72 @@ pub fn plan(input: &Cluster, node_count: usize) -> LabPlan {
     LabPlan {
         nodes,
         pods,
+        externals: Vec::new(),
         skipped,
         cluster,
+    }
+}
+
+/// Addresses never used for an external host: unroutable, loopback, multicast and
+/// reserved ranges, and the lab's own node addresses.
+fn usable(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(o[0] == 0 || o[0] == 127 || o[0] >= 224 || (o[0] == 169 && o[1] == 254 && o[2] == 123))
+}
+
+/// Documentation addresses (RFC 5737) are preferred where a group contains them.
+const PREFERRED: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(203, 0, 113, 10),
+    Ipv4Addr::new(198, 51, 100, 10),
+    Ipv4Addr::new(192, 0, 2, 10),
+];
+
+/// At most this many ports are probed on each external host.
+const EXTERNAL_PORTS: usize = 8;
+
+/// Adds one external host per IPv4 external address group, listening on the
+/// numeric ports the policies name (and TCP 443), so ipBlock rules are probed.
+pub fn add_externals(plan: &mut LabPlan) {
+    let engine = netfence_engine::Engine::new(&plan.cluster);
+    let taken: BTreeSet<Ipv4Addr> = plan.pods.iter().map(|p| p.ip).collect();
+    let mut ports: BTreeSet<(Protocol, u16)> = BTreeSet::from([(Protocol::Tcp, 443)]);
+    for policy in &plan.cluster.policies {
+        for rule in policy.ingress.iter().chain(&policy.egress) {
+            for spec in rule.ports.iter().flatten() {
+                if let Some(netfence_model::PortRef::Range { lo, .. }) = spec.port {
+                    ports.insert((spec.protocol, lo));
+                }
+            }
+        }
+    }
+    let ports: Vec<(Protocol, u16)> = ports.into_iter().take(EXTERNAL_PORTS).collect();
+    for e in engine
+        .endpoints
+        .iter()
+        .filter(|e| e.kind == netfence_engine::EndpointKind::External)
+    {
+        let Some(g) = e.addr_group else { continue };
+        let group = &engine.space.groups[g];
+        let in_group = |ip: Ipv4Addr| {
+            engine.space.group_of(IpAddr::V4(ip)) == g && usable(ip) && !taken.contains(&ip)
+        };
+        let candidate = PREFERRED.into_iter().find(|ip| in_group(*ip)).or_else(|| {
+            group.cidrs.iter().find_map(|net| match net {
+                ipnet::IpNet::V4(v4) => v4.hosts().take(4).find(|ip| in_group(*ip)),
+                ipnet::IpNet::V6(_) => None,
+            })
+        });
+        if let Some(ip) = candidate {
+            plan.externals.push(LabExternal {
+                group: group.id.clone(),
+                ip,
+                ports: ports.clone(),
+            });
+        } else if group.cidrs.iter().all(|n| matches!(n, ipnet::IpNet::V4(_))) {
+            plan.skipped.push(Skipped {
+                what: format!("external {}", group.id),
+                reason: "no usable address in this range for an external host".into(),
+            });
+        }
     }
 }

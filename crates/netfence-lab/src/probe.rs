@@ -49,8 +49,12 @@ fn attempt(spec: &ProbeSpec, timeout: Duration, nonce: u64, seen: Option<&sctp::
     let addr = SocketAddr::V4(SocketAddrV4::new(spec.dst, spec.port));
     let result = match spec.protocol {
         Protocol::Tcp => Socket::new(Domain::IPV4, Type::STREAM, Some(socket2::Protocol::TCP))
-            .and_then(|s| s.connect_timeout(&addr.into(), timeout)),
-        Protocol::Udp => udp_echo(addr, timeout, nonce),
+            .and_then(|s| {
+                // From the probing host's own address (an external namespace has many).
+                s.bind(&SocketAddr::V4(SocketAddrV4::new(spec.src, 0)).into())?;
+                s.connect_timeout(&addr.into(), timeout)
+            }),
+        Protocol::Udp => udp_echo(spec.src, addr, timeout, nonce),
         Protocol::Sctp => match seen {
             Some(seen) => sctp_init(spec, timeout, nonce, seen),
             None => return Outcome::LabError("no SCTP receiver in this lab".into()),
@@ -70,8 +74,8 @@ fn attempt(spec: &ProbeSpec, timeout: Duration, nonce: u64, seen: Option<&sctp::
     }
 }
 
-fn udp_echo(addr: SocketAddr, timeout: Duration, nonce: u64) -> std::io::Result<()> {
-    let s = UdpSocket::bind(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))?;
+fn udp_echo(src: Ipv4Addr, addr: SocketAddr, timeout: Duration, nonce: u64) -> std::io::Result<()> {
+    let s = UdpSocket::bind(SocketAddr::V4(SocketAddrV4::new(src, 0)))?;
     // Connected, so an ICMP port-unreachable comes back as "refused".
     s.connect(addr)?;
     s.set_read_timeout(Some(timeout))?;
@@ -98,7 +102,7 @@ fn sctp_init(
 ) -> std::io::Result<()> {
     let tag = SCTP_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
     let src_port = 20_000 + (nonce % 40_000) as u16;
-    sctp::send_init(spec.dst, spec.port, src_port, tag)?;
+    sctp::send_init(spec.src, spec.dst, spec.port, src_port, tag)?;
     if sctp::wait_for(seen, (spec.src, spec.dst, spec.port, tag), timeout) {
         Ok(())
     } else {

@@ -54,8 +54,15 @@ pub fn init_packet(src_port: u16, dst_port: u16, tag: u32) -> Vec<u8> {
 }
 
 /// Sends one INIT from the current thread's namespace.
-pub fn send_init(dst: Ipv4Addr, dst_port: u16, src_port: u16, tag: u32) -> std::io::Result<()> {
+pub fn send_init(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    dst_port: u16,
+    src_port: u16,
+    tag: u32,
+) -> std::io::Result<()> {
     let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_SCTP)))?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(src, 0)).into())?;
     let to = SocketAddr::V4(SocketAddrV4::new(dst, 0));
     s.send_to(&init_packet(src_port, dst_port, tag), &to.into())?;
     Ok(())

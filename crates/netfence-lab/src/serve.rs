@@ -39,14 +39,14 @@ impl Drop for Servers {
 
 const POLL: Duration = Duration::from_millis(100);
 
-fn bind(protocol: Protocol, port: u16) -> std::io::Result<Socket> {
+fn bind(protocol: Protocol, addr: Ipv4Addr, port: u16) -> std::io::Result<Socket> {
     let (ty, proto) = match protocol {
         Protocol::Tcp => (Type::STREAM, socket2::Protocol::TCP),
         _ => (Type::DGRAM, socket2::Protocol::UDP),
     };
     let s = Socket::new(Domain::IPV4, ty, Some(proto))?;
     s.set_reuse_address(true)?;
-    s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).into())?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(addr, port)).into())?;
     if protocol == Protocol::Tcp {
         s.listen(1024)?;
     }
@@ -76,15 +76,29 @@ fn serve(socket: Socket, protocol: Protocol, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Starts TCP and UDP listeners, and a raw SCTP receiver in every pod that
-/// declares an SCTP port: `(namespace, ports)` per pod.
-pub fn start(pods: &[(String, Vec<(Protocol, u16)>)]) -> std::io::Result<Servers> {
+/// What listens in one namespace: its ports, on one address (so a UDP reply
+/// leaves from the address that was probed) or on all (`UNSPECIFIED`).
+#[derive(Clone, Debug)]
+pub struct Listen {
+    pub netns: String,
+    pub addr: Ipv4Addr,
+    pub ports: Vec<(Protocol, u16)>,
+}
+
+/// Starts TCP and UDP listeners, and a raw SCTP receiver in every namespace that
+/// declares an SCTP port.
+pub fn start(listens: &[Listen]) -> std::io::Result<Servers> {
     let stop = Arc::new(AtomicBool::new(false));
     let sctp_seen = sctp::Seen::default();
     let mut threads = Vec::new();
-    for (ns, ports) in pods {
-        let ns = ns.clone();
-        let ports = ports.clone();
+    let mut with_receiver = std::collections::BTreeSet::new();
+    for listen in listens {
+        let ns = listen.netns.clone();
+        let ports = listen.ports.clone();
+        let addr = listen.addr;
+        // One raw SCTP receiver per namespace sees every address in it.
+        let wants_receiver =
+            ports.iter().any(|(p, _)| *p == Protocol::Sctp) && with_receiver.insert(ns.clone());
         // Sockets are created by a thread inside the namespace, then each is
         // served by a thread of its own.
         type Made = (Vec<(Socket, Protocol)>, Option<Socket>);
@@ -93,9 +107,9 @@ pub fn start(pods: &[(String, Vec<(Protocol, u16)>)]) -> std::io::Result<Servers
             let sockets = ports
                 .iter()
                 .filter(|(p, _)| matches!(p, Protocol::Tcp | Protocol::Udp))
-                .map(|&(p, port)| bind(p, port).map(|s| (s, p)))
+                .map(|&(p, port)| bind(p, addr, port).map(|s| (s, p)))
                 .collect::<std::io::Result<_>>()?;
-            let raw = if ports.iter().any(|(p, _)| *p == Protocol::Sctp) {
+            let raw = if wants_receiver {
                 Some(sctp::receiver()?)
             } else {
                 None

@@ -502,3 +502,48 @@ fn pods_cannot_spoof_or_use_unknown_interfaces() {
     assert!(!spoofed, "a spoofed source address got through");
     let _ = Ipv4Addr::LOCALHOST;
 }
+
+#[test]
+fn external_hosts_probe_ip_block_rules() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available() {
+        return;
+    }
+    // The shop's egress to the internet excepts cloud metadata and one partner
+    // range: each range the ipBlocks distinguish gets an external host.
+    let lab = Lab::up_with(&load_dir(&repo().join("examples/shop")), 2, true).unwrap();
+    assert!(lab.plan.externals.len() >= 3, "{:?}", lab.plan.externals);
+    assert!(
+        lab.plan
+            .externals
+            .iter()
+            .any(|x| x.ip.to_string() == "169.254.169.254")
+    );
+    let cluster = lab.plan.cluster.clone();
+    lab.enforce(&cluster, false).unwrap();
+    let report = lab.probe(&cluster).unwrap();
+    let to_external: Vec<_> = report
+        .probes
+        .iter()
+        .filter(|p| p.dst.starts_with("external:"))
+        .collect();
+    assert!(
+        to_external.iter().any(|p| p.expected),
+        "no allowed egress to an external host"
+    );
+    assert!(
+        to_external.iter().any(|p| !p.expected),
+        "no denied egress to an external host"
+    );
+    // Only kube-system (no policies there) may reach the metadata address.
+    let metadata: Vec<_> = to_external
+        .iter()
+        .filter(|p| p.dst == "external:169.254.169.254")
+        .collect();
+    assert!(!metadata.is_empty());
+    for p in metadata {
+        assert_eq!(p.observed, p.src.starts_with("kube-system/"), "{p:?}");
+    }
+    assert!(report.probes.iter().any(|p| p.src.starts_with("external:")));
+    assert_no_mismatch("shop with external hosts", &report);
+}
