@@ -142,15 +142,7 @@ fn run(path: &Path, base: Option<&Path>) -> Vec<String> {
 fn run_dir(dir: &str, base: Option<&str>) -> usize {
     let d = fixtures_dir().join(dir);
     let base = base.map(|b| d.join(b));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "yaml")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('_')
-        })
-        .collect();
-    files.sort();
+    let files = netfence_model::fixture::files(&d).unwrap();
     let mut failures = Vec::new();
     for f in &files {
         failures.extend(run(f, base.as_deref()));

@@ -21,6 +21,12 @@ use netfence_nft::apply::Target;
 /// Lab tests share the machine's namespaces and CPU: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The lab lock, or `None` when the lab cannot run here (and need not).
+fn lab_turn() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    lab_available().then_some(guard)
+}
+
 fn lab_available() -> bool {
     match netfence_lab::check_capabilities() {
         Ok(()) => true,
@@ -101,23 +107,12 @@ fn assert_no_mismatch(what: &str, report: &LabReport) {
 
 #[test]
 fn every_conformance_scenario_enforced_equals_the_engine() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
+    let Some(_turn) = lab_turn() else { return };
     let base = load_files(&[conformance_model()]);
     // One lab, one node; each scenario is enforced on it in turn, which also
     // exercises enforce's delta path 59 times.
     let lab = Lab::up(&base, 1).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(conformance_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "yaml")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('_')
-        })
-        .collect();
-    files.sort();
+    let files = netfence_model::fixture::files(&conformance_dir()).unwrap();
     assert!(files.len() >= 59, "conformance scenarios missing");
     let mut probes = 0;
     for path in &files {
@@ -140,10 +135,7 @@ fn every_conformance_scenario_enforced_equals_the_engine() {
 
 #[test]
 fn bundled_examples_on_two_nodes_equal_the_engine() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
+    let Some(_turn) = lab_turn() else { return };
     for example in ["guide", "guide-no-dns", "shop", "nodes"] {
         let input = load_dir(&repo().join("examples").join(example));
         let lab = Lab::up(&input, 2).unwrap();
@@ -166,6 +158,11 @@ fn bundled_examples_on_two_nodes_equal_the_engine() {
     }
 }
 
+/// The upstream e2e layout (x, y, z × a, b, c) on one node, no policies.
+fn conformance_lab() -> Lab {
+    Lab::up(&load_files(&[conformance_model()]), 1).unwrap()
+}
+
 fn spec(lab: &Lab, src: &str, dst: &str, port: u16) -> ProbeSpec {
     let i = lab.plan.pods.iter().position(|p| p.id == src).unwrap();
     let d = lab.plan.pods.iter().find(|p| p.id == dst).unwrap();
@@ -182,38 +179,29 @@ fn policy_set(name: &str, yaml: &str) -> Cluster {
     load_files(&[conformance_model(), (name.into(), yaml.into(), true)])
 }
 
-const ALLOW_FROM_Y: &str = r#"
+/// x/a accepts ingress only from namespace `ns` (labelled `ns: NAME`).
+fn gate_allowing(ns: &str) -> String {
+    format!(
+        r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: gate, namespace: x}
+metadata: {{name: gate, namespace: x}}
 spec:
-  podSelector: {matchLabels: {pod: a}}
+  podSelector: {{matchLabels: {{pod: a}}}}
   ingress:
   - from:
-    - namespaceSelector: {matchLabels: {ns: "y"}}
-"#;
-
-const ALLOW_FROM_Z: &str = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: gate, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {ns: z}}
-"#;
+    - namespaceSelector: {{matchLabels: {{ns: "{ns}"}}}}
+"#
+    )
+}
 
 #[test]
 fn alternating_policy_sets_never_blip() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
-    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
     let sets = [
-        lab.adopt(&policy_set("a.yaml", ALLOW_FROM_Y)),
-        lab.adopt(&policy_set("b.yaml", ALLOW_FROM_Z)),
+        lab.adopt(&policy_set("a.yaml", &gate_allowing("y"))),
+        lab.adopt(&policy_set("b.yaml", &gate_allowing("z"))),
     ];
     let pairs = [
         ("y/a", "x/a"), // allowed by A only
@@ -290,11 +278,8 @@ spec:
 
 #[test]
 fn audit_mode_drops_nothing_and_records_the_would_be_drops() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
-    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
     let cluster = lab.adopt(&policy_set("deny.yaml", DENY_ALL_INGRESS_X));
     lab.enforce(&cluster, true).unwrap();
     let report = lab.probe(&cluster).unwrap();
@@ -357,11 +342,8 @@ fn echoes(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn established_connections_survive_unless_revoked() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
-    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
     let open = lab.adopt(&load_files(&[conformance_model()]));
     let deny = lab.adopt(&policy_set("deny.yaml", DENY_ALL_INGRESS_X));
     let node = Target::Netns(lab.topology.node_ns[0].clone());
@@ -408,10 +390,7 @@ fn host_links() -> Vec<String> {
 
 #[test]
 fn the_lab_is_hermetic_and_leaves_nothing_behind() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
+    let Some(_turn) = lab_turn() else { return };
     let links_before = host_links();
     let lab = Lab::up(&load_dir(&repo().join("examples/shop")), 2).unwrap();
     let names = lab.topology.all_namespaces();
@@ -460,12 +439,9 @@ fn the_lab_is_hermetic_and_leaves_nothing_behind() {
 
 #[test]
 fn pods_cannot_spoof_or_use_unknown_interfaces() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
-    let lab = Lab::up(&load_files(&[conformance_model()]), 1).unwrap();
-    let cluster = lab.adopt(&policy_set("y.yaml", ALLOW_FROM_Y));
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
     lab.enforce(&cluster, false).unwrap();
     // z/a may not reach x/a; pretending to be y/a (adding y/a's IP as a second
     // address and using it as the source) must not help.
@@ -505,10 +481,7 @@ fn pods_cannot_spoof_or_use_unknown_interfaces() {
 
 #[test]
 fn external_hosts_probe_ip_block_rules() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab_available() {
-        return;
-    }
+    let Some(_turn) = lab_turn() else { return };
     // The shop's egress to the internet excepts cloud metadata and one partner
     // range: each range the ipBlocks distinguish gets an external host.
     let lab = Lab::up_with(&load_dir(&repo().join("examples/shop")), 2, true).unwrap();

@@ -32,3 +32,20 @@ pub fn split(text: &str) -> Option<(serde_json::Value, String)> {
     }
     Some((header["netfenceTest"].clone(), out))
 }
+
+/// The fixture files of a directory, sorted: `*.yaml`, except `_`-prefixed ones
+/// (shared bases such as `_model.yaml`).
+pub fn files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+        if path.extension().is_some_and(|e| e == "yaml")
+            && name.is_some_and(|n| !n.starts_with('_'))
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -406,14 +406,7 @@ impl SetDef {
             let _ = write!(s, " : {d}");
         }
         s.push_str("; ");
-        let mut flags = Vec::new();
-        if self.interval {
-            flags.push("interval");
-        }
-        if self.dynamic {
-            flags.push("dynamic");
-            flags.push("timeout");
-        }
+        let flags = self.flags();
         if !flags.is_empty() {
             let _ = write!(s, "flags {}; ", flags.join(","));
         }
@@ -424,6 +417,17 @@ impl SetDef {
             s.push_str("counter; ");
         }
         s
+    }
+
+    fn flags(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if self.interval {
+            flags.push("interval");
+        }
+        if self.dynamic {
+            flags.extend(["dynamic", "timeout"]);
+        }
+        flags
     }
 
     fn kind(&self) -> &'static str {
@@ -439,14 +443,9 @@ impl SetDef {
         if let Some(d) = self.data {
             obj["map"] = json!(d);
         }
-        let mut flags = Vec::new();
-        if self.interval {
-            flags.push("interval");
-        }
+        // libnftables 1.0.6 cannot read "dynamic" from JSON; later versions can.
+        let flags = self.flags();
         if self.dynamic {
-            // libnftables 1.0.6 cannot read "dynamic" from JSON; later versions can.
-            flags.push("dynamic");
-            flags.push("timeout");
             obj["size"] = json!(DYNAMIC_SIZE);
             obj["timeout"] = json!(3600);
         }
