@@ -1,0 +1,85 @@
+//! Generated clusters are valid input: they load without errors, and policies open
+//! the flows they describe.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use netfence_gen::{GenOptions, generate};
+use netfence_model::{LoadOptions, Severity, load_texts};
+
+fn load(opts: &GenOptions) -> netfence_model::Loaded {
+    let files = generate(opts);
+    let texts: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let (sources, loaded) = load_texts(&texts, &LoadOptions::default());
+    match loaded {
+        Ok(l) => l,
+        Err(d) => panic!("{}", netfence_model::diag::render_short(&d, &sources)),
+    }
+}
+
+#[test]
+fn size_s_loads_cleanly() {
+    let opts = GenOptions {
+        workloads: 100,
+        policies: 20,
+        seed: 1,
+        pods_per_workload: None,
+        nodes: 1,
+    };
+    let loaded = load(&opts);
+    assert_eq!(loaded.cluster.policies.len(), 20);
+    assert!(loaded.cluster.endpoints.len() >= 100);
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .all(|d| d.severity < Severity::Warning),
+        "{:?}",
+        loaded.diagnostics
+    );
+    // Ingress at the callee and egress at the caller match: app-to-app flows
+    // really open, on the callee's port only.
+    let engine = netfence_engine::Engine::new(&loaded.cluster);
+    let apps: Vec<usize> = engine
+        .pods()
+        .filter(|&p| {
+            !engine
+                .isolating(p, netfence_model::Direction::Egress)
+                .is_empty()
+        })
+        .collect();
+    let mut open = 0;
+    for &a in &apps {
+        for &b in &apps {
+            let c = engine.allowed(a, b);
+            if a != b && !c.is_empty() && !c.allows(netfence_model::Protocol::Udp, 53) {
+                open += 1;
+                assert!(!c.is_all(), "an app-to-app flow opened everything");
+            }
+        }
+    }
+    assert!(open >= 10, "only {open} app-to-app flows open");
+}
+
+#[test]
+fn pods_mode_writes_pods_with_ips_on_nodes() {
+    let opts = GenOptions {
+        workloads: 50,
+        policies: 30,
+        seed: 2,
+        pods_per_workload: Some(3),
+        nodes: 4,
+    };
+    let loaded = load(&opts);
+    let pods: Vec<_> = loaded
+        .cluster
+        .endpoints
+        .iter()
+        .filter(|e| !e.ips.is_empty())
+        .collect();
+    assert!(pods.len() >= 150);
+    assert_eq!(loaded.cluster.nodes.len(), 4);
+    assert!(pods.iter().all(|p| p.node.is_some()));
+}
