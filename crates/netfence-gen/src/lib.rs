@@ -340,7 +340,7 @@ fn app_policy(
             dep.port
         );
     }
-    if app.deps.is_empty() || rng.chance(10) || i % 17 == 0 {
+    if app.deps.is_empty() || rng.chance(10) || i.is_multiple_of(17) {
         out.push_str("  - to:\n    - ipBlock:\n        cidr: 0.0.0.0/0\n        except: [10.0.0.0/8, 169.254.169.254/32]\n    ports:\n    - {protocol: TCP, port: 443}\n");
     }
     out
