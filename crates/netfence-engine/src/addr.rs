@@ -74,6 +74,31 @@ struct FamilySpace {
     group: Vec<usize>,
 }
 
+impl FamilySpace {
+    fn group_at(&self, k: u128) -> usize {
+        let idx = self.starts.partition_point(|&s| s <= k).saturating_sub(1);
+        self.group[idx]
+    }
+}
+
+/// The addresses in group `left` of one address space and group `right` of
+/// another (see [`AddressSpace::overlaps`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overlap {
+    pub left: usize,
+    pub right: usize,
+    pub family: Family,
+    /// Canonical, sorted, merged.
+    pub cidrs: Vec<IpNet>,
+}
+
+impl Overlap {
+    /// The comma-joined CIDR list, as external endpoint ids are written.
+    pub fn id(&self) -> String {
+        cidr_list_id(&self.cidrs)
+    }
+}
+
 #[derive(Debug)]
 pub struct AddressSpace {
     v4: FamilySpace,
@@ -145,26 +170,11 @@ impl AddressSpace {
             }
         }
         for ranges in group_ranges {
-            let mut cidrs = Vec::new();
-            let mut merged: Vec<(u128, u128)> = Vec::new();
-            for (s, e) in ranges {
-                match merged.last_mut() {
-                    Some(last) if last.1.checked_add(1) == Some(s) => last.1 = e,
-                    _ => merged.push((s, e)),
-                }
-            }
-            for (s, e) in merged {
-                range_to_cidrs(fam, s, e, &mut cidrs);
-            }
-            let id = cidrs
-                .iter()
-                .map(IpNet::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+            let cidrs = ranges_to_cidrs(fam, ranges);
             groups.push(AddressGroup {
                 family: fam,
+                id: cidr_list_id(&cidrs),
                 cidrs,
-                id,
             });
         }
         FamilySpace {
@@ -173,15 +183,48 @@ impl AddressSpace {
         }
     }
 
+    fn family(&self, fam: Family) -> &FamilySpace {
+        match fam {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        }
+    }
+
     /// The address group an IP belongs to.
     pub fn group_of(&self, ip: IpAddr) -> usize {
         let (fam, k) = key(ip);
-        let space = match fam {
-            Family::V4 => &self.v4,
-            Family::V6 => &self.v6,
-        };
-        let idx = space.starts.partition_point(|&s| s <= k).saturating_sub(1);
-        space.group[idx]
+        self.family(fam).group_at(k)
+    }
+
+    /// The common refinement of two address spaces (of two versions of the input):
+    /// every non-empty intersection of a group of `self` with a group of `other`.
+    /// Each side treats all addresses of an overlap alike, so comparing the two
+    /// sides once per overlap compares them at every address.
+    pub fn overlaps(&self, other: &AddressSpace) -> Vec<Overlap> {
+        let mut out = Vec::new();
+        for fam in [Family::V4, Family::V6] {
+            let (mine, theirs) = (self.family(fam), other.family(fam));
+            let mut starts: Vec<u128> = mine.starts.iter().chain(&theirs.starts).copied().collect();
+            starts.sort_unstable();
+            starts.dedup();
+            let mut pieces: BTreeMap<(usize, usize), Vec<(u128, u128)>> = BTreeMap::new();
+            for (i, &start) in starts.iter().enumerate() {
+                let end = starts.get(i + 1).map_or(fam.max(), |n| n - 1);
+                pieces
+                    .entry((mine.group_at(start), theirs.group_at(start)))
+                    .or_default()
+                    .push((start, end));
+            }
+            for ((left, right), ranges) in pieces {
+                out.push(Overlap {
+                    left,
+                    right,
+                    family: fam,
+                    cidrs: ranges_to_cidrs(fam, ranges),
+                });
+            }
+        }
+        out
     }
 
     /// Whether block `block` (index into the slice given to `new`) contains group `g`.
@@ -192,6 +235,103 @@ impl AddressSpace {
             .copied()
             .unwrap_or(false)
     }
+}
+
+fn cidr_list_id(cidrs: &[IpNet]) -> String {
+    cidrs
+        .iter()
+        .map(IpNet::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Ranges sorted by start, overlapping and adjacent ones merged, as the fewest
+/// CIDRs.
+fn ranges_to_cidrs(fam: Family, ranges: Vec<(u128, u128)>) -> Vec<IpNet> {
+    let mut merged: Vec<(u128, u128)> = Vec::new();
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut cidrs = Vec::new();
+    for (s, e) in merged {
+        range_to_cidrs(fam, s, e, &mut cidrs);
+    }
+    cidrs
+}
+
+/// The union of CIDRs as the fewest CIDRs, IPv4 first.
+pub fn merge_cidrs(cidrs: &[IpNet]) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for fam in [Family::V4, Family::V6] {
+        let mut ranges: Vec<(u128, u128)> = cidrs
+            .iter()
+            .map(net_range)
+            .filter(|&(f, ..)| f == fam)
+            .map(|(_, s, e)| (s, e))
+            .collect();
+        ranges.sort_unstable();
+        out.extend(ranges_to_cidrs(fam, ranges));
+    }
+    out
+}
+
+/// A CIDR list as people read it best: per family as is, or as
+/// `0.0.0.0/0 except A, B` when the addresses it leaves out take fewer CIDRs.
+pub fn compact_text(cidrs: &[IpNet]) -> String {
+    let mut parts = Vec::new();
+    for fam in [Family::V4, Family::V6] {
+        let mine: Vec<&IpNet> = cidrs.iter().filter(|n| net_range(n).0 == fam).collect();
+        if !mine.is_empty() {
+            parts.push(compact_family(fam, &mine));
+        }
+    }
+    parts.join(", ")
+}
+
+fn compact_family(fam: Family, cidrs: &[&IpNet]) -> String {
+    let listed = || {
+        cidrs
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut ranges: Vec<(u128, u128)> = cidrs
+        .iter()
+        .map(|n| {
+            let (_, start, end) = net_range(n);
+            (start, end)
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut outside = Vec::new();
+    // The first address not covered yet; None once the family's end is covered.
+    let mut next = Some(0u128);
+    for (start, end) in ranges {
+        let Some(n) = next else { break };
+        if n < start {
+            outside.push((n, start - 1));
+        }
+        if end >= n {
+            next = end.checked_add(1).filter(|&e| e <= fam.max());
+        }
+    }
+    if let Some(n) = next {
+        outside.push((n, fam.max()));
+    }
+    let outside = ranges_to_cidrs(fam, outside);
+    if outside.is_empty() || outside.len() >= cidrs.len() {
+        return listed();
+    }
+    let all = match fam {
+        Family::V4 => "0.0.0.0/0",
+        Family::V6 => "::/0",
+    };
+    let except: Vec<String> = outside.iter().map(IpNet::to_string).collect();
+    format!("{all} except {}", except.join(", "))
 }
 
 fn from_key(fam: Family, k: u128) -> IpAddr {
@@ -282,6 +422,84 @@ mod tests {
                 .id
                 .starts_with("0.0.0.0/5,8.0.0.0/7,10.1.0.0/16,11.0.0.0/8")
         );
+    }
+
+    #[test]
+    fn overlaps_intersect_both_splits() {
+        // One side splits at the /24, the other at the /25 inside it.
+        let wide = AddressSpace::new(&[Block {
+            cidr: net("203.0.113.0/24"),
+            except: vec![],
+        }]);
+        let narrow = AddressSpace::new(&[Block {
+            cidr: net("203.0.113.0/24"),
+            except: vec![net("203.0.113.128/25")],
+        }]);
+        let overlaps = wide.overlaps(&narrow);
+        let ids: Vec<(usize, usize, String)> =
+            overlaps.iter().map(|o| (o.left, o.right, o.id())).collect();
+        let w24 = wide.group_of("203.0.113.1".parse().unwrap()); // ok: test
+        let w_out = wide.group_of("8.8.8.8".parse().unwrap()); // ok: test
+        let n25 = narrow.group_of("203.0.113.1".parse().unwrap()); // ok: test
+        let n_out = narrow.group_of("8.8.8.8".parse().unwrap()); // ok: test
+        assert!(ids.contains(&(w24, n25, "203.0.113.0/25".into())));
+        assert!(ids.contains(&(w24, n_out, "203.0.113.128/25".into())));
+        assert!(ids.iter().any(|(l, r, id)| (*l, *r) == (w_out, n_out)
+            && id.starts_with("0.0.0.0/1,128.0.0.0/2")
+            && !id.contains("203.0.113")));
+        // IPv6 is one group on both sides.
+        assert!(ids.iter().any(|(_, _, id)| id == "::/0"));
+        assert_eq!(overlaps.len(), 4);
+        // Every address is in exactly one overlap.
+        for ip in [
+            "203.0.113.1",
+            "203.0.113.200",
+            "8.8.8.8",
+            "255.255.255.255",
+            "0.0.0.0",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap(); // ok: test
+            let holders = overlaps
+                .iter()
+                .filter(|o| o.cidrs.iter().any(|c| c.contains(&ip)))
+                .count();
+            assert_eq!(holders, 1, "{ip}");
+        }
+    }
+
+    #[test]
+    fn merge_cidrs_unites_per_family() {
+        let merged = merge_cidrs(&[
+            net("203.0.113.128/25"),
+            net("::/1"),
+            net("203.0.113.0/25"),
+            net("203.0.113.64/26"),
+            net("8000::/1"),
+        ]);
+        let s: Vec<String> = merged.iter().map(|n| n.to_string()).collect();
+        assert_eq!(s, ["203.0.113.0/24", "::/0"]);
+        assert!(merge_cidrs(&[]).is_empty());
+    }
+
+    #[test]
+    fn compact_text_prefers_the_shorter_form() {
+        assert_eq!(compact_text(&[net("203.0.113.0/25")]), "203.0.113.0/25");
+        let space = AddressSpace::new(&[Block {
+            cidr: net("203.0.113.0/24"),
+            except: vec![],
+        }]);
+        let rest = space.group_of("8.8.8.8".parse().unwrap()); // ok: test
+        assert_eq!(
+            compact_text(&space.groups[rest].cidrs),
+            "0.0.0.0/0 except 203.0.113.0/24"
+        );
+        let both_ends = [net("0.0.0.0/1"), net("255.0.0.0/8")];
+        assert_eq!(compact_text(&both_ends), "0.0.0.0/1, 255.0.0.0/8");
+        assert_eq!(compact_text(&[net("::/0")]), "::/0");
+        let mut both = space.groups[rest].cidrs.clone();
+        both.push(net("::/0"));
+        assert_eq!(compact_text(&both), "0.0.0.0/0 except 203.0.113.0/24, ::/0");
+        assert_eq!(compact_text(&[]), "");
     }
 
     #[test]

@@ -54,6 +54,35 @@ pub enum Exception {
     ToOwnNode,
 }
 
+/// `Engine::allowed` memoised per class pair, for views that ask about many
+/// endpoint pairs: pairs without an exception are decided once per class pair.
+pub struct CachedDecisions<'e, 'c> {
+    engine: &'e Engine<'c>,
+    by_class: std::collections::HashMap<(ClassId, ClassId), ConnSet>,
+}
+
+impl<'e, 'c> CachedDecisions<'e, 'c> {
+    pub fn new(engine: &'e Engine<'c>) -> Self {
+        CachedDecisions {
+            engine,
+            by_class: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Same answer as `Engine::allowed(src, dst)`.
+    pub fn allowed(&mut self, src: EpId, dst: EpId) -> ConnSet {
+        let engine = self.engine;
+        if engine.exceptions(src, dst) != (None, None) {
+            return engine.allowed(src, dst);
+        }
+        let key = (engine.class_of[src], engine.class_of[dst]);
+        self.by_class
+            .entry(key)
+            .or_insert_with(|| engine.class_pair(key.0, key.1))
+            .clone()
+    }
+}
+
 /// The engine: the input, resolved once, and queries over it.
 pub struct Engine<'c> {
     pub cluster: &'c Cluster,

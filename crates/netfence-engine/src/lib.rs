@@ -19,7 +19,7 @@ pub mod portset;
 pub mod reference;
 pub mod universe;
 
-pub use eval::{Contribution, Engine, Exception, SideOutcome};
+pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};

@@ -240,17 +240,13 @@ impl ConnSet {
     pub fn is_subset(&self, o: &ConnSet) -> bool {
         self.difference(o).is_empty()
     }
-}
 
-impl fmt::Display for ConnSet {
-    /// `all`, `none`, or `TCP 80,8080-8090; UDP 53` (`+ other protocols` when
-    /// ICMP and friends pass but not every port does).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The set as readable pieces: `["all"]`, `[]` for none, or one piece per
+    /// protocol (`TCP 80,8080-8090`) and `other protocols`. Deltas prefix each
+    /// piece with `+` or `-`.
+    pub fn parts(&self) -> Vec<String> {
         if self.is_all() {
-            return f.write_str("all");
-        }
-        if self.is_empty() {
-            return f.write_str("none");
+            return vec!["all".into()];
         }
         let mut parts = Vec::new();
         for p in Protocol::ALL {
@@ -262,7 +258,18 @@ impl fmt::Display for ConnSet {
         if self.other {
             parts.push("other protocols".into());
         }
-        f.write_str(&parts.join("; "))
+        parts
+    }
+}
+
+impl fmt::Display for ConnSet {
+    /// `all`, `none`, or `TCP 80,8080-8090; UDP 53` (`+ other protocols` when
+    /// ICMP and friends pass but not every port does).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&self.parts().join("; "))
     }
 }
 
@@ -308,6 +315,53 @@ mod tests {
             prop_assert!(sa.complement().contains(u16::MAX));
             prop_assert_eq!(sa.complement().complement(), sa);
         }
+    }
+
+    fn conn_from(tcp: &[bool], udp: &[bool], other: bool) -> ConnSet {
+        ConnSet {
+            ports: [set_from(tcp), set_from(udp), PortSet::empty()],
+            other,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn conn_set_difference_is_exact(
+            a in proptest::collection::vec(any::<bool>(), 8),
+            b in proptest::collection::vec(any::<bool>(), 8),
+            c in proptest::collection::vec(any::<bool>(), 8),
+            d in proptest::collection::vec(any::<bool>(), 8),
+            x in any::<bool>(),
+            y in any::<bool>(),
+        ) {
+            let (left, right) = (conn_from(&a, &b, x), conn_from(&c, &d, y));
+            let gone = left.difference(&right);
+            for p in 0..8u16 {
+                let i = p as usize;
+                prop_assert_eq!(gone.allows(Protocol::Tcp, p), a[i] && !c[i]);
+                prop_assert_eq!(gone.allows(Protocol::Udp, p), b[i] && !d[i]);
+            }
+            prop_assert_eq!(gone.other, x && !y);
+            prop_assert!(gone.is_subset(&left));
+            prop_assert!(gone.intersect(&right).is_empty());
+            // What was removed plus what stayed is what there was.
+            prop_assert_eq!(gone.union(&left.intersect(&right)), left);
+        }
+    }
+
+    #[test]
+    fn parts_name_each_protocol() {
+        let c = ConnSet::of(Protocol::Udp, PortSet::single(53)).union(&ConnSet {
+            other: true,
+            ..ConnSet::none()
+        });
+        assert_eq!(c.parts(), ["UDP 53", "other protocols"]);
+        assert_eq!(ConnSet::all().parts(), ["all"]);
+        assert!(ConnSet::none().parts().is_empty());
+        assert_eq!(
+            ConnSet::of(Protocol::Tcp, PortSet::full()).parts(),
+            ["TCP all ports"]
+        );
     }
 
     #[test]
