@@ -2,11 +2,10 @@
 //! debugs (egress at the source, then ingress at the destination), and when
 //! denied, a fix verified by re-running the engine.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use netfence_engine::explain::{SideExplanation, SideState};
-use netfence_engine::{ConnSet, EndpointKind, Engine, EpId, PortSet};
+use netfence_engine::{CachedDecisions, ConnSet, EndpointKind, Engine, EpId, PortSet};
 use netfence_model::{Cluster, Direction, LoadOptions, Protocol, Sources};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -519,19 +518,8 @@ fn propose(
     let verified = covers(&after.allowed(s2, d2), port, protocol);
     let mut also = Vec::new();
     let mut total = 0;
-    // Pairs without an exception are decided per class pair: cache those.
-    let mut before_cache: HashMap<(usize, usize), ConnSet> = HashMap::new();
-    let mut after_cache: HashMap<(usize, usize), ConnSet> = HashMap::new();
-    let decide = |e: &Engine, a: EpId, b: EpId, cache: &mut HashMap<(usize, usize), ConnSet>| {
-        if e.exceptions(a, b) != (None, None) {
-            return e.allowed(a, b);
-        }
-        let key = (e.class_of[a], e.class_of[b]);
-        cache
-            .entry(key)
-            .or_insert_with(|| e.class_pair(key.0, key.1))
-            .clone()
-    };
+    let mut before_decisions = CachedDecisions::new(engine);
+    let mut after_decisions = CachedDecisions::new(&after);
     let after_ids: Vec<Option<EpId>> = (0..engine.endpoints.len())
         .map(|a| after.find(&engine.endpoint(a).id).ok())
         .collect();
@@ -543,12 +531,9 @@ fn propose(
             let (Some(a2), Some(b2)) = (after_ids[a], after_ids[b]) else {
                 continue;
             };
-            let gained = decide(&after, a2, b2, &mut after_cache).difference(&decide(
-                engine,
-                a,
-                b,
-                &mut before_cache,
-            ));
+            let gained = after_decisions
+                .allowed(a2, b2)
+                .difference(&before_decisions.allowed(a, b));
             if !gained.is_empty() {
                 total += 1;
                 if also.len() < 20 {
@@ -593,16 +578,7 @@ fn side_text(
     let mark = if ok { "ok  " } else { "DENY" };
     match (&side.state, side.exception) {
         (SideState::Exception, Some(e)) => {
-            let why = match e {
-                netfence_engine::Exception::SelfTraffic => "a pod can always reach itself",
-                netfence_engine::Exception::FromOwnNode => {
-                    "traffic from a pod's own node (kubelet probes) is always allowed"
-                }
-                netfence_engine::Exception::ToOwnNode => {
-                    "a pod may always reach its own node (--egress-to-own-node)"
-                }
-            };
-            let _ = writeln!(out, "  [{mark}] {title}: {why}");
+            let _ = writeln!(out, "  [{mark}] {title}: {}", crate::exception_text(e));
         }
         (SideState::NotAPod, _) => {
             let _ = writeln!(out, "  [{mark}] {title}: not a pod, no policy applies");

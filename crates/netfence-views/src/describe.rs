@@ -410,11 +410,7 @@ pub fn describe_namespace(engine: &Engine, name: &str) -> Result<NamespaceDescri
         .iter()
         .filter(|p| p.namespace == name)
         .collect();
-    let default_deny = |d: Direction| {
-        policies
-            .iter()
-            .any(|p| p.pod_selector.is_empty() && p.isolates(d))
-    };
+    let default_deny = |d: Direction| !crate::default_deny_policies(cluster, name, d).is_empty();
     let pods = engine
         .pods()
         .filter(|&e| engine.endpoint(e).namespace.as_deref() == Some(name))

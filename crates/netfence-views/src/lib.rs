@@ -45,6 +45,77 @@ pub fn short_list(ids: &[String]) -> String {
     }
 }
 
+/// Why a pair exception lets traffic through, for people.
+pub fn exception_text(e: netfence_engine::Exception) -> &'static str {
+    match e {
+        netfence_engine::Exception::SelfTraffic => "a pod can always reach itself",
+        netfence_engine::Exception::FromOwnNode => {
+            "traffic from a pod's own node (kubelet probes) is always allowed"
+        }
+        netfence_engine::Exception::ToOwnNode => {
+            "a pod may always reach its own node (--egress-to-own-node)"
+        }
+    }
+}
+
+/// The group an endpoint is shown under: its workload (`ns/kind/name`) when
+/// known, else its own id. Outputs list workloads, not pod replicas.
+pub fn group_of(engine: &netfence_engine::Engine, ep: netfence_engine::EpId) -> String {
+    let e = engine.endpoint(ep);
+    match e.model_index.filter(|_| e.is_pod_like()) {
+        Some(i) => engine.cluster.endpoints[i].group(),
+        None => e.id.clone(),
+    }
+}
+
+/// The policies that make a namespace default-deny in `dir`: those selecting
+/// every pod there (`podSelector: {}`) and isolating that direction.
+pub fn default_deny_policies(
+    cluster: &Cluster,
+    namespace: &str,
+    dir: netfence_model::Direction,
+) -> Vec<usize> {
+    cluster
+        .policies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.namespace == namespace && p.pod_selector.is_empty() && p.isolates(dir))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Whether a pod reaches cluster DNS on port 53, per protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsReach {
+    pub udp: bool,
+    pub tcp: bool,
+}
+
+/// Every cluster DNS endpoint of the input (see [`is_cluster_dns`]).
+pub fn cluster_dns_endpoints(engine: &netfence_engine::Engine) -> Vec<netfence_engine::EpId> {
+    engine
+        .pods()
+        .filter(|&p| is_cluster_dns(engine, p))
+        .collect()
+}
+
+/// Whether `pod` may open port 53 to some endpoint of `dns`, over UDP and over TCP.
+pub fn dns_reach(
+    engine: &netfence_engine::Engine,
+    pod: netfence_engine::EpId,
+    dns: &[netfence_engine::EpId],
+) -> DnsReach {
+    use netfence_model::Protocol;
+    DnsReach {
+        udp: dns
+            .iter()
+            .any(|&d| engine.allows(pod, d, Protocol::Udp, 53)),
+        tcp: dns
+            .iter()
+            .any(|&d| engine.allows(pod, d, Protocol::Tcp, 53)),
+    }
+}
+
 /// Whether an endpoint is cluster DNS: the synthetic one, or kube-system pods
 /// labelled `k8s-app: kube-dns` (or `coredns`). One definition for every view.
 pub fn is_cluster_dns(engine: &netfence_engine::Engine, ep: netfence_engine::EpId) -> bool {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use netfence_engine::{ConnSet, EndpointKind, Engine, EpId};
-use netfence_model::{Diagnostic, Direction, Protocol, Severity, Sources};
+use netfence_model::{Diagnostic, Direction, Severity, Sources};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -61,14 +61,6 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-fn group_of(engine: &Engine, ep: EpId) -> String {
-    let e = engine.endpoint(ep);
-    match e.model_index.filter(|_| e.is_pod_like()) {
-        Some(i) => engine.cluster.endpoints[i].group(),
-        None => e.id.clone(),
-    }
-}
-
 pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) -> Report {
     let cluster = engine.cluster;
     let pods: Vec<EpId> = engine.pods().collect();
@@ -112,20 +104,17 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
                     .map(|&p| engine.endpoint(p).id.clone())
                     .collect::<Vec<_>>()
             };
-            let pols: Vec<_> = cluster
-                .policies
-                .iter()
-                .filter(|p| p.namespace == ns.name)
-                .collect();
+            let default_deny =
+                |d: Direction| !crate::default_deny_policies(cluster, &ns.name, d).is_empty();
             NamespacePosture {
                 namespace: ns.name.clone(),
-                default_deny_ingress: pols
+                default_deny_ingress: default_deny(Direction::Ingress),
+                default_deny_egress: default_deny(Direction::Egress),
+                policies: cluster
+                    .policies
                     .iter()
-                    .any(|p| p.pod_selector.is_empty() && p.isolates(Direction::Ingress)),
-                default_deny_egress: pols
-                    .iter()
-                    .any(|p| p.pod_selector.is_empty() && p.isolates(Direction::Egress)),
-                policies: pols.len(),
+                    .filter(|p| p.namespace == ns.name)
+                    .count(),
                 pods: in_ns.len(),
                 open_ingress: open(Direction::Ingress),
                 open_egress: open(Direction::Egress),
@@ -135,7 +124,10 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
     // Reachability per destination group.
     let mut dst_groups: BTreeMap<String, Vec<EpId>> = BTreeMap::new();
     for &p in &pods {
-        dst_groups.entry(group_of(engine, p)).or_default().push(p);
+        dst_groups
+            .entry(crate::group_of(engine, p))
+            .or_default()
+            .push(p);
     }
     let externals: Vec<String> = (0..engine.endpoints.len())
         .filter(|&e| engine.endpoint(e).kind == EndpointKind::External)
@@ -153,7 +145,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
                 }
                 let set = engine.allowed(s, dst);
                 if !set.is_empty() {
-                    sources_by.insert((group_of(engine, s), set), ());
+                    sources_by.insert((crate::group_of(engine, s), set), ());
                 }
             }
         }
@@ -182,11 +174,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             sources,
         });
     }
-    let dns_eps: Vec<EpId> = pods
-        .iter()
-        .copied()
-        .filter(|&p| crate::is_cluster_dns(engine, p))
-        .collect();
+    let dns_eps = crate::cluster_dns_endpoints(engine);
     let mut dns = Vec::new();
     for &p in &pods {
         let e = engine.endpoint(p);
@@ -196,12 +184,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
         {
             continue;
         }
-        let udp = dns_eps
-            .iter()
-            .any(|&d| engine.allows(p, d, Protocol::Udp, 53));
-        let tcp = dns_eps
-            .iter()
-            .any(|&d| engine.allows(p, d, Protocol::Tcp, 53));
+        let crate::DnsReach { udp, tcp } = crate::dns_reach(engine, p, &dns_eps);
         if !udp || !tcp {
             dns.push(DnsProblem {
                 pod: e.id.clone(),
