@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod diag;
 pub mod fixture;
+pub mod git;
 pub mod labels;
 pub mod load;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod sources;
 pub mod validate;
 
 pub use diag::{Anchor, Diagnostic, Severity};
+pub use git::read_git;
 pub use labels::{Labels, Operator, Requirement, Selector};
 pub use load::{LoadOptions, Loaded, load, read_inputs};
 pub use model::*;
