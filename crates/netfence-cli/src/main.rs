@@ -168,6 +168,28 @@ enum Command {
     /// A network-namespace lab that proves kernel verdicts equal engine verdicts.
     #[command(subcommand)]
     Lab(dataplane::LabCommand),
+    /// What a change does to reachability: AFTER compared with BEFORE.
+    ///
+    /// Each side is a file, a directory, `-` (stdin) or git:REV[:PATH] (read from
+    /// the git repository of the current directory; PATH is relative to the
+    /// current directory and defaults to it). --with and --without apply to
+    /// AFTER. Exit 0 no change, 1 changes found (of the kind --fail-on names),
+    /// 2 error.
+    Diff {
+        before: String,
+        after: String,
+        /// Which changes exit 1: `added` (connections added or a default-deny
+        /// lost), `removed` (connections removed) or `any`.
+        #[arg(long, default_value = "any")]
+        fail_on: FailOn,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Added,
+    Removed,
+    Any,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,7 +229,8 @@ fn color(g: &Global) -> bool {
     }
 }
 
-/// Loads the inputs; on any error prints every diagnostic and returns `None`.
+/// Loads the inputs and the what-if overlays; on any error prints every
+/// diagnostic and returns the exit code.
 pub(crate) fn load(
     g: &Global,
     paths: &[PathBuf],
@@ -217,14 +240,30 @@ pub(crate) fn load(
     all.extend(inputs.files.iter().cloned());
     let mut sources = Sources::default();
     let mut diags = netfence_model::read_inputs(&all, &mut sources, false);
+    read_overlays(g, &mut sources, &mut diags);
+    load_read(g, sources, diags, &load_options(g), None)
+}
+
+fn read_overlays(g: &Global, sources: &mut Sources, diags: &mut Vec<Diagnostic>) {
     if !g.with.is_empty() {
-        diags.extend(netfence_model::read_inputs(&g.with, &mut sources, true));
+        diags.extend(netfence_model::read_inputs(&g.with, sources, true));
     }
-    let opts = load_options(g);
+}
+
+/// Builds the model from files already read (with the diagnostics of reading
+/// them); on any error prints every diagnostic, naming `side` when there are two
+/// inputs, and returns the exit code.
+fn load_read(
+    g: &Global,
+    mut sources: Sources,
+    mut diags: Vec<Diagnostic>,
+    opts: &LoadOptions,
+    side: Option<&str>,
+) -> Result<(Sources, Loaded), u8> {
     let result = if diags.iter().any(|d| d.severity == Severity::Error) {
         Err(diags)
     } else {
-        netfence_model::load(&mut sources, &opts).map(|mut l| {
+        netfence_model::load(&mut sources, opts).map(|mut l| {
             diags.append(&mut l.diagnostics);
             l.diagnostics = diags;
             l
@@ -258,13 +297,92 @@ pub(crate) fn load(
                 "{}",
                 netfence_model::diag::render(&shown, &sources, color(g))
             );
+            let input = match side {
+                Some(side) => format!("the {side} input"),
+                None => "the input".to_string(),
+            };
             let _ = writeln!(
                 err,
-                "error: {errors} error(s) in the input; nothing was analyzed (a partial answer could hide an isolating policy)"
+                "error: {errors} error(s) in {input}; nothing was analyzed (a partial answer could hide an isolating policy)"
             );
             Err(EXIT_ERROR)
         }
     }
+}
+
+/// Reads one side of `diff`: `git:REV[:PATH]`, or a file, directory or `-`.
+fn read_side(spec: &str) -> (Sources, Vec<Diagnostic>) {
+    let mut sources = Sources::default();
+    let diags = match spec.strip_prefix("git:") {
+        Some(rev) => netfence_model::read_git(rev, &mut sources),
+        None => netfence_model::read_inputs(&[PathBuf::from(spec)], &mut sources, false),
+    };
+    (sources, diags)
+}
+
+/// AFTER as the user will read it: with the what-if flags that changed it.
+fn after_label(g: &Global, after: &str) -> String {
+    let mut label = after.to_string();
+    for w in &g.with {
+        label.push_str(&format!(" --with {}", w.display()));
+    }
+    for w in &g.without {
+        label.push_str(&format!(" --without {w}"));
+    }
+    label
+}
+
+fn diff(g: &Global, before: &str, after: &str, fail_on: FailOn) -> Result<u8, String> {
+    if before == "-" && after == "-" {
+        return Err("only one side of diff can be standard input (`-`)".into());
+    }
+    if !matches!(g.output, Output::Text | Output::Json | Output::Md) {
+        return Err("diff supports -o text, -o json and -o md".into());
+    }
+    // What-if flags describe the change under review: they apply to AFTER only.
+    let before_opts = LoadOptions {
+        without: Vec::new(),
+        ..load_options(g)
+    };
+    let (sources, diags) = read_side(before);
+    let loaded_before = load_read(g, sources, diags, &before_opts, Some("BEFORE"));
+    let (mut sources, mut diags) = read_side(after);
+    read_overlays(g, &mut sources, &mut diags);
+    let loaded_after = load_read(g, sources, diags, &load_options(g), Some("AFTER"));
+    let ((sources_b, loaded_b), (sources_a, loaded_a)) = match (loaded_before, loaded_after) {
+        (Ok(b), Ok(a)) => (b, a),
+        (Err(code), _) | (_, Err(code)) => return Ok(code),
+    };
+    let (engine_b, engine_a) = (
+        Engine::new(&loaded_b.cluster),
+        Engine::new(&loaded_a.cluster),
+    );
+    let mut d = netfence_diff::diff(
+        &netfence_diff::Side {
+            label: before.to_string(),
+            engine: &engine_b,
+            sources: &sources_b,
+        },
+        &netfence_diff::Side {
+            label: after_label(g, after),
+            engine: &engine_a,
+            sources: &sources_a,
+        },
+    );
+    if let (Some(ns), false) = (&g.namespace, g.all_namespaces) {
+        d.retain_namespace(ns);
+    }
+    match g.output {
+        Output::Json => print_json(&d)?,
+        Output::Md => out!("{}", netfence_diff::render::markdown(&d)),
+        _ => out!("{}", netfence_diff::render::text(&d)),
+    }
+    let fail_on = match fail_on {
+        FailOn::Added => netfence_diff::FailOn::Added,
+        FailOn::Removed => netfence_diff::FailOn::Removed,
+        FailOn::Any => netfence_diff::FailOn::Any,
+    };
+    Ok(u8::from(d.fails(fail_on)))
 }
 
 fn load_options(g: &Global) -> LoadOptions {
@@ -451,5 +569,10 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Enforce(args) => dataplane::enforce(&g, args),
         Command::Lab(cmd) => dataplane::lab(&g, cmd),
         Command::Status(args) => dataplane::status(&g, args),
+        Command::Diff {
+            before,
+            after,
+            fail_on,
+        } => diff(&g, &before, &after, fail_on),
     }
 }
