@@ -176,7 +176,9 @@ enum Command {
     /// AFTER. Exit 0 no change, 1 changes found (of the kind --fail-on names),
     /// 2 error.
     Diff {
+        /// The input before the change: a file, a directory, `-` or git:REV[:PATH].
         before: String,
+        /// The input after the change, likewise.
         after: String,
         /// Which changes exit 1: `added` (connections added or a default-deny
         /// lost), `removed` (connections removed) or `any`.
