@@ -4,72 +4,37 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+use common::{Run, netfence, netfence_in, root};
+
+/// A pull request on the shop, given as a what-if overlay.
+fn shop_pull_request(output: &str) -> Run {
+    let pr = "crates/netfence-cli/tests/data/shop-payments-webhooks.yaml";
+    netfence(&[
+        "-o",
+        output,
+        "diff",
+        "examples/shop",
+        "examples/shop",
+        "--with",
+        pr,
+    ])
 }
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs netfence in `dir` (the repository root when `None`).
-fn netfence_in(dir: Option<&Path>, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netfence"))
-        .args(args)
-        .current_dir(dir.map(Path::to_path_buf).unwrap_or_else(root))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-fn netfence(args: &[&str]) -> Run {
-    netfence_in(None, args, None)
-}
-
-const SHOP_PR: &str = "crates/netfence-cli/tests/data/shop-payments-webhooks.yaml";
 
 #[test]
 fn shop_pull_request_text() {
-    let r = netfence(&["diff", "examples/shop", "examples/shop", "--with", SHOP_PR]);
+    let r = shop_pull_request("text");
     assert_eq!(r.code, 1, "changes exit 1: {}", r.stderr);
     insta::assert_snapshot!(r.stdout);
 }
 
 #[test]
 fn shop_pull_request_markdown() {
-    let r = netfence(&[
-        "-o",
-        "md",
-        "diff",
-        "examples/shop",
-        "examples/shop",
-        "--with",
-        SHOP_PR,
-    ]);
+    let r = shop_pull_request("md");
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.contains("<details>"));
     insta::assert_snapshot!(r.stdout);
@@ -77,15 +42,7 @@ fn shop_pull_request_markdown() {
 
 #[test]
 fn shop_pull_request_json() {
-    let r = netfence(&[
-        "-o",
-        "json",
-        "diff",
-        "examples/shop",
-        "examples/shop",
-        "--with",
-        SHOP_PR,
-    ]);
+    let r = shop_pull_request("json");
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["summary"]["changes"], 2);
@@ -256,7 +213,8 @@ fn malformed_on_both_sides_reports_both() {
 
 #[test]
 fn usage_errors() {
-    let both_stdin = netfence_in(None, &["diff", "-", "-"], Some(BAD_POLICY));
+    // Refused before reading anything (so no input is written to it).
+    let both_stdin = netfence(&["diff", "-", "-"]);
     assert_eq!(both_stdin.code, 2);
     assert!(both_stdin.stderr.contains("only one side"));
     let csv = netfence(&["-o", "csv", "diff", "examples/guide", "examples/guide"]);

@@ -67,16 +67,20 @@ fn why_text(reasons: &[Reason], c: &Change) -> String {
     phrases.join("; ")
 }
 
-fn only_text(c: &Change) -> Option<String> {
-    if c.only.is_empty() {
-        return None;
+/// Under a change: which pods it covers when not all, and why on each side.
+fn detail_lines(c: &Change) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !c.only.is_empty() {
+        let pairs: Vec<String> = c
+            .only
+            .iter()
+            .map(|p| format!("{} -> {}", short_list(&p.src), short_list(&p.dst)))
+            .collect();
+        lines.push(format!("only for pods {}", pairs.join("; ")));
     }
-    let pairs: Vec<String> = c
-        .only
-        .iter()
-        .map(|p| format!("{} -> {}", short_list(&p.src), short_list(&p.dst)))
-        .collect();
-    Some(format!("only for pods {}", pairs.join("; ")))
+    lines.push(format!("before: {}", why_text(&c.why.before, c)));
+    lines.push(format!("after:  {}", why_text(&c.why.after, c)));
+    lines
 }
 
 fn callout_text(c: &Callout) -> String {
@@ -132,6 +136,13 @@ fn callout_text(c: &Callout) -> String {
             policies.join(", ")
         ),
     }
+}
+
+/// Endpoints that appeared (`+`), then those that disappeared (`-`).
+fn endpoint_lines(d: &Diff) -> Vec<String> {
+    let plus = d.appeared.iter().map(|e| endpoint_text('+', e));
+    let minus = d.disappeared.iter().map(|e| endpoint_text('-', e));
+    plus.chain(minus).collect()
 }
 
 fn endpoint_text(sign: char, e: &EndpointGroup) -> String {
@@ -237,22 +248,17 @@ pub fn text(d: &Diff) -> String {
                         c.dst_label,
                         delta_text(&c.added, &c.removed)
                     );
-                    if let Some(only) = only_text(c) {
-                        let _ = writeln!(out, "         {only}");
+                    for line in detail_lines(c) {
+                        let _ = writeln!(out, "         {line}");
                     }
-                    let _ = writeln!(out, "         before: {}", why_text(&c.why.before, c));
-                    let _ = writeln!(out, "         after:  {}", why_text(&c.why.after, c));
                 }
             }
         }
     }
     if !d.appeared.is_empty() || !d.disappeared.is_empty() {
         let _ = writeln!(out, "\nEndpoints (not compared):");
-        for e in &d.appeared {
-            let _ = writeln!(out, "  {}", endpoint_text('+', e));
-        }
-        for e in &d.disappeared {
-            let _ = writeln!(out, "  {}", endpoint_text('-', e));
+        for line in endpoint_lines(d) {
+            let _ = writeln!(out, "  {line}");
         }
     }
     let postures = posture_lines(d);
@@ -317,11 +323,9 @@ pub fn markdown(d: &Diff) -> String {
                     c.dst_label,
                     delta_text(&c.added, &c.removed)
                 );
-                if let Some(only) = only_text(c) {
-                    let _ = writeln!(out, "  - {only}");
+                for line in detail_lines(c) {
+                    let _ = writeln!(out, "  - {line}");
                 }
-                let _ = writeln!(out, "  - before: {}", why_text(&c.why.before, c));
-                let _ = writeln!(out, "  - after: {}", why_text(&c.why.after, c));
             }
             let _ = writeln!(out, "\n</details>\n");
         }
@@ -333,11 +337,8 @@ pub fn markdown(d: &Diff) -> String {
             d.appeared.len(),
             d.disappeared.len()
         );
-        for e in &d.appeared {
-            let _ = writeln!(out, "- {}", endpoint_text('+', e));
-        }
-        for e in &d.disappeared {
-            let _ = writeln!(out, "- {}", endpoint_text('-', e));
+        for line in endpoint_lines(d) {
+            let _ = writeln!(out, "- {line}");
         }
         let _ = writeln!(out, "\n</details>\n");
     }

@@ -9,9 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use netfence_diff::{Diff, Side};
+mod common;
+
+use common::{diff_engines, load};
+use netfence_diff::Diff;
 use netfence_engine::{ConnSet, EndpointKind, Engine};
-use netfence_model::LoadOptions;
 
 /// A small deterministic generator (no dependency needed for this).
 struct Lcg(u64);
@@ -142,18 +144,6 @@ fn rng_ns(rng: &mut Lcg) -> &'static str {
     ["a", "b", "kube-system"][(rng.next() % 3) as usize]
 }
 
-fn load(policies: &str) -> (netfence_model::Sources, netfence_model::Loaded) {
-    let texts = [("cluster.yaml", CLUSTER), ("policies.yaml", policies)];
-    let (sources, loaded) = netfence_model::load_texts(&texts, &LoadOptions::default());
-    match loaded {
-        Ok(l) => (sources, l),
-        Err(d) => panic!(
-            "{}\n{policies}",
-            netfence_model::diag::render_short(&d, &sources)
-        ),
-    }
-}
-
 /// Every (src, dst) of endpoints on both sides (external ranges aside) with its
 /// (before, after), as the diff states it.
 fn stated(
@@ -194,20 +184,10 @@ fn every_changed_pair_and_only_those() {
     for seed in 0..60u64 {
         let mut rng = Lcg(seed);
         let (pb, pa) = (policies(&mut rng), policies(&mut rng));
-        let ((sb, lb), (sa, la)) = (load(&pb), load(&pa));
+        let (sb, lb) = load(&[("cluster.yaml", CLUSTER), ("policies.yaml", &pb)]);
+        let (sa, la) = load(&[("cluster.yaml", CLUSTER), ("policies.yaml", &pa)]);
         let (eb, ea) = (Engine::new(&lb.cluster), Engine::new(&la.cluster));
-        let d = netfence_diff::diff(
-            &Side {
-                label: "before".into(),
-                engine: &eb,
-                sources: &sb,
-            },
-            &Side {
-                label: "after".into(),
-                engine: &ea,
-                sources: &sa,
-            },
-        );
+        let d = diff_engines((&sb, &eb), (&sa, &ea));
         // The same cluster on both sides: endpoints share ids and groups.
         let ids: Vec<(usize, usize)> = (0..eb.endpoints.len())
             .filter(|&e| eb.endpoint(e).kind != EndpointKind::External)

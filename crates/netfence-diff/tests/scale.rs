@@ -7,9 +7,11 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use netfence_diff::{Callout, Side};
+mod common;
+
+use common::{diff_engines, lines, load};
+use netfence_diff::Callout;
 use netfence_engine::Engine;
-use netfence_model::LoadOptions;
 
 /// 20 namespaces × 10 workloads × 10 replicas. `change` drops allow-dns in ns3
 /// and moves app2's egress port in ns5 from 8080 to 8081.
@@ -72,44 +74,19 @@ fn cluster(change: bool) -> String {
 #[test]
 fn two_thousand_pods_are_compared_per_class_pair() {
     let (before, after) = (cluster(false), cluster(true));
-    let opts = LoadOptions::default();
-    let (sb, lb) = netfence_model::load_texts(&[("before.yaml", &before)], &opts);
-    let (sa, la) = netfence_model::load_texts(&[("after.yaml", &after)], &opts);
-    let (lb, la) = (lb.unwrap(), la.unwrap());
+    let (sb, lb) = load(&[("before.yaml", &before)]);
+    let (sa, la) = load(&[("after.yaml", &after)]);
     assert_eq!(lb.cluster.endpoints.len(), 2001);
     let (eb, ea) = (Engine::new(&lb.cluster), Engine::new(&la.cluster));
     let start = Instant::now();
-    let d = netfence_diff::diff(
-        &Side {
-            label: "before".into(),
-            engine: &eb,
-            sources: &sb,
-        },
-        &Side {
-            label: "after".into(),
-            engine: &ea,
-            sources: &sa,
-        },
-    );
+    let d = diff_engines((&sb, &eb), (&sa, &ea));
     let took = start.elapsed();
     eprintln!("diff of 2,000 pods: {took:?}");
     let mut want: Vec<String> = (0..10)
         .map(|a| format!("ns3/replicaset/app{a}-abc -> kube-system/coredns-0: -TCP 53; -UDP 53"))
         .collect();
     want.push("ns5/replicaset/app2-abc -> ns5/replicaset/app3-abc: -TCP 8080".into());
-    let got: Vec<String> = d
-        .changes
-        .iter()
-        .map(|c| {
-            format!(
-                "{} -> {}: {}",
-                c.src,
-                c.dst,
-                netfence_diff::render::delta_text(&c.added, &c.removed)
-            )
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(lines(&d), want);
     assert!(d.changes.iter().all(|c| c.only.is_empty()));
     let dns: Vec<&str> = d
         .callouts

@@ -6,9 +6,11 @@
 
 use std::path::Path;
 
-use netfence_diff::{Callout, Diff, FailOn, Side};
+mod common;
+
+use common::{diff_engines, lines, load};
+use netfence_diff::{Callout, Diff, FailOn};
 use netfence_engine::Engine;
-use netfence_model::{LoadOptions, Loaded, Sources};
 
 fn example(path: &str) -> String {
     std::fs::read_to_string(
@@ -19,55 +21,11 @@ fn example(path: &str) -> String {
     .unwrap()
 }
 
-fn load(texts: &[(&str, &str)]) -> (Sources, Loaded) {
-    let (sources, loaded) = netfence_model::load_texts(texts, &LoadOptions::default());
-    match loaded {
-        Ok(l) => (sources, l),
-        Err(diags) => panic!("{}", netfence_model::diag::render_short(&diags, &sources)),
-    }
-}
-
 fn diff_texts(before: &[(&str, &str)], after: &[(&str, &str)]) -> Diff {
     let (sb, lb) = load(before);
     let (sa, la) = load(after);
     let (eb, ea) = (Engine::new(&lb.cluster), Engine::new(&la.cluster));
-    netfence_diff::diff(
-        &Side {
-            label: "before".into(),
-            engine: &eb,
-            sources: &sb,
-        },
-        &Side {
-            label: "after".into(),
-            engine: &ea,
-            sources: &sa,
-        },
-    )
-}
-
-/// `src -> dst: +TCP 53; -all`, plus `[only ...]` when some pods only.
-fn lines(d: &Diff) -> Vec<String> {
-    d.changes
-        .iter()
-        .map(|c| {
-            let only = if c.only.is_empty() {
-                String::new()
-            } else {
-                let pairs: Vec<String> = c
-                    .only
-                    .iter()
-                    .map(|p| format!("{} -> {}", p.src.join(","), p.dst.join(",")))
-                    .collect();
-                format!(" [only {}]", pairs.join("; "))
-            };
-            format!(
-                "{} -> {}: {}{only}",
-                c.src,
-                c.dst,
-                netfence_diff::render::delta_text(&c.added, &c.removed)
-            )
-        })
-        .collect()
+    diff_engines((&sb, &eb), (&sa, &ea))
 }
 
 fn callouts(d: &Diff) -> Vec<String> {
