@@ -1,5 +1,6 @@
-//! The comparison: endpoints matched across sides, decisions per pair of joint
-//! decision keys, then grouped by workload pair.
+//! The comparison: endpoints matched across sides, decided once per pair of
+//! joints (endpoints with the same class on both sides), then attributed to
+//! workload pairs.
 
 use std::collections::{BTreeMap, HashMap};
 
