@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use netfence_engine::{Engine, MatrixFilter};
 use netfence_model::{Diagnostic, LoadOptions, Loaded, Protocol, Semantics, Severity, Sources};
+use netfence_lint::{Config, ConfigError, Level, LintRun, Settings};
 use netfence_views::{check, describe, matrix, report};
 
 /// `print!` that ends quietly when stdout is closed (`netfence ... | head`)
@@ -90,6 +91,10 @@ enum Output {
     Md,
     Dot,
     Nft,
+    /// SARIF 2.1.0 (lint), for GitHub code scanning.
+    Sarif,
+    /// GitHub Actions workflow commands (lint): annotations on the pull request.
+    Github,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,6 +190,18 @@ enum Command {
         #[arg(long, default_value = "any")]
         fail_on: FailOn,
     },
+    /// Find NetworkPolicy mistakes: file:line:col, the offending field, the fix.
+    /// Exit 0 when nothing is at or above --fail-on, 1 otherwise, 2 on error.
+    Lint {
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
+        #[command(flatten)]
+        lint: LintArgs,
+        /// Print a rule's documentation (ID, name, or `all` for every rule) and exit.
+        #[arg(long, value_name = "RULE")]
+        explain: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -192,6 +209,22 @@ enum FailOn {
     Added,
     Removed,
     Any,
+}
+
+#[derive(Args, Clone, Default)]
+struct LintArgs {
+    /// Run a rule (ID, name, or `all`); applied after --disable and the config file.
+    #[arg(long, value_name = "RULE")]
+    enable: Vec<String>,
+    /// Do not run a rule (ID, name, or `all`).
+    #[arg(long, value_name = "RULE")]
+    disable: Vec<String>,
+    /// Exit 1 when a finding is at or above this severity [default: warning].
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_level)]
+    fail_on: Option<Level>,
+    /// Configuration file [default: .netfence.yaml in the current directory or a parent].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,8 +240,15 @@ fn parse_protocol(s: &str) -> Result<Protocol, String> {
     Protocol::parse(&s.to_ascii_uppercase()).ok_or_else(|| format!("`{s}` is not TCP, UDP or SCTP"))
 }
 
+fn parse_level(s: &str) -> Result<Level, String> {
+    Level::parse(s).ok_or_else(|| format!("`{s}` is not error, warning or info"))
+}
+
 /// Exit codes: 0 success (allowed), 1 denied, 2 error.
 pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// How many findings `netfence report` quotes from lint.
+const REPORT_TOP_FINDINGS: usize = 5;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -221,14 +261,70 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether to colour what goes to standard error.
 fn color(g: &Global) -> bool {
+    color_for(g, std::io::stderr().is_terminal())
+}
+
+fn color_for(g: &Global, terminal: bool) -> bool {
     match g.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
     }
+}
+
+/// The lint settings: the configuration file (given, or found from the current
+/// directory up), then the command line. A malformed file is printed with its
+/// positions and ends the run with exit code 2.
+fn lint_settings(g: &Global, args: &LintArgs) -> Result<Settings, u8> {
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| Config::discover(&d)),
+    };
+    let config = match path.as_deref().map(Config::read).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => return Err(config_error(g, e)),
+    };
+    Settings::new(&config, &args.enable, &args.disable, args.fail_on).map_err(|e| config_error(g, e))
+}
+
+fn config_error(g: &Global, e: ConfigError) -> u8 {
+    match e {
+        ConfigError::Invalid {
+            file,
+            sources,
+            diagnostics,
+        } => {
+            eprint!(
+                "{}",
+                netfence_model::diag::render(&diagnostics, &sources, color(g))
+            );
+            eprintln!("error: invalid configuration file {file}");
+        }
+        other => eprintln!("error: {other}"),
+    }
+    EXIT_ERROR
+}
+
+/// Runs the lint rules, keeping only the namespace asked for with `-n`.
+fn run_lint(
+    g: &Global,
+    engine: &Engine,
+    sources: &Sources,
+    settings: &Settings,
+) -> LintRun {
+    let mut run = netfence_lint::lint(engine, sources, &load_options(g), settings);
+    if let (Some(ns), false) = (&g.namespace, g.all_namespaces) {
+        run.findings.retain(|f| {
+            f.object.as_ref().is_none_or(|o| {
+                o.namespace.as_deref().unwrap_or(o.name.as_str()) == ns.as_str()
+            })
+        });
+    }
+    run
 }
 
 /// Loads the inputs and the what-if overlays; on any error prints every
@@ -436,6 +532,18 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     Ok(())
 }
 
+fn explain(rule: &str) -> Result<u8, String> {
+    if rule == "all" {
+        out!("{}", netfence_lint::docs::rules_markdown());
+        return Ok(0);
+    }
+    let rule = netfence_lint::rules::find(rule).ok_or_else(|| {
+        format!("unknown rule `{rule}`: write an ID such as NF012, a name such as dns-blocked, or `all`")
+    })?;
+    out!("{}", netfence_lint::docs::explain(rule));
+    Ok(0)
+}
+
 fn text_only(g: &Global, what: &str) -> Result<(), String> {
     match g.output {
         Output::Text | Output::Json => Ok(()),
@@ -543,7 +651,9 @@ fn run(cli: Cli) -> Result<u8, String> {
                 Output::Csv => out!("{}", matrix::csv(&m)),
                 Output::Md => out!("{}", matrix::markdown(&m)),
                 Output::Dot => out!("{}", matrix::dot(&m)),
-                Output::Nft => return Err("matrix supports -o text|json|csv|md|dot".into()),
+                Output::Nft | Output::Sarif | Output::Github => {
+                    return Err("matrix supports -o text|json|csv|md|dot".into());
+                }
             }
             Ok(0)
         }
@@ -551,6 +661,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             text_only(&g, "report")?;
             let (sources, loaded) = match load(&g, &paths, &inputs) {
                 Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let settings = match lint_settings(&g, &LintArgs::default()) {
+                Ok(s) => s,
                 Err(code) => return Ok(code),
             };
             let engine = Engine::new(&loaded.cluster);
@@ -561,11 +675,61 @@ fn run(cli: Cli) -> Result<u8, String> {
                     .retain(|p| p.destination.starts_with(&format!("{ns}/")));
                 r.dns.retain(|p| p.pod.starts_with(&format!("{ns}/")));
             }
+            // The lint summary is added here rather than in netfence-views so the
+            // views stay independent of the lint rules (lint depends on views).
+            let lint = run_lint(&g, &engine, &sources, &settings);
             match g.output {
-                Output::Json => print_json(&r)?,
-                _ => out!("{}", report::text(&r)),
+                Output::Json => {
+                    let mut doc = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+                    doc["lint"] = netfence_lint::output::summary_json(&lint, &sources, REPORT_TOP_FINDINGS);
+                    print_json(&doc)?
+                }
+                _ => {
+                    out!("{}", report::text(&r));
+                    out!(
+                        "\n{}",
+                        netfence_lint::output::summary_text(&lint, &sources, REPORT_TOP_FINDINGS)
+                    );
+                }
             }
             Ok(0)
+        }
+        Command::Lint {
+            paths,
+            inputs,
+            lint,
+            explain: rule,
+        } => {
+            if let Some(rule) = rule {
+                return explain(&rule);
+            }
+            if matches!(g.output, Output::Csv | Output::Md | Output::Dot | Output::Nft) {
+                return Err("lint supports -o text, json, sarif and github".into());
+            }
+            let settings = match lint_settings(&g, &lint) {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            let (sources, loaded) = match load(&g, &paths, &inputs) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let engine = Engine::new(&loaded.cluster);
+            let run = run_lint(&g, &engine, &sources, &settings);
+            match g.output {
+                Output::Json => print_json(&netfence_lint::output::json(&run, &sources))?,
+                Output::Sarif => print_json(&netfence_lint::output::sarif(&run, &sources))?,
+                Output::Github => out!("{}", netfence_lint::output::github(&run, &sources)),
+                _ => out!(
+                    "{}",
+                    netfence_lint::output::text(
+                        &run,
+                        &sources,
+                        color_for(&g, std::io::stdout().is_terminal())
+                    )
+                ),
+            }
+            Ok(if run.failed() { 1 } else { 0 })
         }
         Command::Compile(args) => dataplane::compile(&g, args),
         Command::Enforce(args) => dataplane::enforce(&g, args),

@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
-use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol};
+use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol, Selector};
 use serde::Serialize;
 
 use crate::addr::AddressSpace;
-use crate::classes::{self, Class, ClassId, PeerRef, Resolved, dir_index};
+use crate::classes::{self, Class, ClassId, NsScope, PeerRef, PodPeerKey, Resolved, dir_index};
 use crate::portset::{ConnSet, PortSet};
 use crate::universe::{self, EndpointKind, EngineEndpoint, EpId};
 
@@ -379,6 +379,37 @@ impl<'c> Engine<'c> {
             .collect()
     }
 
+    /// Endpoints a pod peer that is not in the input would match, as if a policy
+    /// in `policy_namespace` wrote it: for tools that weigh an alternative reading
+    /// of a peer (lint's "AND or OR?", a suggested namespaceSelector).
+    pub fn pods_matching(
+        &self,
+        policy_namespace: &str,
+        namespace_selector: Option<&Selector>,
+        pod_selector: Option<&Selector>,
+    ) -> Vec<EpId> {
+        let key = PodPeerKey {
+            ns: match namespace_selector {
+                Some(s) => NsScope::Selector(s.clone()),
+                None => NsScope::Own(policy_namespace.to_string()),
+            },
+            pods: pod_selector.cloned(),
+        };
+        (0..self.endpoints.len())
+            .filter(|&e| classes::pod_peer_matches(self.cluster, &key, &self.endpoints[e]))
+            .collect()
+    }
+
+    /// Namespaces of the input whose labels a namespaceSelector matches.
+    pub fn namespaces_matching(&self, selector: &Selector) -> Vec<&'c str> {
+        self.cluster
+            .namespaces
+            .iter()
+            .filter(|n| selector.matches(&n.labels))
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+
     /// Whether a peer reference matches an endpoint (for explanations).
     pub fn peer_ref_matches(&self, r: PeerRef, ep: EpId) -> bool {
         self.classes[self.class_of[ep]].matches(r, &self.space)
@@ -397,5 +428,61 @@ impl<'c> Engine<'c> {
     /// Pod-like endpoints (the ones with policies and labels).
     pub fn pods(&self) -> impl Iterator<Item = EpId> + '_ {
         (0..self.endpoints.len()).filter(|&e| self.endpoints[e].is_pod_like())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use netfence_model::{LoadOptions, Selector, load_texts};
+
+    use super::Engine;
+
+    const INPUT: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: a}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: y}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: web}}
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: y, labels: {app: web}}
+spec: {containers: [{name: c, image: i}]}
+";
+
+    fn ids(engine: &Engine, eps: Vec<usize>) -> Vec<String> {
+        eps.into_iter()
+            .map(|e| engine.endpoint(e).id.clone())
+            .filter(|id| !id.contains("synthetic"))
+            .collect()
+    }
+
+    #[test]
+    fn pods_matching_reads_a_peer_that_is_not_written() {
+        let (_, loaded) = load_texts(&[("in.yaml", INPUT)], &LoadOptions::default());
+        let loaded = loaded.unwrap();
+        let engine = Engine::new(&loaded.cluster);
+        let web = Selector::parse_kubectl("app=web").unwrap();
+        let team_a = Selector::parse_kubectl("team=a").unwrap();
+        assert_eq!(ids(&engine, engine.pods_matching("y", None, Some(&web))), ["y/b"]);
+        assert_eq!(
+            ids(&engine, engine.pods_matching("y", Some(&team_a), Some(&web))),
+            ["x/a"]
+        );
+        assert_eq!(
+            ids(&engine, engine.pods_matching("y", Some(&Selector::everything()), Some(&web))),
+            ["x/a", "y/b"]
+        );
+        assert_eq!(engine.namespaces_matching(&team_a), ["x"]);
+        assert!(engine.namespaces_matching(&Selector::parse_kubectl("team=b").unwrap()).is_empty());
     }
 }

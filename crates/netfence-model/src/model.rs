@@ -157,6 +157,16 @@ pub struct Service {
     pub origin: Option<ObjectOrigin>,
 }
 
+impl Service {
+    /// Whether the Service routes to a pod with these labels (equality selector;
+    /// a Service without selector routes to no pod by itself).
+    pub fn selects(&self, labels: &Labels) -> bool {
+        self.selector
+            .as_ref()
+            .is_some_and(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    }
+}
+
 /// A port as a policy or Service writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]

@@ -96,13 +96,7 @@ impl Sources {
     /// The span of a field's value; with `key`, of its key when it has one (where
     /// "unknown field" and "duplicate" errors point).
     pub fn locate(&self, loc: &FieldLoc, key: bool) -> Option<Located> {
-        let file = self.files.get(loc.origin.file.0 as usize)?;
-        let doc = file.documents.get(loc.origin.document)?;
-        let (obj, consumed) = doc.root.lookup(&loc.origin.prefix);
-        if consumed < loc.origin.prefix.len() {
-            return None;
-        }
-        let (node, consumed) = obj.lookup(&loc.path);
+        let (node, consumed) = self.object(&loc.origin)?.lookup(&loc.path);
         let exact = consumed == loc.path.len();
         let span = match (key && exact, node.key_span) {
             (true, Some(k)) => k,
@@ -113,6 +107,23 @@ impl Sources {
             span,
             exact,
         })
+    }
+}
+
+impl Sources {
+    /// The parsed node of a whole object.
+    fn object(&self, origin: &ObjectOrigin) -> Option<&netfence_yaml::Node> {
+        let file = self.files.get(origin.file.0 as usize)?;
+        let doc = file.documents.get(origin.document)?;
+        let (obj, consumed) = doc.root.lookup(&origin.prefix);
+        (consumed == origin.prefix.len()).then_some(obj)
+    }
+
+    /// The parsed node of a field, when it was written: for tools that need more
+    /// than the model keeps (annotations, the order of selector keys as written).
+    pub fn node(&self, loc: &FieldLoc) -> Option<&netfence_yaml::Node> {
+        let (node, consumed) = self.object(&loc.origin)?.lookup(&loc.path);
+        (consumed == loc.path.len()).then_some(node)
     }
 }
 

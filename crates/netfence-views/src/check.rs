@@ -85,18 +85,17 @@ fn resolve_service(
     let svc = cluster
         .service(ns, name)
         .ok_or_else(|| format!("no Service {ns}/{name} in the input"))?;
-    let Some(selector) = &svc.selector else {
+    if svc.selector.is_none() {
         return Err(format!(
             "Service {ns}/{name} has no selector; check its endpoints' pods directly"
         ));
-    };
+    }
     let backend = engine.pods().find(|&e| {
         let ep = engine.endpoint(e);
         ep.namespace.as_deref() == Some(ns)
-            && ep.model_index.is_some_and(|i| {
-                let labels = &cluster.endpoints[i].labels;
-                selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-            })
+            && ep
+                .model_index
+                .is_some_and(|i| svc.selects(&cluster.endpoints[i].labels))
     });
     let Some(backend) = backend else {
         return Err(format!("Service {ns}/{name} selects no pod in the input"));
@@ -198,22 +197,25 @@ fn describe_endpoint(engine: &Engine, ep: EpId) -> String {
     }
 }
 
+/// Labels controllers set per pod, revision or run: a selector on them stops
+/// matching at the next rollout, restart or job run.
+pub const UNSTABLE_LABELS: &[&str] = &[
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "pod-template-generation",
+    "batch.kubernetes.io/controller-uid",
+    "controller-uid",
+    "batch.kubernetes.io/job-name",
+    "job-name",
+];
+
 /// Labels that identify a workload's pods and survive rollouts.
 pub fn stable_labels(labels: &netfence_model::Labels) -> serde_json::Map<String, Value> {
-    const UNSTABLE: &[&str] = &[
-        "pod-template-hash",
-        "controller-revision-hash",
-        "statefulset.kubernetes.io/pod-name",
-        "apps.kubernetes.io/pod-index",
-        "pod-template-generation",
-        "batch.kubernetes.io/controller-uid",
-        "controller-uid",
-        "batch.kubernetes.io/job-name",
-        "job-name",
-    ];
     labels
         .iter()
-        .filter(|(k, _)| !UNSTABLE.contains(&k.as_str()))
+        .filter(|(k, _)| !UNSTABLE_LABELS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect()
 }
@@ -286,6 +288,42 @@ fn policy_json(sources: &Sources, cluster: &Cluster, policy: usize) -> Option<Va
     (depth == p.origin.prefix.len()).then(|| node.to_json())
 }
 
+/// The guide's allow-dns policy for namespace `ns`: every pod there may reach the
+/// cluster DNS endpoint `dns` on UDP and TCP 53, selected by namespace name and
+/// the DNS pods' stable labels.
+pub fn allow_dns_change(engine: &Engine, ns: &str, dns: EpId) -> ProposedChange {
+    let cluster = engine.cluster;
+    let dns = engine.endpoint(dns);
+    let labels = dns
+        .model_index
+        .map(|i| stable_labels(&cluster.endpoints[i].labels))
+        .unwrap_or_default();
+    let obj = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-dns", "namespace": ns},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{
+                    "namespaceSelector": {"matchLabels": {netfence_model::NAMESPACE_NAME_LABEL: dns.namespace.clone().unwrap_or_default()}},
+                    "podSelector": {"matchLabels": labels},
+                }],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            }],
+        },
+    });
+    ProposedChange {
+        action: "create",
+        policy: format!("{ns}/allow-dns"),
+        why: format!(
+            "every pod in {ns} is egress-isolated without a DNS allowance; allow UDP and TCP 53 to the cluster DNS pods (TCP for large answers)"
+        ),
+        yaml: yaml::to_yaml(&obj),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn propose_side(
     engine: &Engine,
@@ -312,35 +350,7 @@ fn propose_side(
         && crate::is_cluster_dns(engine, peer)
         && port.is_none_or(|p| p == 53)
     {
-        let dns = engine.endpoint(peer);
-        let labels = dns
-            .model_index
-            .map(|i| stable_labels(&cluster.endpoints[i].labels))
-            .unwrap_or_default();
-        let obj = json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": "allow-dns", "namespace": ns},
-            "spec": {
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": [{
-                        "namespaceSelector": {"matchLabels": {netfence_model::NAMESPACE_NAME_LABEL: dns.namespace.clone().unwrap_or_default()}},
-                        "podSelector": {"matchLabels": labels},
-                    }],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }],
-            },
-        });
-        return Some(ProposedChange {
-            action: "create",
-            policy: format!("{ns}/allow-dns"),
-            why: format!(
-                "every pod in {ns} is egress-isolated without a DNS allowance; allow UDP and TCP 53 to the cluster DNS pods (TCP for large answers)"
-            ),
-            yaml: yaml::to_yaml(&obj),
-        });
+        return Some(allow_dns_change(engine, &ns, peer));
     }
     let entry = peer_entry(engine, peer, &ns, ip_query);
     let ports = port_entries(engine, dst, port, protocol);

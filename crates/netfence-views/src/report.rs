@@ -88,39 +88,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             })
             .collect(),
     };
-    let namespaces = cluster
-        .namespaces
-        .iter()
-        .map(|ns| {
-            let in_ns: Vec<EpId> = pods
-                .iter()
-                .copied()
-                .filter(|&p| engine.endpoint(p).namespace.as_deref() == Some(ns.name.as_str()))
-                .collect();
-            let open = |d: Direction| {
-                in_ns
-                    .iter()
-                    .filter(|&&p| engine.isolating(p, d).is_empty())
-                    .map(|&p| engine.endpoint(p).id.clone())
-                    .collect::<Vec<_>>()
-            };
-            let default_deny =
-                |d: Direction| !crate::default_deny_policies(cluster, &ns.name, d).is_empty();
-            NamespacePosture {
-                namespace: ns.name.clone(),
-                default_deny_ingress: default_deny(Direction::Ingress),
-                default_deny_egress: default_deny(Direction::Egress),
-                policies: cluster
-                    .policies
-                    .iter()
-                    .filter(|p| p.namespace == ns.name)
-                    .count(),
-                pods: in_ns.len(),
-                open_ingress: open(Direction::Ingress),
-                open_egress: open(Direction::Egress),
-            }
-        })
-        .collect();
+    let namespaces = namespace_postures(engine);
     // Reachability per destination group.
     let mut dst_groups: BTreeMap<String, Vec<EpId>> = BTreeMap::new();
     for &p in &pods {
@@ -174,6 +142,69 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             sources,
         });
     }
+    let dns = dns_problems(engine);
+    let warnings = diagnostics
+        .iter()
+        .filter(|d| d.severity >= Severity::Warning)
+        .map(|d| {
+            netfence_model::diag::render_short(std::slice::from_ref(d), sources)
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    Report {
+        summary,
+        namespaces,
+        reachability,
+        dns,
+        warnings,
+    }
+}
+
+/// Each namespace's posture: default-deny per direction and the pods no policy
+/// isolates.
+pub fn namespace_postures(engine: &Engine) -> Vec<NamespacePosture> {
+    let cluster = engine.cluster;
+    let pods: Vec<EpId> = engine.pods().collect();
+    cluster
+        .namespaces
+        .iter()
+        .map(|ns| {
+            let in_ns: Vec<EpId> = pods
+                .iter()
+                .copied()
+                .filter(|&p| engine.endpoint(p).namespace.as_deref() == Some(ns.name.as_str()))
+                .collect();
+            let open = |d: Direction| {
+                in_ns
+                    .iter()
+                    .filter(|&&p| engine.isolating(p, d).is_empty())
+                    .map(|&p| engine.endpoint(p).id.clone())
+                    .collect::<Vec<_>>()
+            };
+            let default_deny =
+                |d: Direction| !crate::default_deny_policies(cluster, &ns.name, d).is_empty();
+            NamespacePosture {
+                namespace: ns.name.clone(),
+                default_deny_ingress: default_deny(Direction::Ingress),
+                default_deny_egress: default_deny(Direction::Egress),
+                policies: cluster
+                    .policies
+                    .iter()
+                    .filter(|p| p.namespace == ns.name)
+                    .count(),
+                pods: in_ns.len(),
+                open_ingress: open(Direction::Ingress),
+                open_egress: open(Direction::Egress),
+            }
+        })
+        .collect()
+}
+
+/// Egress-isolated pods that cannot reach cluster DNS on UDP or TCP 53.
+pub fn dns_problems(engine: &Engine) -> Vec<DnsProblem> {
+    let cluster = engine.cluster;
+    let pods: Vec<EpId> = engine.pods().collect();
     let dns_eps = crate::cluster_dns_endpoints(engine);
     let mut dns = Vec::new();
     for &p in &pods {
@@ -198,22 +229,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             });
         }
     }
-    let warnings = diagnostics
-        .iter()
-        .filter(|d| d.severity >= Severity::Warning)
-        .map(|d| {
-            netfence_model::diag::render_short(std::slice::from_ref(d), sources)
-                .trim_end()
-                .to_string()
-        })
-        .collect();
-    Report {
-        summary,
-        namespaces,
-        reachability,
-        dns,
-        warnings,
-    }
+    dns
 }
 
 pub fn text(r: &Report) -> String {
