@@ -7,7 +7,9 @@
 //! in those namespaces". One stray `-` turns "the monitoring pods of namespace
 //! monitoring" into "every pod of namespace monitoring, or any pod labelled
 //! `app: prometheus` in this namespace", the most common NetworkPolicy bug in
-//! reviews. netfence shows both readings with the concrete pods each admits.
+//! reviews. netfence shows both readings with the concrete pods each admits,
+//! and reports the structure even when today's pods happen to make both
+//! readings equal.
 //!
 //! # Bad
 //!
@@ -107,11 +109,14 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 .into_iter()
                 .filter(|&e| ctx.is_real_pod(e))
                 .collect();
-            if ctx.has_pods() && as_written == and_reading {
-                continue;
-            }
             let field = at.dir.peer_field();
-            let readings = if ctx.has_pods() {
+            let readings = if ctx.has_pods() && as_written == and_reading {
+                format!(
+                    "; today both readings {} the same pods ({}), but the next pod added changes that",
+                    verb(at.dir),
+                    list(ctx, &as_written)
+                )
+            } else if ctx.has_pods() {
                 format!(
                     "; as written they {} {} pod(s) ({}), as one item they would {} {} ({})",
                     verb(at.dir),
