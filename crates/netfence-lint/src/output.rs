@@ -25,8 +25,11 @@ fn full_message(f: &Finding) -> String {
 
 /// Every finding with the offending field's snippet, then a summary line.
 pub fn text(run: &LintRun, sources: &Sources, color: bool) -> String {
-    let diags: Vec<_> = run.findings.iter().map(Finding::diagnostic).collect();
-    let mut out = netfence_model::diag::render(&diags, sources, color);
+    let mut out = String::new();
+    for f in &run.findings {
+        out.push_str(&netfence_model::diag::render(&[f.diagnostic()], sources, color));
+        out.push('\n');
+    }
     out.push_str(&summary_line(run));
     out.push('\n');
     out

@@ -99,11 +99,11 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             out.push(Finding::new(
                 &RULE,
                 format!(
-                    "this default-deny {} has no effect on {}: {} allow every {} connection",
+                    "this default-deny {} has no effect on {}: every {} connection is allowed again by {}",
                     dir.as_str(),
                     netfence_views::short_list(&ctx.ids(&cancelled)),
-                    netfence_views::short_list(&by),
-                    dir.as_str()
+                    dir.as_str(),
+                    netfence_views::short_list(&by)
                 ),
             )
             .at_field(ctx.policy_type_loc(p, dir))

@@ -97,12 +97,9 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
             String::new()
         } else {
             format!(
-                ": {} {} without restriction",
-                netfence_views::short_list(&open),
-                match dir {
-                    Direction::Ingress => "accept connections",
-                    Direction::Egress => "may connect anywhere",
-                }
+                "; not isolated for {} today: {}",
+                dir.as_str(),
+                netfence_views::short_list(&open)
             )
         };
         let mut finding = Finding::new(
