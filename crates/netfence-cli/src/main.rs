@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use netfence_engine::{Engine, MatrixFilter};
-use netfence_model::{Diagnostic, LoadOptions, Loaded, Protocol, Semantics, Severity, Sources};
 use netfence_lint::{Config, ConfigError, Level, LintRun, Settings};
+use netfence_model::{Diagnostic, LoadOptions, Loaded, Protocol, Semantics, Severity, Sources};
 use netfence_views::{check, describe, matrix, report};
 
 /// `print!` that ends quietly when stdout is closed (`netfence ... | head`)
@@ -288,7 +288,8 @@ fn lint_settings(g: &Global, args: &LintArgs) -> Result<Settings, u8> {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => return Err(config_error(g, e)),
     };
-    Settings::new(&config, &args.enable, &args.disable, args.fail_on).map_err(|e| config_error(g, e))
+    Settings::new(&config, &args.enable, &args.disable, args.fail_on)
+        .map_err(|e| config_error(g, e))
 }
 
 fn config_error(g: &Global, e: ConfigError) -> u8 {
@@ -310,18 +311,13 @@ fn config_error(g: &Global, e: ConfigError) -> u8 {
 }
 
 /// Runs the lint rules, keeping only the namespace asked for with `-n`.
-fn run_lint(
-    g: &Global,
-    engine: &Engine,
-    sources: &Sources,
-    settings: &Settings,
-) -> LintRun {
+fn run_lint(g: &Global, engine: &Engine, sources: &Sources, settings: &Settings) -> LintRun {
     let mut run = netfence_lint::lint(engine, sources, &load_options(g), settings);
     if let (Some(ns), false) = (&g.namespace, g.all_namespaces) {
         run.findings.retain(|f| {
-            f.object.as_ref().is_none_or(|o| {
-                o.namespace.as_deref().unwrap_or(o.name.as_str()) == ns.as_str()
-            })
+            f.object
+                .as_ref()
+                .is_none_or(|o| o.namespace.as_deref().unwrap_or(o.name.as_str()) == ns.as_str())
         });
     }
     run
@@ -538,7 +534,9 @@ fn explain(rule: &str) -> Result<u8, String> {
         return Ok(0);
     }
     let rule = netfence_lint::rules::find(rule).ok_or_else(|| {
-        format!("unknown rule `{rule}`: write an ID such as NF012, a name such as dns-blocked, or `all`")
+        format!(
+            "unknown rule `{rule}`: write an ID such as NF012, a name such as dns-blocked, or `all`"
+        )
     })?;
     out!("{}", netfence_lint::docs::explain(rule));
     Ok(0)
@@ -681,7 +679,8 @@ fn run(cli: Cli) -> Result<u8, String> {
             match g.output {
                 Output::Json => {
                     let mut doc = serde_json::to_value(&r).map_err(|e| e.to_string())?;
-                    doc["lint"] = netfence_lint::output::summary_json(&lint, &sources, REPORT_TOP_FINDINGS);
+                    doc["lint"] =
+                        netfence_lint::output::summary_json(&lint, &sources, REPORT_TOP_FINDINGS);
                     print_json(&doc)?
                 }
                 _ => {

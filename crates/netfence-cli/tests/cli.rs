@@ -295,7 +295,12 @@ fn lint_exit_codes() {
     // Nothing at or above warning: 0.
     let r = netfence(&["lint", "examples/shop"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("0 errors, 0 warnings, 4 info (fail-on: warning): passed"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("0 errors, 0 warnings, 4 info (fail-on: warning): passed"),
+        "{}",
+        r.stdout
+    );
     // A warning (the guide's one-sided flow): 1, unless fail-on is raised.
     let r = netfence(&["lint", "examples/guide"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -308,7 +313,12 @@ fn lint_exit_codes() {
     let r = netfence(&["lint", "examples/guide", "--disable", "NF029"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     // Errors: bad input, unknown rule, unsupported output.
-    let r = netfence_stdin(&["lint", "-"], Some("kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: x}\nspec: {policyTypes: [Sideways]}\n"));
+    let r = netfence_stdin(
+        &["lint", "-"],
+        Some(
+            "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: x}\nspec: {policyTypes: [Sideways]}\n",
+        ),
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = netfence(&["lint", "examples/shop", "--enable", "NF999"]);
     assert_eq!(r.code, 2);
@@ -321,14 +331,24 @@ fn lint_exit_codes() {
 fn lint_explain_prints_the_rule_documentation() {
     let r = netfence(&["lint", "--explain", "NF012"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.starts_with("## NF012 dns-blocked: "), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with("## NF012 dns-blocked: "),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("Default severity: **error**."));
-    assert!(r.stdout.contains("### Bad") && r.stdout.contains("### Good") && r.stdout.contains("### Fix"));
+    assert!(
+        r.stdout.contains("### Bad")
+            && r.stdout.contains("### Good")
+            && r.stdout.contains("### Fix")
+    );
     let by_name = netfence(&["lint", "--explain", "dns-blocked"]);
     assert_eq!(by_name.stdout, r.stdout);
     let all = netfence(&["lint", "--explain", "all"]);
     assert_eq!(all.code, 0);
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules.md"))
+            .unwrap();
     assert_eq!(all.stdout, doc);
     assert_eq!(netfence(&["lint", "--explain", "NF999"]).code, 2);
 }
@@ -344,8 +364,18 @@ fn lint_machine_outputs() {
     assert_eq!(doc["version"], "2.1.0");
     assert_eq!(doc["runs"][0]["results"][2]["ruleId"], "NF012");
     let r = netfence(&["lint", "examples/guide-no-dns", "-o", "github"]);
-    assert!(r.stdout.contains("::error file=examples/guide-no-dns/policies.yaml,line=13,col=7,"), "{}", r.stdout);
-    assert!(r.stdout.contains("::notice file=examples/guide-no-dns/namespaces.yaml,line=12,col=9,"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("::error file=examples/guide-no-dns/policies.yaml,line=13,col=7,"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("::notice file=examples/guide-no-dns/namespaces.yaml,line=12,col=9,"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -358,12 +388,23 @@ fn lint_configuration_file() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(!r.stdout.contains("NF029"));
     // The command line wins over the file.
-    let r = netfence(&["lint", "examples/guide", "--config", &config_arg, "--enable", "NF029"]);
+    let r = netfence(&[
+        "lint",
+        "examples/guide",
+        "--config",
+        &config_arg,
+        "--enable",
+        "NF029",
+    ]);
     assert_eq!(r.code, 1);
     // A malformed file: exit 2, with its position.
     std::fs::write(&config, "lint:\n  fail-on: sometimes\n").unwrap();
     let r = netfence(&["lint", "examples/guide", "--config", &config_arg]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains(".netfence.yaml:2:12"), "{}", r.stderr);
-    assert!(r.stderr.contains("expected `error`, `warning` or `info`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("expected `error`, `warning` or `info`"),
+        "{}",
+        r.stderr
+    );
 }

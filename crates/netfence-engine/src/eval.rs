@@ -442,20 +442,20 @@ mod tests {
     const INPUT: &str = "
 apiVersion: v1
 kind: Namespace
-metadata: {name: x, labels: {team: a}}
+metadata: {name: shop, labels: {team: a}}
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: y}
+metadata: {name: blog}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: a, namespace: x, labels: {app: web}}
+metadata: {name: a, namespace: shop, labels: {app: web}}
 spec: {containers: [{name: c, image: i}]}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: b, namespace: y, labels: {app: web}}
+metadata: {name: b, namespace: blog, labels: {app: web}}
 spec: {containers: [{name: c, image: i}]}
 ";
 
@@ -473,16 +473,29 @@ spec: {containers: [{name: c, image: i}]}
         let engine = Engine::new(&loaded.cluster);
         let web = Selector::parse_kubectl("app=web").unwrap();
         let team_a = Selector::parse_kubectl("team=a").unwrap();
-        assert_eq!(ids(&engine, engine.pods_matching("y", None, Some(&web))), ["y/b"]);
         assert_eq!(
-            ids(&engine, engine.pods_matching("y", Some(&team_a), Some(&web))),
-            ["x/a"]
+            ids(&engine, engine.pods_matching("blog", None, Some(&web))),
+            ["blog/b"]
         );
         assert_eq!(
-            ids(&engine, engine.pods_matching("y", Some(&Selector::everything()), Some(&web))),
-            ["x/a", "y/b"]
+            ids(
+                &engine,
+                engine.pods_matching("blog", Some(&team_a), Some(&web))
+            ),
+            ["shop/a"]
         );
-        assert_eq!(engine.namespaces_matching(&team_a), ["x"]);
-        assert!(engine.namespaces_matching(&Selector::parse_kubectl("team=b").unwrap()).is_empty());
+        assert_eq!(
+            ids(
+                &engine,
+                engine.pods_matching("blog", Some(&Selector::everything()), Some(&web))
+            ),
+            ["blog/b", "shop/a"]
+        );
+        assert_eq!(engine.namespaces_matching(&team_a), ["shop"]);
+        assert!(
+            engine
+                .namespaces_matching(&Selector::parse_kubectl("team=b").unwrap())
+                .is_empty()
+        );
     }
 }

@@ -75,11 +75,14 @@ pub fn redundant_policies(ctx: &LintContext, r: &Redundancy) -> BTreeMap<usize, 
         {
             continue;
         }
-        let isolation_kept = Direction::BOTH.into_iter().filter(|&d| policy.isolates(d)).all(|d| {
-            ctx.selected_pods(p)
-                .iter()
-                .all(|&e| engine.isolating(e, d).iter().any(|&q| q != p))
-        });
+        let isolation_kept = Direction::BOTH
+            .into_iter()
+            .filter(|&d| policy.isolates(d))
+            .all(|d| {
+                ctx.selected_pods(p)
+                    .iter()
+                    .all(|&e| engine.isolating(e, d).iter().any(|&q| q != p))
+            });
         if !isolation_kept {
             continue;
         }
@@ -145,15 +148,17 @@ pub fn one_sided(ctx: &LintContext, dir: Direction) -> Vec<OneSided> {
             if pairs.is_empty() {
                 continue;
             }
-            let entry = found.entry((g.policy, g.rule, peer)).or_insert_with(|| OneSided {
-                policy: g.policy,
-                dir,
-                rule: g.rule,
-                peer,
-                pairs: Vec::new(),
-                conns: ConnSet::none(),
-                blocked_by: BTreeSet::new(),
-            });
+            let entry = found
+                .entry((g.policy, g.rule, peer))
+                .or_insert_with(|| OneSided {
+                    policy: g.policy,
+                    dir,
+                    rule: g.rule,
+                    peer,
+                    pairs: Vec::new(),
+                    conns: ConnSet::none(),
+                    blocked_by: BTreeSet::new(),
+                });
             entry.pairs.extend(pairs);
             entry.conns.union_with(&g.conns);
             let blocked_subject = engine.classes[side.peer].rep;
@@ -190,7 +195,10 @@ pub fn verified_fix(ctx: &LintContext, src: EpId, dst: EpId, conns: &ConnSet) ->
         query.src, query.dst
     );
     for c in &proposal.changes {
-        text.push_str(&format!("\n{} {}: {}\n---\n{}", c.action, c.policy, c.why, c.yaml));
+        text.push_str(&format!(
+            "\n{} {}: {}\n---\n{}",
+            c.action, c.policy, c.why, c.yaml
+        ));
     }
     Some(text)
 }

@@ -45,7 +45,9 @@ pub enum ConfigError {
         sources: Sources,
         diagnostics: Vec<Diagnostic>,
     },
-    #[error("unknown rule `{0}`: write an ID such as NF012 or a name such as dns-blocked (`netfence lint --explain all` lists them)")]
+    #[error(
+        "unknown rule `{0}`: write an ID such as NF012 or a name such as dns-blocked (`netfence lint --explain all` lists them)"
+    )]
     UnknownRule(String),
 }
 
@@ -72,15 +74,7 @@ impl Config {
         let (docs, errors) = netfence_yaml::parse_documents(text);
         let mut diags: Vec<Diagnostic> = errors
             .iter()
-            .map(|e| {
-                Diagnostic::error(
-                    e.kind.to_string(),
-                    Anchor::Text {
-                        file,
-                        span: e.span,
-                    },
-                )
-            })
+            .map(|e| Diagnostic::error(e.kind.to_string(), Anchor::Text { file, span: e.span }))
             .collect();
         let mut config = Config::default();
         let mut problem = |node: &Node, key: bool, message: String, help: &str| {
@@ -94,7 +88,12 @@ impl Config {
             let root = &doc.root;
             let Value::Map(entries) = &root.value else {
                 if !matches!(root.value, Value::Null) {
-                    problem(root, false, "the configuration must be a mapping".into(), "start with `lint:`");
+                    problem(
+                        root,
+                        false,
+                        "the configuration must be a mapping".into(),
+                        "start with `lint:`",
+                    );
                 }
                 continue;
             };
@@ -111,7 +110,12 @@ impl Config {
             }
         }
         if docs.len() > 1 {
-            problem(&docs[1].root, false, "the configuration has more than one document".into(), "keep one document");
+            problem(
+                &docs[1].root,
+                false,
+                "the configuration has more than one document".into(),
+                "keep one document",
+            );
         }
         if diags.is_empty() {
             Ok(config)
@@ -129,7 +133,12 @@ type Problem<'p> = dyn FnMut(&Node, bool, String, &str) + 'p;
 
 fn parse_lint(node: &Node, config: &mut Config, problem: &mut Problem<'_>) {
     let Value::Map(entries) = &node.value else {
-        problem(node, false, format!("`lint` must be a mapping, not a {}", node.value.kind_name()), "write `lint:` followed by indented `disable:`, `enable:`, `fail-on:` or `severity:`");
+        problem(
+            node,
+            false,
+            format!("`lint` must be a mapping, not a {}", node.value.kind_name()),
+            "write `lint:` followed by indented `disable:`, `enable:`, `fail-on:` or `severity:`",
+        );
         return;
     };
     for (k, v) in entries {
@@ -142,14 +151,27 @@ fn parse_lint(node: &Node, config: &mut Config, problem: &mut Problem<'_>) {
                     for (rk, rv) in items {
                         let name = rk.value.key_text().unwrap_or_default();
                         if rules::find(&name).is_none() {
-                            problem(rk, false, format!("unknown rule `{name}`"), "write an ID such as NF012 or a name such as dns-blocked");
+                            problem(
+                                rk,
+                                false,
+                                format!("unknown rule `{name}`"),
+                                "write an ID such as NF012 or a name such as dns-blocked",
+                            );
                         }
                         if let Some(l) = level(rv, problem) {
                             config.severity.push((name, l));
                         }
                     }
                 }
-                _ => problem(v, false, format!("`severity` must be a mapping, not a {}", v.value.kind_name()), "write `RULE: error|warning|info` entries, e.g. `NF032: warning`"),
+                _ => problem(
+                    v,
+                    false,
+                    format!(
+                        "`severity` must be a mapping, not a {}",
+                        v.value.kind_name()
+                    ),
+                    "write `RULE: error|warning|info` entries, e.g. `NF032: warning`",
+                ),
             },
             other => problem(
                 k,
@@ -163,15 +185,30 @@ fn parse_lint(node: &Node, config: &mut Config, problem: &mut Problem<'_>) {
 
 fn rule_list(node: &Node, problem: &mut Problem<'_>) -> Vec<String> {
     let Value::Seq(items) = &node.value else {
-        problem(node, false, format!("expected a list of rules, not a {}", node.value.kind_name()), "write `[NF005, NF032]`");
+        problem(
+            node,
+            false,
+            format!("expected a list of rules, not a {}", node.value.kind_name()),
+            "write `[NF005, NF032]`",
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
     for item in items {
         match item.value.key_text() {
             Some(name) if name == "all" || rules::find(&name).is_some() => out.push(name),
-            Some(name) => problem(item, false, format!("unknown rule `{name}`"), "write an ID such as NF012, a name such as dns-blocked, or `all`"),
-            None => problem(item, false, "expected a rule ID or name".into(), "write an ID such as NF012"),
+            Some(name) => problem(
+                item,
+                false,
+                format!("unknown rule `{name}`"),
+                "write an ID such as NF012, a name such as dns-blocked, or `all`",
+            ),
+            None => problem(
+                item,
+                false,
+                "expected a rule ID or name".into(),
+                "write an ID such as NF012",
+            ),
         }
     }
     out
@@ -180,7 +217,12 @@ fn rule_list(node: &Node, problem: &mut Problem<'_>) -> Vec<String> {
 fn level(node: &Node, problem: &mut Problem<'_>) -> Option<Level> {
     let parsed = node.as_str().and_then(Level::parse);
     if parsed.is_none() {
-        problem(node, false, "expected `error`, `warning` or `info`".into(), "severities are `error`, `warning` and `info`");
+        problem(
+            node,
+            false,
+            "expected `error`, `warning` or `info`".into(),
+            "severities are `error`, `warning` and `info`",
+        );
     }
     parsed
 }

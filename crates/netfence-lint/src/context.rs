@@ -100,7 +100,11 @@ impl<'a> LintContext<'a> {
 
     /// `ns/name spec.ingress[0]`, how messages name a rule.
     pub fn rule_name(&self, p: usize, dir: Direction, r: usize) -> String {
-        format!("{} spec.{}[{r}]", self.cluster().policies[p].id(), dir.as_str())
+        format!(
+            "{} spec.{}[{r}]",
+            self.cluster().policies[p].id(),
+            dir.as_str()
+        )
     }
 
     /// The distinct stable label sets of some pods, `{app: api}, {app: web}`, for
@@ -110,7 +114,8 @@ impl<'a> LintContext<'a> {
             .iter()
             .filter_map(|&e| self.engine.endpoint(e).model_index)
             .map(|i| {
-                let labels = netfence_views::check::stable_labels(&self.cluster().endpoints[i].labels);
+                let labels =
+                    netfence_views::check::stable_labels(&self.cluster().endpoints[i].labels);
                 let parts: Vec<String> = labels
                     .iter()
                     .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
@@ -146,10 +151,7 @@ impl<'a> LintContext<'a> {
             kind: "Namespace".into(),
             namespace: None,
             name: ns.to_string(),
-            origin: self
-                .cluster()
-                .namespace(ns)
-                .and_then(|n| n.origin.clone()),
+            origin: self.cluster().namespace(ns).and_then(|n| n.origin.clone()),
         }
     }
 

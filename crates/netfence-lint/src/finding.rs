@@ -129,6 +129,19 @@ impl Finding {
         self
     }
 
+    /// Belongs to `object` and points at its `metadata.name` (when the object
+    /// is in the input), for findings about a whole object.
+    pub fn on_object(mut self, object: ObjectRef) -> Finding {
+        if let Some(origin) = &object.origin {
+            let loc = FieldLoc {
+                origin: origin.clone(),
+                path: Vec::new(),
+            };
+            self = self.at(loc.key("metadata").key("name"));
+        }
+        self.object(object)
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Finding {
         self.help = Some(help.into().trim_end().to_string());
         self

@@ -27,7 +27,11 @@ fn full_message(f: &Finding) -> String {
 pub fn text(run: &LintRun, sources: &Sources, color: bool) -> String {
     let mut out = String::new();
     for f in &run.findings {
-        out.push_str(&netfence_model::diag::render(&[f.diagnostic()], sources, color));
+        out.push_str(&netfence_model::diag::render(
+            &[f.diagnostic()],
+            sources,
+            color,
+        ));
         out.push('\n');
     }
     out.push_str(&summary_line(run));
@@ -188,7 +192,9 @@ pub fn sarif(run: &LintRun, sources: &Sources) -> Value {
 
 /// Escapes a workflow command's message (`%`, CR, LF).
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value (also `:` and `,`).

@@ -13,7 +13,10 @@ fn findings(paths: &[&str]) -> Vec<String> {
         .iter()
         .map(|f| {
             let l = f.location(&sources).unwrap();
-            format!("{} {} {}:{}:{}", f.severity, f.rule, l.file, l.line, l.column)
+            format!(
+                "{} {} {}:{}:{}",
+                f.severity, f.rule, l.file, l.line, l.column
+            )
         })
         .collect()
 }

@@ -23,15 +23,25 @@ fn rules_md_is_up_to_date() {
 #[test]
 fn every_rule_is_documented_with_why_bad_good_and_fix() {
     for (i, rule) in RULES.iter().enumerate() {
-        assert_eq!(rule.id, format!("NF{:03}", i + 1), "IDs are dense and ordered");
+        assert_eq!(
+            rule.id,
+            format!("NF{:03}", i + 1),
+            "IDs are dense and ordered"
+        );
         assert!(
-            rule.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            rule.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
             "{}: kebab-case name",
             rule.id
         );
         let doc = rule.doc();
         for part in ["# Why it matters", "# Bad", "# Good", "# Fix", "```yaml"] {
-            assert!(doc.contains(part), "{}: documentation lacks `{part}`", rule.id);
+            assert!(
+                doc.contains(part),
+                "{}: documentation lacks `{part}`",
+                rule.id
+            );
         }
         assert!(!rule.summary().is_empty(), "{}: no summary line", rule.id);
     }

@@ -55,7 +55,10 @@ fn every_rule_has_a_triggering_fixture_and_a_near_miss() {
         };
         let want = expected(&bad_text, rule.id);
         if want.is_empty() {
-            failures.push(format!("{bad}: no `# expect: {} LINE:COL` comment", rule.id));
+            failures.push(format!(
+                "{bad}: no `# expect: {} LINE:COL` comment",
+                rule.id
+            ));
         }
         let got = found(&bad, rule.id);
         if got != want {
@@ -63,7 +66,10 @@ fn every_rule_has_a_triggering_fixture_and_a_near_miss() {
         }
         let near_miss = found(&ok, rule.id);
         if !near_miss.is_empty() {
-            failures.push(format!("{ok}: expected no {}, found {near_miss:?}", rule.id));
+            failures.push(format!(
+                "{ok}: expected no {}, found {near_miss:?}",
+                rule.id
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

@@ -14,7 +14,8 @@ fn text_output_of_the_guide_without_dns() {
 
 #[test]
 fn json_output_has_the_documented_fields() {
-    let (sources, run) = common::lint_paths(&["fixtures/lint/NF003/bad.yaml"], &common::only("NF003"));
+    let (sources, run) =
+        common::lint_paths(&["fixtures/lint/NF003/bad.yaml"], &common::only("NF003"));
     let doc = netfence_lint::output::json(&run, &sources);
     let f = &doc["findings"][0];
     assert_eq!(f["rule"], "NF003");
@@ -24,16 +25,25 @@ fn json_output_has_the_documented_fields() {
     assert_eq!(f["location"]["line"], 15);
     assert_eq!(f["location"]["column"], 15);
     assert_eq!(f["location"]["end_column"], 19);
-    assert_eq!(f["location"]["path"], "spec.ingress[0].from[0].namespaceSelector.matchLabels.name");
+    assert_eq!(
+        f["location"]["path"],
+        "spec.ingress[0].from[0].namespaceSelector.matchLabels.name"
+    );
     assert_eq!(f["object"], "NetworkPolicy app/web-from-monitoring");
-    assert!(f["help"].as_str().unwrap().contains("kubernetes.io/metadata.name: monitoring"));
+    assert!(
+        f["help"]
+            .as_str()
+            .unwrap()
+            .contains("kubernetes.io/metadata.name: monitoring")
+    );
     assert_eq!(doc["counts"]["warning"], 1);
     assert_eq!(doc["failed"], true);
 }
 
 #[test]
 fn github_output_is_one_escaped_workflow_command_per_finding() {
-    let (sources, run) = common::lint_paths(&["fixtures/lint/NF012/bad.yaml"], &common::only("NF012"));
+    let (sources, run) =
+        common::lint_paths(&["fixtures/lint/NF012/bad.yaml"], &common::only("NF012"));
     let out = netfence_lint::output::github(&run, &sources);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "{out}");
@@ -48,7 +58,8 @@ fn github_output_is_one_escaped_workflow_command_per_finding() {
 
 #[test]
 fn annotations_silence_a_rule_on_the_object_or_its_namespace() {
-    let base = std::fs::read_to_string(common::root().join("fixtures/lint/NF010/bad.yaml")).unwrap();
+    let base =
+        std::fs::read_to_string(common::root().join("fixtures/lint/NF010/bad.yaml")).unwrap();
     let on_policy = base.replacen(
         "  name: web\n  namespace: app\n",
         "  name: web\n  namespace: app\n  annotations:\n    netfence.io/lint-ignore: NF005, allow-all-rule\n",
@@ -62,10 +73,16 @@ fn annotations_silence_a_rule_on_the_object_or_its_namespace() {
     assert_ne!(on_policy, base);
     assert_ne!(on_namespace, base);
     for (text, silenced) in [(&base, false), (&on_policy, true), (&on_namespace, true)] {
-        let (sources, loaded) = netfence_model::load_texts(&[("in.yaml", text)], &Default::default());
+        let (sources, loaded) =
+            netfence_model::load_texts(&[("in.yaml", text)], &Default::default());
         let loaded = loaded.unwrap();
         let engine = netfence_engine::Engine::new(&loaded.cluster);
-        let run = netfence_lint::lint(&engine, &sources, &Default::default(), &common::only("NF010"));
+        let run = netfence_lint::lint(
+            &engine,
+            &sources,
+            &Default::default(),
+            &common::only("NF010"),
+        );
         assert_eq!(run.findings.is_empty(), silenced, "{text}");
         assert_eq!(run.suppressed, usize::from(silenced));
     }
@@ -85,7 +102,13 @@ fn configuration_file_and_command_line() {
     assert_eq!(s.severity(rule("NF013")), Level::Error);
     assert_eq!(s.fail_on, Level::Error);
     // The command line wins over the file.
-    let s = Settings::new(&config, &["NF001".into()], &["NF012".into()], Some(Level::Info)).unwrap();
+    let s = Settings::new(
+        &config,
+        &["NF001".into()],
+        &["NF012".into()],
+        Some(Level::Info),
+    )
+    .unwrap();
     assert!(s.enabled(rule("NF001")) && !s.enabled(rule("NF012")));
     assert_eq!(s.fail_on, Level::Info);
     assert!(matches!(
@@ -101,11 +124,25 @@ fn a_malformed_configuration_is_reported_with_positions() {
         "lint:\n  disable: [NF001, NF999]\n  fail-on: sometimes\n  colour: red\n",
     )
     .unwrap_err();
-    let ConfigError::Invalid { sources, diagnostics, .. } = err else {
+    let ConfigError::Invalid {
+        sources,
+        diagnostics,
+        ..
+    } = err
+    else {
         panic!("expected located problems");
     };
     let short = netfence_model::diag::render_short(&diagnostics, &sources);
-    assert!(short.contains(".netfence.yaml:2:20: error: unknown rule `NF999`"), "{short}");
-    assert!(short.contains(".netfence.yaml:3:12: error: expected `error`, `warning` or `info`"), "{short}");
-    assert!(short.contains(".netfence.yaml:4:3: error: unknown key `colour` in `lint`"), "{short}");
+    assert!(
+        short.contains(".netfence.yaml:2:20: error: unknown rule `NF999`"),
+        "{short}"
+    );
+    assert!(
+        short.contains(".netfence.yaml:3:12: error: expected `error`, `warning` or `info`"),
+        "{short}"
+    );
+    assert!(
+        short.contains(".netfence.yaml:4:3: error: unknown key `colour` in `lint`"),
+        "{short}"
+    );
 }

@@ -9,11 +9,15 @@ use netfence_lint::Settings;
 
 #[test]
 fn sarif_output_is_valid_sarif_2_1_0() {
-    let schema: serde_json::Value = serde_json::from_str(include_str!("sarif-schema-2.1.0.json")).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("sarif-schema-2.1.0.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for paths in [
         &["examples/guide-no-dns"][..],
-        &["fixtures/lint/NF001/bad.yaml", "fixtures/lint/NF012/bad.yaml"][..],
+        &[
+            "fixtures/lint/NF001/bad.yaml",
+            "fixtures/lint/NF012/bad.yaml",
+        ][..],
         &["examples/shop"][..],
     ] {
         let (sources, run) = common::lint_paths(paths, &Settings::default());
@@ -32,7 +36,10 @@ fn sarif_output_is_valid_sarif_2_1_0() {
             let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
                 .as_str()
                 .unwrap();
-            assert!(!uri.starts_with('/'), "relative URIs for code scanning: {uri}");
+            assert!(
+                !uri.starts_with('/'),
+                "relative URIs for code scanning: {uri}"
+            );
         }
     }
 }
@@ -40,7 +47,8 @@ fn sarif_output_is_valid_sarif_2_1_0() {
 #[test]
 fn the_schema_rejects_what_it_should() {
     // Guards the test above against a schema that accepts anything.
-    let schema: serde_json::Value = serde_json::from_str(include_str!("sarif-schema-2.1.0.json")).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("sarif-schema-2.1.0.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let bad = serde_json::json!({"version": "2.1.0", "runs": [{"results": [{"level": "fatal"}]}]});
     assert!(!validator.is_valid(&bad));

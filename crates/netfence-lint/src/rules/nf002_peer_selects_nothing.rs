@@ -65,7 +65,10 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             else {
                 continue;
             };
-            if !engine.peer_members(at.policy, at.dir, at.index, k).is_empty() {
+            if !engine
+                .peer_members(at.policy, at.dir, at.index, k)
+                .is_empty()
+            {
                 continue;
             }
             let scope: Vec<&str> = match namespace_selector {

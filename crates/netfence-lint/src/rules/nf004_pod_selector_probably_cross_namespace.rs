@@ -70,7 +70,11 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             else {
                 continue;
             };
-            if sel.is_empty() || !engine.peer_members(at.policy, at.dir, at.index, k).is_empty() {
+            if sel.is_empty()
+                || !engine
+                    .peer_members(at.policy, at.dir, at.index, k)
+                    .is_empty()
+            {
                 continue;
             }
             let elsewhere: Vec<_> = engine

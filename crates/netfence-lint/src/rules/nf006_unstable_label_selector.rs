@@ -77,7 +77,14 @@ fn report(
 fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
     for (p, policy) in ctx.cluster().policies.iter().enumerate() {
         let spec = ctx.policy_root(p).key("spec").key("podSelector");
-        report(ctx, p, &policy.pod_selector, &spec, &ctx.selected_pods(p), out);
+        report(
+            ctx,
+            p,
+            &policy.pod_selector,
+            &spec,
+            &ctx.selected_pods(p),
+            out,
+        );
     }
     for at in ctx.rules() {
         for (k, peer) in at.rule.peers.iter().flatten().enumerate() {
@@ -87,7 +94,14 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             } = &peer.kind
             {
                 let matched = ctx.engine.peer_members(at.policy, at.dir, at.index, k);
-                report(ctx, at.policy, sel, &peer.loc.key("podSelector"), &matched, out);
+                report(
+                    ctx,
+                    at.policy,
+                    sel,
+                    &peer.loc.key("podSelector"),
+                    &matched,
+                    out,
+                );
             }
         }
     }

@@ -68,7 +68,10 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 engine.class_of[d],
                 |grant| {
                     if grant.conns.allows(Protocol::Udp, 53) {
-                        by_rule.entry((grant.policy, grant.rule)).or_default().push(pod);
+                        by_rule
+                            .entry((grant.policy, grant.rule))
+                            .or_default()
+                            .push(pod);
                     }
                 },
             );

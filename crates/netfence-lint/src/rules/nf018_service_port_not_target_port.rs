@@ -64,10 +64,17 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             let mut targets = BTreeSet::new();
             let mut pods = Vec::new();
             for dst in ctx.rule_destinations(at.policy, at.dir, at.index) {
-                let Some(m) = engine.endpoint(dst).model_index.map(|i| &cluster.endpoints[i]) else {
+                let Some(m) = engine
+                    .endpoint(dst)
+                    .model_index
+                    .map(|i| &cluster.endpoints[i])
+                else {
                     continue;
                 };
-                if m.ports.iter().any(|p| p.port == lo && p.protocol == spec.protocol) {
+                if m.ports
+                    .iter()
+                    .any(|p| p.port == lo && p.protocol == spec.protocol)
+                {
                     continue;
                 }
                 let opened = engine.rule_ports_for(at.rule.ports.as_deref(), dst);
@@ -76,7 +83,11 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     .iter()
                     .filter(|s| s.namespace == m.namespace && s.selects(&m.labels))
                 {
-                    for sp in svc.ports.iter().filter(|sp| sp.port == lo && sp.protocol == spec.protocol) {
+                    for sp in svc
+                        .ports
+                        .iter()
+                        .filter(|sp| sp.port == lo && sp.protocol == spec.protocol)
+                    {
                         let target = match &sp.target {
                             PortRef::Range { lo, .. } => Some(*lo),
                             PortRef::Named(n) => m

@@ -68,16 +68,15 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             for (j, inner) in nets.iter().enumerate() {
                 let Some(inner) = inner else { continue };
                 let outer = nets.iter().enumerate().find(|(i, outer)| {
-                    *i != j
-                        && outer.is_some_and(|o| {
-                            o.contains(inner) && (o != *inner || *i < j)
-                        })
+                    *i != j && outer.is_some_and(|o| o.contains(inner) && (o != *inner || *i < j))
                 });
                 if let Some((i, Some(outer))) = outer {
                     let what = if outer == inner {
                         format!("except {inner} is listed twice (entry {i} and {j})")
                     } else {
-                        format!("except {inner} lies inside except {outer}: it excludes nothing more")
+                        format!(
+                            "except {inner} lies inside except {outer}: it excludes nothing more"
+                        )
                     };
                     out.push(
                         Finding::new(&RULE, what)

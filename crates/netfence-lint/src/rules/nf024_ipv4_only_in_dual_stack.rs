@@ -49,10 +49,18 @@ pub static RULE: Rule = Rule {
 /// What makes the input dual-stack, for the message; `None` when it is not.
 fn ipv6_evidence(ctx: &LintContext) -> Option<String> {
     let cluster = ctx.cluster();
-    if let Some(e) = cluster.endpoints.iter().find(|e| e.ips.iter().any(|ip| ip.is_ipv6())) {
+    if let Some(e) = cluster
+        .endpoints
+        .iter()
+        .find(|e| e.ips.iter().any(|ip| ip.is_ipv6()))
+    {
         return Some(format!("{} has an IPv6 address", e.id));
     }
-    if let Some(n) = cluster.nodes.iter().find(|n| n.addresses.iter().any(|ip| ip.is_ipv6())) {
+    if let Some(n) = cluster
+        .nodes
+        .iter()
+        .find(|n| n.addresses.iter().any(|ip| ip.is_ipv6()))
+    {
         return Some(format!("node {} has an IPv6 address", n.name));
     }
     ctx.rules().into_iter().find_map(|at| {

@@ -54,10 +54,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
         if policies.contains_key(&p) {
             continue;
         }
-        let by: Vec<String> = by
-            .iter()
-            .map(|&(q, d, j)| ctx.rule_name(q, d, j))
-            .collect();
+        let by: Vec<String> = by.iter().map(|&(q, d, j)| ctx.rule_name(q, d, j)).collect();
         out.push(
             Finding::new(
                 &RULE,

@@ -61,10 +61,7 @@ pub static RULE: Rule = Rule {
 fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
     let r = redundancy(ctx);
     for (p, by) in redundant_policies(ctx, &r) {
-        let by: Vec<String> = by
-            .iter()
-            .map(|&(q, d, j)| ctx.rule_name(q, d, j))
-            .collect();
+        let by: Vec<String> = by.iter().map(|&(q, d, j)| ctx.rule_name(q, d, j)).collect();
         out.push(
             Finding::new(
                 &RULE,
@@ -73,8 +70,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     netfence_views::short_list(&by)
                 ),
             )
-            .at(ctx.policy_root(p).key("metadata").key("name"))
-            .object(ctx.policy_ref(p))
+            .on_object(ctx.policy_ref(p))
             .help("delete the policy, or merge what it is meant to say into the covering policy"),
         );
     }

@@ -67,11 +67,7 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
         };
         let open: Vec<String> = open
             .iter()
-            .filter(|id| {
-                ctx.engine
-                    .find(id)
-                    .is_ok_and(|e| ctx.is_real_pod(e))
-            })
+            .filter(|id| ctx.engine.find(id).is_ok_and(|e| ctx.is_real_pod(e)))
             .cloned()
             .collect();
         let policy = serde_json::json!({
@@ -87,12 +83,6 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
         if dir == Direction::Egress {
             help.push_str("and allow DNS in the same change (see NF012)");
         }
-        let object = ctx.namespace_ref(ns);
-        let at = object.origin.clone().map(|origin| {
-            netfence_model::FieldLoc { origin, path: Vec::new() }
-                .key("metadata")
-                .key("name")
-        });
         let open_text = if open.is_empty() {
             String::new()
         } else {
@@ -102,20 +92,18 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
                 netfence_views::short_list(&open)
             )
         };
-        let mut finding = Finding::new(
-            rule,
-            format!(
-                "namespace {ns} has no default-deny {} (a policy with `podSelector: {{}}` and {} in policyTypes){open_text}",
-                dir.as_str(),
-                dir.policy_type()
-            ),
-        )
-        .object(object)
-        .help(help)
-        .related(open);
-        if let Some(at) = at {
-            finding = finding.at(at);
-        }
-        out.push(finding);
+        out.push(
+            Finding::new(
+                rule,
+                format!(
+                    "namespace {ns} has no default-deny {} (a policy with `podSelector: {{}}` and {} in policyTypes){open_text}",
+                    dir.as_str(),
+                    dir.policy_type()
+                ),
+            )
+            .on_object(ctx.namespace_ref(ns))
+            .help(help)
+            .related(open),
+        );
     }
 }

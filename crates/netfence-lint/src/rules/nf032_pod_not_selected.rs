@@ -66,21 +66,14 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
         let Some(object) = ctx.endpoint_ref(pods[0]) else {
             continue;
         };
-        let at = object.origin.clone().map(|origin| {
-            netfence_model::FieldLoc { origin, path: Vec::new() }
-                .key("metadata")
-                .key("name")
-        });
-        let mut finding = Finding::new(
+        out.push(
+            Finding::new(
             &RULE,
             format!("{group} is selected by no NetworkPolicy: it accepts every connection and may open any"),
         )
-        .object(object)
+            .on_object(object)
         .help("cover its namespace with a default-deny (NF030, NF031) or write a policy for it")
-        .related(ctx.ids(&pods));
-        if let Some(at) = at {
-            finding = finding.at(at);
-        }
-        out.push(finding);
+        .related(ctx.ids(&pods)),
+        );
     }
 }
