@@ -66,10 +66,14 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
     report(ctx, &RULE, Direction::Egress, out);
 }
 
+/// Verifying a fix re-runs the engine on the changed input; the first findings
+/// get one, the others the `netfence check` command that computes it.
+const VERIFIED_FIXES: usize = 3;
+
 /// Shared with NF029, which is the same check seen from the other end.
 pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Finding>) {
     let engine = ctx.engine;
-    for o in one_sided(ctx, dir) {
+    for (i, o) in one_sided(ctx, dir).into_iter().enumerate() {
         let Some(&(src, dst)) = o.pairs.first() else {
             continue;
         };
@@ -103,9 +107,18 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
             ),
         )
         .object(ctx.policy_ref(o.policy))
-        .help(verified_fix(ctx, src, dst, &o.conns).unwrap_or_else(|| {
-            format!("allow the flow in {other_end} too, or delete this rule if the flow is not wanted")
-        }))
+        .help(
+            (i < VERIFIED_FIXES)
+                .then(|| verified_fix(ctx, src, dst, &o.conns))
+                .flatten()
+                .unwrap_or_else(|| {
+                    format!(
+                        "allow the flow in {other_end} too (`netfence check {} {}` proposes a verified change), or delete this rule if the flow is not wanted",
+                        engine.endpoint(src).id,
+                        engine.endpoint(dst).id
+                    )
+                }),
+        )
         .related(pairs);
         if let Some(loc) = peer_loc {
             finding = finding.at_key(loc);
