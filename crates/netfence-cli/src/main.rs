@@ -702,7 +702,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             if let Some(rule) = rule {
                 return explain(&rule);
             }
-            if matches!(g.output, Output::Csv | Output::Md | Output::Dot | Output::Nft) {
+            if matches!(
+                g.output,
+                Output::Csv | Output::Md | Output::Dot | Output::Nft
+            ) {
                 return Err("lint supports -o text, json, sarif and github".into());
             }
             let settings = match lint_settings(&g, &lint) {
