@@ -229,13 +229,13 @@ impl<'a> LintContext<'a> {
         }
     }
 
-    /// A policy with `podSelector: {}` that isolates `dir` and has no rules for
-    /// it: the namespace's default-deny for that direction.
+    /// A default-deny (`podSelector: {}` isolating `dir`, see
+    /// `netfence_views::default_deny_policies`) that has no rules for `dir`.
     pub fn is_default_deny(&self, p: usize, dir: Direction) -> bool {
         let policy = &self.cluster().policies[p];
-        policy.pod_selector.is_empty()
-            && policy.isolates(dir)
-            && policy.effective_rules(dir).is_empty()
+        policy.effective_rules(dir).is_empty()
+            && netfence_views::default_deny_policies(self.cluster(), &policy.namespace, dir)
+                .contains(&p)
     }
 
     /// Where a policy says it isolates `dir`: its `policyTypes` entry when
@@ -325,11 +325,7 @@ impl<'a> LintContext<'a> {
 
     /// The cluster DNS endpoints, the input's own before the assumed one.
     pub fn dns_endpoints(&self) -> Vec<EpId> {
-        let mut eps: Vec<EpId> = self
-            .engine
-            .pods()
-            .filter(|&e| netfence_views::is_cluster_dns(self.engine, e))
-            .collect();
+        let mut eps = netfence_views::cluster_dns_endpoints(self.engine);
         eps.sort_by_key(|&e| !self.is_real_pod(e));
         eps
     }
