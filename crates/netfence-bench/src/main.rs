@@ -170,7 +170,8 @@ fn engine(workloads: usize, policies: usize, runs: usize, seed: u64) -> Result<V
         ..LoadOptions::default()
     };
     let mut after_sources = sources_of(&files);
-    let after = load(&mut after_sources, &after_opts).map_err(|d| format!("{} error(s)", d.len()))?;
+    let after =
+        load(&mut after_sources, &after_opts).map_err(|d| format!("{} error(s)", d.len()))?;
     let after_engine = Engine::new(&after.cluster);
     let (diff_t, changes) = time(runs, || {
         let d = netfence_diff::diff(
