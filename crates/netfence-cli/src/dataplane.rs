@@ -38,6 +38,53 @@ pub struct EnforceArgs {
 }
 
 #[derive(Args)]
+pub struct GenArgs {
+    /// Workloads (Deployments, or Pods with --pods-per-workload). Sizes: S 100,
+    /// M 1000, L 10000, XL 50000.
+    #[arg(long)]
+    workloads: usize,
+    /// NetworkPolicies (S 20, M 200, L 2000, XL 10000).
+    #[arg(long)]
+    policies: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write this many Pods with IPs per workload instead of Deployments (for the data plane).
+    #[arg(long)]
+    pods_per_workload: Option<usize>,
+    /// Spread the pods over this many Nodes.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+}
+
+/// `netfence gen ... -o DIR`: the directory comes from the global `-o`.
+pub fn gen_cluster(g: &Global, args: GenArgs) -> Result<u8, String> {
+    let Output::Dir(dir) = &g.output else {
+        return Err("gen writes files: give the directory with -o DIR".into());
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let files = netfence_gen::generate(&netfence_gen::GenOptions {
+        workloads: args.workloads,
+        policies: args.policies,
+        seed: args.seed,
+        pods_per_workload: args.pods_per_workload,
+        nodes: args.nodes,
+    });
+    for (name, text) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    eprintln!(
+        "wrote {} file(s) to {}: {} workloads, {} policies (seed {})",
+        files.len(),
+        dir.display(),
+        args.workloads,
+        args.policies,
+        args.seed
+    );
+    Ok(0)
+}
+
+#[derive(Args)]
 pub struct StatusArgs {
     /// The network namespace `enforce --netns` applied to.
     #[arg(long)]

@@ -47,8 +47,9 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Global {
-    /// Output format.
-    #[arg(short = 'o', long = "output", global = true, default_value = "text")]
+    /// Output format: text, json, csv, md, dot, nft, sarif, github (what each
+    /// command supports is in its help); for `gen`, the directory to write.
+    #[arg(short = 'o', long = "output", global = true, default_value = "text", value_parser = parse_output)]
     output: Output,
     /// Namespace for objects without one (as `kubectl apply -n`), and the namespace
     /// the output covers.
@@ -83,7 +84,7 @@ struct Global {
     verbose: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 enum Output {
     Text,
     Json,
@@ -95,6 +96,27 @@ enum Output {
     Sarif,
     /// GitHub Actions workflow commands (lint): annotations on the pull request.
     Github,
+    /// Not a format: the directory `gen` writes to (any other command refuses it).
+    Dir(PathBuf),
+}
+
+const OUTPUT_FORMATS: &[(&str, Output)] = &[
+    ("text", Output::Text),
+    ("json", Output::Json),
+    ("csv", Output::Csv),
+    ("md", Output::Md),
+    ("dot", Output::Dot),
+    ("nft", Output::Nft),
+    ("sarif", Output::Sarif),
+    ("github", Output::Github),
+];
+
+fn parse_output(s: &str) -> Result<Output, String> {
+    Ok(OUTPUT_FORMATS
+        .iter()
+        .find(|(name, _)| *name == s)
+        .map(|(_, o)| o.clone())
+        .unwrap_or_else(|| Output::Dir(PathBuf::from(s))))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,6 +188,8 @@ enum Command {
     },
     /// Print the nftables ruleset that enforces the policies on one node.
     Compile(dataplane::CompileArgs),
+    /// Write a synthetic cluster (namespaces, workloads or pods, policies) to -o DIR.
+    Gen(dataplane::GenArgs),
     /// Apply the ruleset to this node (or a network namespace) as one delta transaction.
     Enforce(dataplane::EnforceArgs),
     /// Which policies let traffic through and what was dropped, on an enforced node.
@@ -551,6 +575,14 @@ fn text_only(g: &Global, what: &str) -> Result<(), String> {
 
 fn run(cli: Cli) -> Result<u8, String> {
     let g = cli.global.clone();
+    if let (Output::Dir(dir), false) = (&g.output, matches!(cli.command, Command::Gen(_))) {
+        let names: Vec<&str> = OUTPUT_FORMATS.iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "-o {}: not an output format; use one of {}",
+            dir.display(),
+            names.join(", ")
+        ));
+    }
     match cli.command {
         Command::Check {
             src,
@@ -649,7 +681,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 Output::Csv => out!("{}", matrix::csv(&m)),
                 Output::Md => out!("{}", matrix::markdown(&m)),
                 Output::Dot => out!("{}", matrix::dot(&m)),
-                Output::Nft | Output::Sarif | Output::Github => {
+                Output::Nft | Output::Sarif | Output::Github | Output::Dir(_) => {
                     return Err("matrix supports -o text|json|csv|md|dot".into());
                 }
             }
@@ -736,6 +768,7 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Compile(args) => dataplane::compile(&g, args),
         Command::Enforce(args) => dataplane::enforce(&g, args),
         Command::Lab(cmd) => dataplane::lab(&g, cmd),
+        Command::Gen(args) => dataplane::gen_cluster(&g, args),
         Command::Status(args) => dataplane::status(&g, args),
         Command::Diff {
             before,

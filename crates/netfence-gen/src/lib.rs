@@ -86,7 +86,9 @@ pub fn generate(opts: &GenOptions) -> Vec<(String, String)> {
     let workloads = opts.workloads.max(1);
     // Namespaces: about 15% of the policy budget goes to the per-namespace pair
     // (default-deny, allow-dns), the rest to per-app policies. Sizes are skewed.
-    let ns_count = (opts.policies * 15 / 200).clamp(1, workloads.max(1));
+    let ns_count = (opts.policies / 8)
+        .max(workloads / 50)
+        .clamp(3.min(workloads), workloads.max(1));
     // Apps that get a policy of their own, and call each other.
     let with_policy = opts.policies.saturating_sub(2 * ns_count).min(workloads);
     let namespaces: Vec<String> = (0..ns_count)
@@ -134,8 +136,10 @@ pub fn generate(opts: &GenOptions) -> Vec<(String, String)> {
             }
         }
     }
+    // Callers admitted at the callee: those that have a policy to open their side
+    // (the others sit behind their namespace's default-deny).
     let mut callers: Vec<Vec<usize>> = vec![Vec::new(); apps.len()];
-    for (i, a) in apps.iter().enumerate() {
+    for (i, a) in apps.iter().enumerate().take(with_policy) {
         for &d in &a.deps {
             callers[d].push(i);
         }
@@ -151,6 +155,8 @@ pub fn generate(opts: &GenOptions) -> Vec<(String, String)> {
         );
     }
     ns_yaml.push_str("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n  labels:\n    kubernetes.io/metadata.name: kube-system\n");
+    // Where the scrapers live: apps nobody calls admit them.
+    ns_yaml.push_str("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n  labels:\n    kubernetes.io/metadata.name: monitoring\n    team: platform\n");
 
     let workloads_yaml = match opts.pods_per_workload {
         None => deployments(&apps, &namespaces),

@@ -6,7 +6,7 @@
 use netfence_gen::{GenOptions, generate};
 use netfence_model::{LoadOptions, Severity, load_texts};
 
-fn load(opts: &GenOptions) -> netfence_model::Loaded {
+fn load_with_sources(opts: &GenOptions) -> (netfence_model::Sources, netfence_model::Loaded) {
     let files = generate(opts);
     let texts: Vec<(&str, &str)> = files
         .iter()
@@ -14,8 +14,41 @@ fn load(opts: &GenOptions) -> netfence_model::Loaded {
         .collect();
     let (sources, loaded) = load_texts(&texts, &LoadOptions::default());
     match loaded {
-        Ok(l) => l,
+        Ok(l) => (sources, l),
         Err(d) => panic!("{}", netfence_model::diag::render_short(&d, &sources)),
+    }
+}
+
+fn load(opts: &GenOptions) -> netfence_model::Loaded {
+    load_with_sources(opts).1
+}
+
+#[test]
+fn generated_clusters_are_lint_clean() {
+    // Realistic means no mistakes a linter would flag: every admitted caller has
+    // its egress open, every selector matches something.
+    for (workloads, policies) in [(100, 20), (1_000, 200)] {
+        let (sources, loaded) = load_with_sources(&GenOptions {
+            workloads,
+            policies,
+            seed: 3,
+            pods_per_workload: None,
+            nodes: 1,
+        });
+        let engine = netfence_engine::Engine::new(&loaded.cluster);
+        let run = netfence_lint::lint(
+            &engine,
+            &sources,
+            &LoadOptions::default(),
+            &netfence_lint::Settings::default(),
+        );
+        let serious: Vec<String> = run
+            .findings
+            .iter()
+            .filter(|f| f.severity >= netfence_lint::Level::Warning)
+            .map(|f| format!("{} {}", f.rule, f.message))
+            .collect();
+        assert!(serious.is_empty(), "{workloads}/{policies}: {serious:#?}");
     }
 }
 
