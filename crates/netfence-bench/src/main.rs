@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+mod dataplane;
+
 use clap::{Parser, Subcommand};
 use netfence_engine::{Engine, MatrixFilter};
 use netfence_gen::{GenOptions, generate};
@@ -31,6 +33,24 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Compile + apply at a size, and one-policy changes as delta transactions (root).
+    Apply {
+        #[arg(long)]
+        workloads: usize,
+        #[arg(long)]
+        policies: usize,
+        #[arg(long, default_value_t = 40)]
+        changes: usize,
+    },
+    /// New TCP connections per second through an enforced node (root).
+    Rate {
+        #[arg(long, value_delimiter = ',', default_values_t = [10, 1000, 10000])]
+        policies: Vec<usize>,
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 fn main() {
@@ -42,6 +62,16 @@ fn main() {
             runs,
             seed,
         } => engine(workloads, policies, runs.max(1), seed),
+        Command::Apply {
+            workloads,
+            policies,
+            changes,
+        } => dataplane::apply_bench(workloads, policies, changes),
+        Command::Rate {
+            policies,
+            seconds,
+            runs,
+        } => dataplane::rate_bench(&policies, seconds, runs),
     };
     match result {
         Ok(v) => println!("{v}"),

@@ -158,7 +158,8 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         Some(ns) => Target::Netns(ns.clone()),
         None => Target::Current,
     };
-    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run) {
+    let cache = netfence_nft::status::cache_path(&target);
+    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&cache)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}\nnothing was changed in {}", target.describe());

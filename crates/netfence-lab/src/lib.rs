@@ -185,10 +185,12 @@ impl Lab {
                 },
             );
             let target = Target::Netns(self.topology.node_ns[n].clone());
+            let cache = netfence_nft::status::cache_path(&target);
             plans.push(netfence_nft::apply::enforce(
                 &target,
                 &compiled.ruleset,
                 false,
+                Some(&cache),
             )?);
             // So that `netfence status --netns NODE` can explain a lab node too.
             let _ = netfence_nft::status::write_sidecar(&target, &compiled, audit);

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ruleset::{ChainDef, Element, FAMILY, Ruleset, SetDef, TABLE};
@@ -95,7 +96,7 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Result<String, ApplyError> 
 }
 
 /// What the kernel has: object names, chain hashes, and the fixed maps' elements.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Applied {
     pub sets: BTreeMap<String, Vec<String>>,
     pub chains: BTreeSet<String>,
@@ -404,12 +405,147 @@ pub fn execute(target: &Target, plan: &Plan) -> Result<(), ApplyError> {
     run(cmd, Some(&plan.commands)).map(|_| ())
 }
 
-/// Reads, plans and applies: what `enforce` does.
-pub fn enforce(target: &Target, desired: &Ruleset, dry_run: bool) -> Result<Plan, ApplyError> {
-    let applied = read_applied(target, desired)?;
-    let plan = plan(desired, applied.as_ref());
-    if !dry_run {
-        execute(target, &plan)?;
+/// The set holding the generation of the applied ruleset (one number).
+pub const GENERATION_SET: &str = "generation";
+
+/// A short fingerprint of a whole ruleset. Content-named objects make their names
+/// a summary of their content; the dispatch maps are added element by element.
+pub fn generation(desired: &Ruleset) -> u32 {
+    let mut text = String::new();
+    for (name, set) in &desired.sets {
+        text.push_str(name);
+        text.push('\n');
+        if set.is_map() {
+            for e in &set.elements {
+                text.push_str(&e.text());
+                text.push('\n');
+            }
+        }
     }
-    Ok(plan)
+    for name in desired.chains.keys() {
+        text.push_str(name);
+        text.push('\n');
+    }
+    let h = crate::ruleset::content_hash(&text);
+    u32::from_str_radix(&h[..8], 16).unwrap_or(0)
+}
+
+/// What `desired` looks like once applied.
+fn applied_of(desired: &Ruleset) -> Applied {
+    Applied {
+        sets: desired
+            .sets
+            .iter()
+            .map(|(n, s)| (n.clone(), declared_type(s)))
+            .collect(),
+        chains: desired.chains.keys().cloned().collect(),
+        map_elements: desired
+            .sets
+            .iter()
+            .filter(|(_, s)| s.is_map())
+            .map(|(n, s)| (n.clone(), map_pairs(s)))
+            .collect(),
+    }
+}
+
+/// The generation the kernel's table says it holds.
+pub fn kernel_generation(target: &Target) -> Result<Option<u32>, ApplyError> {
+    let items = list_json(
+        target,
+        &["-j", "list", "set", FAMILY, TABLE, GENERATION_SET],
+    )?;
+    Ok(items.into_iter().flatten().find_map(|item| {
+        item["set"]["elem"]
+            .as_array()
+            .and_then(|e| e.first())
+            .and_then(Value::as_u64)
+            .and_then(|g| u32::try_from(g).ok())
+    }))
+}
+
+/// What the last successful apply left, kept beside the table so the next apply
+/// need not list the whole table (its generation must match the kernel's).
+#[derive(Debug, Serialize, Deserialize)]
+struct Cache {
+    generation: u32,
+    applied: Applied,
+}
+
+fn read_cache(path: &std::path::Path) -> Option<Cache> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn write_cache(path: &std::path::Path, cache: &Cache) {
+    if let (Some(dir), Ok(text)) = (path.parent(), serde_json::to_string(cache)) {
+        let _ = std::fs::create_dir_all(dir);
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(tmp, path);
+        }
+    }
+}
+
+/// Reads, plans and applies: what `enforce` does. With `cache`, an apply whose
+/// table still carries the generation recorded there skips listing the table.
+pub fn enforce(
+    target: &Target,
+    desired: &Ruleset,
+    dry_run: bool,
+    cache: Option<&std::path::Path>,
+) -> Result<Plan, ApplyError> {
+    let want = generation(desired);
+    let have = kernel_generation(target)?;
+    if have == Some(want) {
+        return Ok(Plan::default());
+    }
+    let cached = cache
+        .and_then(read_cache)
+        .filter(|c| Some(c.generation) == have)
+        .map(|c| c.applied);
+    let from_cache = cached.is_some();
+    let applied = match cached {
+        Some(a) => Some(a),
+        None => read_applied(target, desired)?,
+    };
+    let mut p = plan(desired, applied.as_ref());
+    mark_generation(&mut p, applied.as_ref(), want);
+    if dry_run {
+        return Ok(p);
+    }
+    match execute(target, &p) {
+        Ok(()) => {}
+        // The cache was wrong (the table was changed by hand): read it and retry.
+        Err(_) if from_cache => {
+            let applied = read_applied(target, desired)?;
+            p = plan(desired, applied.as_ref());
+            mark_generation(&mut p, applied.as_ref(), want);
+            execute(target, &p)?;
+        }
+        Err(e) => return Err(e),
+    }
+    if let Some(path) = cache {
+        write_cache(
+            path,
+            &Cache {
+                generation: want,
+                applied: applied_of(desired),
+            },
+        );
+    }
+    Ok(p)
+}
+
+/// The transaction also records the new generation (replacing the old one).
+fn mark_generation(p: &mut Plan, applied: Option<&Applied>, generation: u32) {
+    let exists = applied.is_some_and(|a| a.sets.contains_key(GENERATION_SET));
+    if p.commands.is_empty() {
+        p.commands = format!("add table {FAMILY} {TABLE}\n");
+    }
+    if exists {
+        p.commands
+            .push_str(&format!("flush set {FAMILY} {TABLE} {GENERATION_SET}\n"));
+    }
+    p.commands.push_str(&format!(
+        "add element {FAMILY} {TABLE} {GENERATION_SET} {{ {generation} }}\n"
+    ));
 }

@@ -147,6 +147,18 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
     let pods = c.local_pods(opts);
     c.dispatch_maps(&pods, opts.interfaces.as_ref());
     c.hook_chains(opts.interfaces.as_ref());
+    // Holds the applied generation (written by `enforce`, never by the compiler).
+    c.ruleset.sets.insert(
+        crate::apply::GENERATION_SET.into(),
+        SetDef {
+            key: vec!["mark"],
+            data: None,
+            interval: false,
+            counter: false,
+            dynamic: false,
+            elements: Vec::new(),
+        },
+    );
     c.provenance.sort();
     let addresses = engine
         .endpoints

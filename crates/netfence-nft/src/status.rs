@@ -34,6 +34,11 @@ pub fn sidecar_path(target: &Target) -> PathBuf {
     PathBuf::from(STATE_DIR).join(format!("{name}.json"))
 }
 
+/// Where `enforce` keeps what it applied last (see `apply::enforce`).
+pub fn cache_path(target: &Target) -> PathBuf {
+    sidecar_path(target).with_extension("applied.json")
+}
+
 pub fn write_sidecar(target: &Target, compiled: &Compiled, audit: bool) -> std::io::Result<()> {
     let sidecar = Sidecar {
         pods: compiled.pods.clone(),

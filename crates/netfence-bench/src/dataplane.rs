@@ -1,0 +1,322 @@
+//! Data plane benchmarks: compile and apply at a size, the time a one-policy
+//! change takes to reach the kernel, and the new-connection rate through an
+//! enforced node compared with a conntrack-only ruleset and with none, all in one
+//! run. Needs root (network namespaces, nft, conntrack).
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use netfence_engine::Engine;
+use netfence_gen::{GenOptions, generate};
+use netfence_model::{Cluster, Direction, LoadOptions, Protocol, Sources, load};
+use netfence_nft::apply::{self, Target};
+use netfence_nft::{CompileOptions, compile};
+use serde_json::{Value, json};
+
+use crate::{peak_rss_mib, round, time};
+
+fn cluster(workloads: usize, policies: usize, without: Vec<String>) -> Result<Cluster, String> {
+    let files = generate(&GenOptions {
+        workloads,
+        policies,
+        seed: 1,
+        pods_per_workload: Some(1),
+        nodes: 1,
+    });
+    let mut sources = Sources::default();
+    for (name, text) in files {
+        sources.add(name, text);
+    }
+    let opts = LoadOptions {
+        without,
+        ..LoadOptions::default()
+    };
+    load(&mut sources, &opts)
+        .map(|l| l.cluster)
+        .map_err(|d| format!("{} load error(s)", d.len()))
+}
+
+fn first_app_policy(c: &Cluster) -> Option<String> {
+    c.policies
+        .iter()
+        .find(|p| p.name != "default-deny-all" && p.name != "allow-dns")
+        .map(|p| format!("networkpolicy/{}/{}", p.namespace, p.name))
+}
+
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Result<Netns, String> {
+        let name = format!("netfence-bench-{tag}-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Ok(Netns(name))
+        } else {
+            Err(format!("ip netns add {name} failed (root?)"))
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    round(sorted[i.min(sorted.len() - 1)])
+}
+
+/// Compile + first apply at a size, then a one-policy change applied back and
+/// forth `changes` times (the delta transaction only: both rulesets are
+/// compiled beforehand; recompiling is measured separately).
+pub fn apply_bench(workloads: usize, policies: usize, changes: usize) -> Result<Value, String> {
+    let before = cluster(workloads, policies, Vec::new())?;
+    let victim = first_app_policy(&before).ok_or("no app policy")?;
+    let after = cluster(workloads, policies, vec![victim.clone()])?;
+    let opts = CompileOptions::default();
+    let (compile_t, compiled) = time(3, || {
+        let engine = Engine::new(&before);
+        compile(&engine, &opts)
+    });
+    let (recompute_t, compiled_after) = time(3, || {
+        let engine = Engine::new(&after);
+        compile(&engine, &opts)
+    });
+    let elements: usize = compiled
+        .ruleset
+        .sets
+        .values()
+        .map(|s| s.elements.len())
+        .sum();
+    let ns = Netns::new("apply")?;
+    let target = Target::Netns(ns.0.clone());
+    let cache = std::env::temp_dir().join(format!("netfence-bench-{}.json", std::process::id()));
+    let started = Instant::now();
+    apply::enforce(&target, &compiled.ruleset, false, Some(&cache)).map_err(|e| e.to_string())?;
+    let first_apply_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // With the cache (what `enforce` does), and without (the table listed first).
+    let mut cached = Vec::new();
+    let mut listed = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..changes.max(1) {
+        let desired = if i % 2 == 0 {
+            &compiled_after.ruleset
+        } else {
+            &compiled.ruleset
+        };
+        let use_cache = i % 4 < 2;
+        let t0 = Instant::now();
+        let plan = apply::enforce(
+            &target,
+            desired,
+            false,
+            use_cache.then_some(cache.as_path()),
+        )
+        .map_err(|e| e.to_string())?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        if use_cache {
+            cached.push(ms)
+        } else {
+            listed.push(ms)
+        }
+        sizes.push(plan.commands.lines().count());
+    }
+    let _ = std::fs::remove_file(&cache);
+    for v in [&mut cached, &mut listed] {
+        v.sort_by(f64::total_cmp);
+    }
+    let stats = |v: &[f64]| json!({"p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "max_ms": round(v[v.len() - 1])});
+    Ok(json!({
+        "workloads": workloads,
+        "policies": policies,
+        "pods": compiled.pods.len(),
+        "chains": compiled.ruleset.chains.len(),
+        "sets": compiled.ruleset.sets.len(),
+        "set_elements": elements,
+        "compile_engine_and_ruleset": compile_t,
+        "first_apply_ms": round(first_apply_ms),
+        "one_policy_change": {
+            "removed": victim,
+            "recompute_engine_and_ruleset": recompute_t,
+            "transaction_lines": sizes.iter().max(),
+            "delta_apply_with_cache": stats(&cached),
+            "delta_apply_listing_the_table": stats(&listed),
+        },
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+/// Two pods of the cluster where the first may open a connection to the second's
+/// port and both are isolated (so their class chains are on the path).
+fn client_and_server(engine: &Engine) -> Option<(usize, usize, u16)> {
+    let pods: Vec<usize> = engine
+        .pods()
+        .filter(|&p| {
+            !engine.endpoint(p).ips.is_empty()
+                && !engine.isolating(p, Direction::Egress).is_empty()
+                && !engine.isolating(p, Direction::Ingress).is_empty()
+        })
+        .collect();
+    for &a in &pods {
+        for &b in &pods {
+            let Some(model) = engine.endpoint(b).model_index else {
+                continue;
+            };
+            let Some(port) = engine.cluster.endpoints[model]
+                .ports
+                .first()
+                .map(|p| p.port)
+            else {
+                continue;
+            };
+            if a != b && engine.allows(a, b, Protocol::Tcp, port) {
+                return Some((a, b, port));
+            }
+        }
+    }
+    None
+}
+
+fn nft(ns: &str, script: &str) -> Result<(), String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, "nft", "-f", "-"]);
+    apply::run(cmd, Some(script))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn sysctl(ns: &str, settings: &[&str]) -> Result<(), String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, "sysctl", "-q", "-w"])
+        .args(settings);
+    apply::run(cmd, None).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// New TCP connections per second from `client_ns` to `server` for `seconds`.
+fn rate(client_ns: &str, server: SocketAddr, seconds: f64, threads: usize) -> f64 {
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                if netfence_lab::serve::enter_netns(client_ns).is_err() {
+                    return;
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    if std::net::TcpStream::connect_timeout(&server, Duration::from_millis(500))
+                        .is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / seconds
+}
+
+/// New-connection rate through one enforced node: no ruleset, conntrack only,
+/// and netfence's ruleset compiled from clusters with each policy count.
+pub fn rate_bench(policy_counts: &[usize], seconds: f64, runs: usize) -> Result<Value, String> {
+    let mut results = Vec::new();
+    for &policies in policy_counts {
+        let workloads = (policies * 2).max(20);
+        let big = cluster(workloads, policies, Vec::new())?;
+        let engine = Engine::new(&big);
+        let Some((a, b, port)) = client_and_server(&engine) else {
+            return Err(format!(
+                "no allowed client/server pair at {policies} policies"
+            ));
+        };
+        let ruleset = compile(&engine, &CompileOptions::default()).ruleset;
+        let (client_id, server_id) = (engine.endpoint(a).id.clone(), engine.endpoint(b).id.clone());
+        let server_ip = engine.endpoint(b).ips[0];
+        // The lab wires just the pair, with the addresses they have in the big
+        // cluster; the node gets the big cluster's whole ruleset.
+        let mut c = big.clone();
+        c.endpoints
+            .retain(|e| e.id == client_id || e.id == server_id);
+        let lab = netfence_lab::Lab::up(&c, 1).map_err(|e| e.to_string())?;
+        let node = lab.topology.node_ns[0].clone();
+        let client_ns = lab
+            .plan
+            .pods
+            .iter()
+            .position(|p| p.id == client_id)
+            .map(|i| lab.topology.pod_ns[i].clone())
+            .ok_or("client not wired")?;
+        for ns in [&client_ns, &node] {
+            sysctl(
+                ns,
+                &[
+                    "net.ipv4.ip_local_port_range=1024 65535",
+                    "net.ipv4.tcp_tw_reuse=1",
+                ],
+            )?;
+        }
+        let server = SocketAddr::new(server_ip, port);
+        let configs: [(&str, Option<&netfence_nft::Ruleset>); 3] = [
+            ("none", None),
+            ("conntrack-only", None),
+            ("netfence", Some(&ruleset)),
+        ];
+        let mut row = serde_json::Map::new();
+        row.insert("policies".into(), json!(policies));
+        let mut medians = Vec::new();
+        for (name, rs) in configs {
+            let _ = nft(
+                &node,
+                "add table inet netfence\ndelete table inet netfence\n",
+            );
+            match (name, rs) {
+                ("conntrack-only", _) => nft(
+                    &node,
+                    "table inet baseline {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n  ct state established,related accept\n  ct state invalid drop\n  accept\n }\n}\n",
+                )?,
+                (_, Some(rs)) => {
+                    let _ = nft(
+                        &node,
+                        "add table inet baseline\ndelete table inet baseline\n",
+                    );
+                    apply::enforce(&Target::Netns(node.clone()), rs, false, None)
+                        .map_err(|e| e.to_string())?;
+                }
+                _ => {
+                    let _ = nft(
+                        &node,
+                        "add table inet baseline\ndelete table inet baseline\n",
+                    );
+                }
+            }
+            let mut v = Vec::new();
+            for _ in 0..runs.max(1) {
+                lab.flush_conntrack();
+                v.push(rate(&client_ns, server, seconds, 4));
+            }
+            v.sort_by(f64::total_cmp);
+            let median = v[v.len() / 2];
+            medians.push(median);
+            row.insert(
+                name.into(),
+                json!({"min": v[0].round(), "median": median.round(), "max": v[v.len() - 1].round()}),
+            );
+        }
+        if medians[1] > 0.0 {
+            row.insert(
+                "netfence_vs_conntrack_only".into(),
+                json!(round(medians[2] / medians[1])),
+            );
+        }
+        results.push(Value::Object(row));
+    }
+    Ok(json!({"seconds_per_run": seconds, "runs": runs, "rates_per_second": results}))
+}
