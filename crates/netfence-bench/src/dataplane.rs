@@ -271,42 +271,41 @@ pub fn rate_bench(policy_counts: &[usize], seconds: f64, runs: usize) -> Result<
         ];
         let mut row = serde_json::Map::new();
         row.insert("policies".into(), json!(policies));
-        let mut medians = Vec::new();
-        for (name, rs) in configs {
-            let _ = nft(
-                &node,
-                "add table inet netfence\ndelete table inet netfence\n",
-            );
-            match (name, rs) {
-                ("conntrack-only", _) => nft(
+        // Interleaved: every round measures each configuration once, so drift in
+        // the machine's load hits all of them alike.
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+        for _ in 0..runs.max(1) {
+            for (i, (name, rs)) in configs.iter().enumerate() {
+                let _ = nft(
                     &node,
-                    "table inet baseline {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n  ct state established,related accept\n  ct state invalid drop\n  accept\n }\n}\n",
-                )?,
-                (_, Some(rs)) => {
-                    let _ = nft(
+                    "add table inet netfence\ndelete table inet netfence\n",
+                );
+                let _ = nft(
+                    &node,
+                    "add table inet baseline\ndelete table inet baseline\n",
+                );
+                match (*name, rs) {
+                    ("conntrack-only", _) => nft(
                         &node,
-                        "add table inet baseline\ndelete table inet baseline\n",
-                    );
-                    apply::enforce(&Target::Netns(node.clone()), rs, false, None)
-                        .map_err(|e| e.to_string())?;
+                        "table inet baseline {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n  ct state established,related accept\n  ct state invalid drop\n  accept\n }\n}\n",
+                    )?,
+                    (_, Some(rs)) => {
+                        apply::enforce(&Target::Netns(node.clone()), rs, false, None)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    _ => {}
                 }
-                _ => {
-                    let _ = nft(
-                        &node,
-                        "add table inet baseline\ndelete table inet baseline\n",
-                    );
-                }
-            }
-            let mut v = Vec::new();
-            for _ in 0..runs.max(1) {
                 lab.flush_conntrack();
-                v.push(rate(&client_ns, server, seconds, 4));
+                samples[i].push(rate(&client_ns, server, seconds, 4));
             }
+        }
+        let mut medians = Vec::new();
+        for ((name, _), mut v) in configs.iter().zip(samples) {
             v.sort_by(f64::total_cmp);
             let median = v[v.len() / 2];
             medians.push(median);
             row.insert(
-                name.into(),
+                (*name).into(),
                 json!({"min": v[0].round(), "median": median.round(), "max": v[v.len() - 1].round()}),
             );
         }
