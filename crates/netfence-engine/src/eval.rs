@@ -7,7 +7,9 @@ use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol, Selector};
 use serde::Serialize;
 
 use crate::addr::AddressSpace;
-use crate::classes::{self, Class, ClassId, NsScope, PeerRef, PodPeerKey, Resolved, dir_index};
+use crate::classes::{
+    self, Class, ClassId, NsScope, PeerRef, PodIndex, PodPeerKey, Resolved, dir_index,
+};
 use crate::portset::{ConnSet, PortSet};
 use crate::universe::{self, EndpointKind, EngineEndpoint, EpId};
 
@@ -92,6 +94,7 @@ pub struct Engine<'c> {
     pub classes: Vec<Class>,
     pub class_of: Vec<ClassId>,
     by_id: std::collections::HashMap<String, EpId>,
+    pods: PodIndex<'c>,
 }
 
 impl<'c> Engine<'c> {
@@ -99,7 +102,7 @@ impl<'c> Engine<'c> {
         let resolved = Resolved::new(cluster);
         let space = AddressSpace::new(&resolved.blocks);
         let endpoints = universe::build(cluster, &space);
-        let (classes, class_of) = classes::build_classes(cluster, &resolved, &endpoints);
+        let (classes, class_of, pods) = classes::build_classes(cluster, &resolved, &endpoints);
         let by_id = endpoints
             .iter()
             .enumerate()
@@ -107,6 +110,7 @@ impl<'c> Engine<'c> {
             .collect();
         Engine {
             by_id,
+            pods,
             cluster,
             space,
             resolved,
@@ -352,9 +356,7 @@ impl<'c> Engine<'c> {
 
     /// Endpoints a policy selects as subjects.
     pub fn selected_by(&self, policy: usize) -> Vec<EpId> {
-        (0..self.endpoints.len())
-            .filter(|&e| classes::selects(self.cluster, policy, &self.endpoints[e]))
-            .collect()
+        self.pods.selected_by(self.cluster, policy)
     }
 
     /// Endpoints matched by peer `peer` of rule `rule` (direction `dir`) of `policy`.
@@ -374,9 +376,15 @@ impl<'c> Engine<'c> {
         else {
             return Vec::new();
         };
-        (0..self.endpoints.len())
-            .filter(|&e| self.classes[self.class_of[e]].matches(r, &self.space))
-            .collect()
+        // Class by class: members of the matching classes, in endpoint order.
+        let mut out: Vec<EpId> = self
+            .classes
+            .iter()
+            .filter(|c| c.matches(r, &self.space))
+            .flat_map(|c| c.members.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Endpoints a pod peer that is not in the input would match, as if a policy
@@ -395,9 +403,7 @@ impl<'c> Engine<'c> {
             },
             pods: pod_selector.cloned(),
         };
-        (0..self.endpoints.len())
-            .filter(|&e| classes::pod_peer_matches(self.cluster, &key, &self.endpoints[e]))
-            .collect()
+        self.pods.peer_members(&key)
     }
 
     /// Namespaces of the input whose labels a namespaceSelector matches.

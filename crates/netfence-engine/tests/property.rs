@@ -319,6 +319,38 @@ proptest! {
         }
     }
 
+    /// The selector index behind `selected_by`, `peer_members` and
+    /// `pods_matching` finds exactly the endpoints the spec says.
+    #[test]
+    fn selections_agree_with_reference(cluster in cluster_strategy()) {
+        let engine = Engine::new(&cluster);
+        let probes: Vec<IpAddr> = PROBE_IPS.iter().map(|s| s.parse().unwrap()).collect();
+        let ends: Vec<(usize, End)> = (0..engine.endpoints.len())
+            .filter_map(|e| oracle_end(&engine, e, &probes).map(|o| (e, o)))
+            .collect();
+        let expect = |f: &dyn Fn(End) -> bool| -> Vec<usize> {
+            ends.iter().filter(|(_, o)| f(*o)).map(|(e, _)| *e).collect()
+        };
+        let known = |eps: Vec<usize>| -> Vec<usize> {
+            eps.into_iter().filter(|e| ends.iter().any(|(x, _)| x == e)).collect()
+        };
+        for (pi, p) in cluster.policies.iter().enumerate() {
+            prop_assert_eq!(known(engine.selected_by(pi)), expect(&|o| reference::selects(&cluster, p, o)));
+            for dir in Direction::BOTH {
+                for (ri, rule) in p.rules(dir).iter().enumerate() {
+                    for (k, peer) in rule.peers.iter().flatten().enumerate() {
+                        let want = expect(&|o| reference::peer_matches(&cluster, p, &peer.kind, o));
+                        prop_assert_eq!(known(engine.peer_members(pi, dir, ri, k)), want.clone());
+                        if let PeerKind::Pods { namespace_selector, pod_selector } = &peer.kind {
+                            let found = engine.pods_matching(&p.namespace, namespace_selector.as_ref(), pod_selector.as_ref());
+                            prop_assert_eq!(known(found), want);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn grouped_matrix_covers_each_pair_once(cluster in cluster_strategy()) {
         let engine = Engine::new(&cluster);
