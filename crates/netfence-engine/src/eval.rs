@@ -253,6 +253,13 @@ impl<'c> Engine<'c> {
         (egress, ingress)
     }
 
+    /// Whether no pair exception can involve `ep` with another endpoint: it does
+    /// not act as a node. Between two distinct such endpoints,
+    /// `allowed(a, b) == class_pair(class_of[a], class_of[b])`.
+    pub fn exception_free(&self, ep: EpId) -> bool {
+        self.endpoints[ep].acts_as_node.is_none()
+    }
+
     /// Allowed connections from `src` to `dst`.
     pub fn allowed(&self, src: EpId, dst: EpId) -> ConnSet {
         let (eg_exc, in_exc) = self.exceptions(src, dst);
