@@ -316,11 +316,26 @@ fn changes(before: &Side, after: &Side, matched: &Matched, joints: &Joints) -> V
             after: a,
         })
     };
+    // Only joint pairs with a source or destination whose decisions may differ
+    // can change (for a one-policy change: the pods that policy selects).
+    let pairs: Vec<(EpId, EpId)> = matched.shared.iter().map(|s| (s.before, s.after)).collect();
+    let flags = before.engine.may_differ(after.engine, &pairs);
+    let joint_flags = |pick: fn(&netfence_engine::MayDiffer) -> bool| -> Vec<bool> {
+        joints
+            .members
+            .iter()
+            .map(|m| m.iter().any(|&i| pick(&flags[i])))
+            .collect()
+    };
+    let (src_differs, dst_differs) = (joint_flags(|f| f.as_src), joint_flags(|f| f.as_dst));
+    let all: Vec<usize> = (0..joints.members.len()).collect();
+    let dst_only: Vec<usize> = all.iter().copied().filter(|&k| dst_differs[k]).collect();
     // Each differing decision with the block pairs it covers.
     let mut differing: Vec<JointChange> = Vec::new();
     let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
-    for j in 0..joints.members.len() {
-        for k in 0..joints.members.len() {
+    for (j, &differs) in src_differs.iter().enumerate() {
+        let towards = if differs { &all } else { &dst_only };
+        for &k in towards {
             let (from, to) = (joints.blocks_towards(j, k), joints.blocks_towards(k, j));
             let split =
                 from.len() != joints.cells_of[j].len() || to.len() != joints.cells_of[k].len();
