@@ -127,7 +127,7 @@ pub fn one_sided(ctx: &LintContext, dir: Direction) -> Vec<OneSided> {
     for side in flows.sides.iter().filter(|s| s.dir == dir) {
         // The other end decides with its own policies: the peer class is the
         // subject there.
-        let Some(other) = flows.side(other_dir, side.peer, side.subject) else {
+        let Some(other_allowed) = ctx.side_allowed(other_dir, side.peer, side.subject) else {
             continue;
         };
         let (src, dst) = match dir {
@@ -136,7 +136,7 @@ pub fn one_sided(ctx: &LintContext, dir: Direction) -> Vec<OneSided> {
         };
         for g in &side.grants {
             let Some(peer) = g.peer else { continue };
-            if !ctx.grant_names_pods(dir, g) || !g.conns.intersect(&other.allowed).is_empty() {
+            if !ctx.grant_names_pods(dir, g) || !g.conns.intersect(&other_allowed).is_empty() {
                 continue;
             }
             let pairs: Vec<(EpId, EpId)> = engine.classes[src]

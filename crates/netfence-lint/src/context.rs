@@ -2,9 +2,8 @@
 //! and analyses several rules share, computed once on first use.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 
-use netfence_engine::classes::ClassId;
+use netfence_engine::classes::{ClassId, PeerRef, dir_index};
 use netfence_engine::{ConnSet, Contribution, EndpointKind, Engine, EpId, SideOutcome};
 use netfence_model::{
     Cluster, Direction, EndpointSource, FieldLoc, LoadOptions, PeerKind, Sources,
@@ -43,21 +42,12 @@ pub struct Side {
     pub grants: Vec<Contribution>,
 }
 
-/// Every isolated side of every class pair whose subject is a pod.
+/// Every isolated side of a class pair where some rule grants something (the
+/// others allow nothing and have no provenance), in (direction, subject, peer)
+/// order.
 #[derive(Debug, Default)]
 pub struct Flows {
     pub sides: Vec<Side>,
-    index: HashMap<(Direction, ClassId, ClassId), usize>,
-}
-
-impl Flows {
-    /// The side for `subject` in `dir` towards `peer`; `None` when the subject is
-    /// not isolated in that direction (everything passes there).
-    pub fn side(&self, dir: Direction, subject: ClassId, peer: ClassId) -> Option<&Side> {
-        self.index
-            .get(&(dir, subject, peer))
-            .map(|&i| &self.sides[i])
-    }
 }
 
 impl<'a> LintContext<'a> {
@@ -317,6 +307,38 @@ impl<'a> LintContext<'a> {
         self.flows.get_or_init(|| compute_flows(self.engine))
     }
 
+    /// What `subject`'s policies allow in `dir` towards (egress) or from
+    /// (ingress) `peer`; `None` when the subject is not isolated in `dir` or is
+    /// not a pod (everything passes there).
+    pub fn side_allowed(&self, dir: Direction, subject: ClassId, peer: ClassId) -> Option<ConnSet> {
+        match self.engine.side_classes(dir, subject, peer, |_| {}) {
+            SideOutcome::Isolated(allowed) => Some(allowed),
+            SideOutcome::NotIsolated | SideOutcome::NotAPod => None,
+        }
+    }
+
+    /// When the isolated `subject` is allowed everything in `dir` towards (from)
+    /// every class: the grants that allow it. `None` as soon as one peer is not
+    /// allowed everything (or the subject is not isolated).
+    pub fn open_to_every_peer(
+        &self,
+        dir: Direction,
+        subject: ClassId,
+    ) -> Option<Vec<Contribution>> {
+        let mut grants = Vec::new();
+        for peer in 0..self.engine.classes.len() {
+            let mut found = Vec::new();
+            match self
+                .engine
+                .side_classes(dir, subject, peer, |c| found.push(c))
+            {
+                SideOutcome::Isolated(allowed) if allowed.is_all() => grants.extend(found),
+                _ => return None,
+            }
+        }
+        Some(grants)
+    }
+
     /// Egress-isolated pods that cannot reach cluster DNS on UDP or TCP 53 (the
     /// same analysis `netfence report` shows).
     pub fn dns_problems(&self) -> &[DnsProblem] {
@@ -350,27 +372,79 @@ impl<'a> LintContext<'a> {
     }
 }
 
+/// The sides where a rule grants something: a rule grants only where its policy
+/// isolates the subject and one of its peers (any class, without peers) matches,
+/// so only those class pairs are decided, rather than every pair.
 fn compute_flows(engine: &Engine) -> Flows {
+    let classes = engine.classes.len();
+    let all: Vec<ClassId> = (0..classes).collect();
+    // Classes matching each pod peer.
+    let mut by_pod_peer: Vec<Vec<ClassId>> = vec![Vec::new(); engine.resolved.pod_peers.len()];
+    for (c, class) in engine.classes.iter().enumerate() {
+        for &k in &class.pod_peers {
+            by_pod_peer[k].push(c);
+        }
+    }
     let mut flows = Flows::default();
     for dir in Direction::BOTH {
-        for (subject, class) in engine.classes.iter().enumerate() {
+        let mut isolated_by: Vec<Vec<ClassId>> = vec![Vec::new(); engine.cluster.policies.len()];
+        for (c, class) in engine.classes.iter().enumerate() {
             let rep = engine.endpoint(class.rep);
             if !rep.is_pod_like() || !rep.selectable {
                 continue;
             }
-            for peer in 0..engine.classes.len() {
-                let mut grants = Vec::new();
-                let outcome = engine.side_classes(dir, subject, peer, |c| grants.push(c));
-                if let SideOutcome::Isolated(allowed) = outcome {
-                    flows.index.insert((dir, subject, peer), flows.sides.len());
-                    flows.sides.push(Side {
-                        dir,
-                        subject,
-                        peer,
-                        allowed,
-                        grants,
-                    });
+            for &p in &class.isolating[dir_index(dir)] {
+                isolated_by[p].push(c);
+            }
+        }
+        let mut pairs: Vec<(ClassId, ClassId)> = Vec::new();
+        for (p, policy) in engine.cluster.policies.iter().enumerate() {
+            if isolated_by[p].is_empty() {
+                continue;
+            }
+            for (r, rule) in policy.effective_rules(dir).iter().enumerate() {
+                let peers: Vec<ClassId> = match &rule.peers {
+                    None => all.clone(),
+                    Some(_) => {
+                        let mut peers: Vec<ClassId> = engine.resolved.peer_refs[p][dir_index(dir)]
+                            [r]
+                            .iter()
+                            .flat_map(|&peer| match peer {
+                                PeerRef::Pods(k) => by_pod_peer[k].clone(),
+                                PeerRef::Block(_) => engine
+                                    .classes
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, c)| c.matches(peer, &engine.space))
+                                    .map(|(i, _)| i)
+                                    .collect(),
+                            })
+                            .collect();
+                        peers.sort_unstable();
+                        peers.dedup();
+                        peers
+                    }
+                };
+                for &subject in &isolated_by[p] {
+                    pairs.extend(peers.iter().map(|&peer| (subject, peer)));
                 }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        for (subject, peer) in pairs {
+            let mut grants = Vec::new();
+            let outcome = engine.side_classes(dir, subject, peer, |c| grants.push(c));
+            if let SideOutcome::Isolated(allowed) = outcome
+                && !grants.is_empty()
+            {
+                flows.sides.push(Side {
+                    dir,
+                    subject,
+                    peer,
+                    allowed,
+                    grants,
+                });
             }
         }
     }
