@@ -56,11 +56,16 @@ impl<'a> SourceMap<'a> {
             .get(m.line().saturating_sub(1))
             .copied()
             .unwrap_or(self.src.len());
-        let offset = self.src[line_start..]
-            .char_indices()
-            .nth(m.col())
-            .map(|(i, _)| line_start + i)
-            .unwrap_or(self.src.len());
+        // Columns count characters; over ASCII text they count bytes.
+        let rest = &self.src.as_bytes()[line_start.min(self.src.len())..];
+        let offset = match rest.get(..m.col()) {
+            Some(prefix) if prefix.is_ascii() && m.col() < rest.len() => line_start + m.col(),
+            _ => self.src[line_start..]
+                .char_indices()
+                .nth(m.col())
+                .map(|(i, _)| line_start + i)
+                .unwrap_or(self.src.len()),
+        };
         Span {
             offset,
             len: 0,
@@ -326,21 +331,26 @@ impl Builder<'_> {
                     Ok(())
                 }
                 Some(key) => {
-                    let key_text = key.value.key_text();
-                    let duplicate = entries
-                        .iter()
-                        .find(|(k, _)| k.value.key_text() == key_text)
-                        .map(|(k, _)| k.span.line);
+                    // Keys are scalars (`open` refuses collections), so each has a
+                    // text; comparing texts finds `80:` and `"80":` alike.
+                    let duplicate = match key.value.key_text() {
+                        Some(text) => entries
+                            .iter()
+                            .find(|(k, _)| k.value.key_is(&text))
+                            .map(|(k, _)| (text, k.span.line)),
+                        None => entries
+                            .iter()
+                            .find(|(k, _)| k.value.key_text().is_none())
+                            .map(|(k, _)| (String::new(), k.span.line)),
+                    };
+                    let key_span = key.span;
                     let mut value = node;
-                    value.key_span = Some(key.span);
-                    entries.push((key.clone(), value));
+                    value.key_span = Some(key_span);
+                    entries.push((key, value));
                     match duplicate {
-                        Some(first_line) => Err(YamlError {
-                            kind: YamlErrorKind::DuplicateKey {
-                                key: key_text.unwrap_or_default(),
-                                first_line,
-                            },
-                            span: key.span,
+                        Some((key, first_line)) => Err(YamlError {
+                            kind: YamlErrorKind::DuplicateKey { key, first_line },
+                            span: key_span,
                         }),
                         None => Ok(()),
                     }
