@@ -151,7 +151,23 @@ fn engine(
     out.insert("input_bytes".into(), json!(bytes));
     out.insert("runs".into(), json!(runs));
 
-    // Baseline: parsing the YAML alone.
+    // Baselines. The YAML parser's events alone (yaml-rust2, which netfence
+    // does not change, so figures of different versions compare), and parsing
+    // into netfence's tree with positions.
+    let (events, _) = time(runs, || {
+        let mut count = 0usize;
+        for (_, text) in &files {
+            let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+            while let Ok((event, _)) = parser.next_token() {
+                if event == yaml_rust2::Event::StreamEnd {
+                    break;
+                }
+                count += 1;
+            }
+        }
+        count
+    });
+    put(&mut out, "yaml_events_baseline", events, false);
     let (yaml, _) = time(runs, || {
         files
             .iter()
