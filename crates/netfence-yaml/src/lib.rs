@@ -24,7 +24,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Deepest nesting accepted; real manifests stay far below it and the bound keeps
 /// recursive consumers of the tree safe from stack exhaustion.
 pub const MAX_DEPTH: usize = 100;
-/// Total nodes an input may expand to through aliases (a "billion laughs" guard).
+/// Nodes aliases may add to an input by repeating what anchors name (a "billion
+/// laughs" guard). Nodes written out in the text are bounded by its size and
+/// are not counted: 50,000 Deployments in one file are 2.5 million nodes.
 pub const MAX_NODES: usize = 2_000_000;
 
 /// A region of the source text. `line` and `col` are 1-based and count characters.
@@ -305,10 +307,6 @@ impl Builder<'_> {
     }
 
     fn push_node(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
-        self.nodes += 1;
-        if self.nodes > MAX_NODES {
-            return self.fail(YamlErrorKind::TooLarge, node.span);
-        }
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
