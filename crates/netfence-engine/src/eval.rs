@@ -95,6 +95,10 @@ pub struct Engine<'c> {
     pub class_of: Vec<ClassId>,
     by_id: std::collections::HashMap<String, EpId>,
     pods: PodIndex<'c>,
+    /// Classes each pod peer matches, ascending.
+    pod_peer_classes: Vec<Vec<ClassId>>,
+    /// Classes each ipBlock matches, ascending.
+    block_classes: Vec<Vec<ClassId>>,
 }
 
 impl<'c> Engine<'c> {
@@ -108,9 +112,24 @@ impl<'c> Engine<'c> {
             .enumerate()
             .map(|(i, e)| (e.id.clone(), i))
             .collect();
+        let mut pod_peer_classes = vec![Vec::new(); resolved.pod_peers.len()];
+        for (c, class) in classes.iter().enumerate() {
+            for &k in &class.pod_peers {
+                pod_peer_classes[k].push(c);
+            }
+        }
+        let block_classes = (0..resolved.blocks.len())
+            .map(|b| {
+                (0..classes.len())
+                    .filter(|&c| classes[c].matches(PeerRef::Block(b), &space))
+                    .collect()
+            })
+            .collect();
         Engine {
             by_id,
             pods,
+            pod_peer_classes,
+            block_classes,
             cluster,
             space,
             resolved,
@@ -208,6 +227,42 @@ impl<'c> Engine<'c> {
             }
         }
         SideOutcome::Isolated(allowed)
+    }
+
+    /// Classes a peer reference matches, ascending.
+    pub fn classes_matching(&self, peer: PeerRef) -> &[ClassId] {
+        match peer {
+            PeerRef::Pods(k) => &self.pod_peer_classes[k],
+            PeerRef::Block(b) => &self.block_classes[b],
+        }
+    }
+
+    /// The classes towards (egress) or from (ingress) which `subject`'s side can
+    /// allow anything, ascending: those some rule of its isolating policies
+    /// matches as the peer; towards any other class `side_classes` allows
+    /// nothing. `None` when every class is possible (the subject is not isolated
+    /// in `dir`, is not a pod, or a rule has no peers). This reads the
+    /// NetworkPolicy tier, the only one `direction` has.
+    pub fn peer_candidates(&self, dir: Direction, subject: ClassId) -> Option<Vec<ClassId>> {
+        let sc = &self.classes[subject];
+        let rep = &self.endpoints[sc.rep];
+        if !rep.selectable || !rep.is_pod_like() || sc.isolating[dir_index(dir)].is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for &pi in &sc.isolating[dir_index(dir)] {
+            let policy = &self.cluster.policies[pi];
+            for (ri, rule) in policy.effective_rules(dir).iter().enumerate() {
+                // A rule without peers matches every class.
+                rule.peers.as_ref()?;
+                for &r in &self.resolved.peer_refs[pi][dir_index(dir)][ri] {
+                    out.extend_from_slice(self.classes_matching(r));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
     }
 
     /// Combines the evaluation tiers for one direction. Only the NetworkPolicy tier
