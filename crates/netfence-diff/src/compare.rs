@@ -9,7 +9,7 @@ use netfence_engine::addr::{compact_text, merge_cidrs};
 use netfence_engine::{CachedDecisions, ConnSet, EndpointKind, Engine, EpId, PortSet, SideOutcome};
 use netfence_model::{Direction, Protocol};
 use netfence_views::{
-    cluster_dns_endpoints, default_deny_policies, dns_reach, group_of, is_cluster_dns,
+    cluster_dns_endpoints, default_deny_by_namespace, dns_reach, group_of, is_cluster_dns,
     policy_location,
 };
 
@@ -814,14 +814,18 @@ fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints)
 /// Namespaces (on both sides) whose default-deny appeared or disappeared.
 fn posture_changes(before: &Side, after: &Side) -> Vec<PostureChange> {
     let (cb, ca) = (before.engine.cluster, after.engine.cluster);
+    let (deny_b, deny_a) = (default_deny_by_namespace(cb), default_deny_by_namespace(ca));
+    let policies = |map: &std::collections::HashMap<&str, [Vec<usize>; 2]>, ns: &str, d: usize| {
+        map.get(ns).map(|x| x[d].clone()).unwrap_or_default()
+    };
     let mut out = Vec::new();
     for ns in &cb.namespaces {
         if ca.namespace(&ns.name).is_none() {
             continue;
         }
-        for direction in Direction::BOTH {
-            let was = default_deny_policies(cb, &ns.name, direction);
-            let now = default_deny_policies(ca, &ns.name, direction);
+        for (d, direction) in Direction::BOTH.into_iter().enumerate() {
+            let was = policies(&deny_b, &ns.name, d);
+            let now = policies(&deny_a, &ns.name, d);
             let (change, cluster, policies) = match (was.is_empty(), now.is_empty()) {
                 (false, true) => (Posture::Lost, cb, was),
                 (true, false) => (Posture::Gained, ca, now),

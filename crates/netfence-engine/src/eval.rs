@@ -438,12 +438,11 @@ impl<'c> Engine<'c> {
         else {
             return Vec::new();
         };
-        // Class by class: members of the matching classes, in endpoint order.
+        // Members of the matching classes, in endpoint order.
         let mut out: Vec<EpId> = self
-            .classes
+            .classes_matching(r)
             .iter()
-            .filter(|c| c.matches(r, &self.space))
-            .flat_map(|c| c.members.iter().copied())
+            .flat_map(|&c| self.classes[c].members.iter().copied())
             .collect();
         out.sort_unstable();
         out

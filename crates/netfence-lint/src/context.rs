@@ -3,7 +3,7 @@
 
 use std::cell::OnceCell;
 
-use netfence_engine::classes::{ClassId, PeerRef, dir_index};
+use netfence_engine::classes::{ClassId, dir_index};
 use netfence_engine::{ConnSet, Contribution, EndpointKind, Engine, EpId, SideOutcome};
 use netfence_model::{
     Cluster, Direction, EndpointSource, FieldLoc, LoadOptions, PeerKind, Sources,
@@ -11,6 +11,7 @@ use netfence_model::{
 use netfence_views::report::{DnsProblem, dns_problems};
 use netfence_yaml::Value;
 
+use crate::analysis::{FlowAnalyses, analyse_flows};
 use crate::finding::ObjectRef;
 
 pub struct LintContext<'a> {
@@ -18,8 +19,10 @@ pub struct LintContext<'a> {
     pub sources: &'a Sources,
     /// How the input was loaded, so a proposed fix can be verified by reloading.
     pub load_options: &'a LoadOptions,
-    flows: OnceCell<Flows>,
+    flows: OnceCell<FlowAnalyses>,
     dns: OnceCell<Vec<DnsProblem>>,
+    /// Namespaces with real pods (rules ask per policy and per peer).
+    pod_namespaces: OnceCell<std::collections::HashSet<String>>,
 }
 
 /// A rule that takes effect, with where it is.
@@ -42,14 +45,6 @@ pub struct Side {
     pub grants: Vec<Contribution>,
 }
 
-/// Every isolated side of a class pair where some rule grants something (the
-/// others allow nothing and have no provenance), in (direction, subject, peer)
-/// order.
-#[derive(Debug, Default)]
-pub struct Flows {
-    pub sides: Vec<Side>,
-}
-
 impl<'a> LintContext<'a> {
     pub fn new(
         engine: &'a Engine<'a>,
@@ -62,6 +57,7 @@ impl<'a> LintContext<'a> {
             load_options,
             flows: OnceCell::new(),
             dns: OnceCell::new(),
+            pod_namespaces: OnceCell::new(),
         }
     }
 
@@ -178,8 +174,13 @@ impl<'a> LintContext<'a> {
     }
 
     pub fn namespace_has_pods(&self, ns: &str) -> bool {
-        self.real_pods()
-            .any(|e| self.engine.endpoint(e).namespace.as_deref() == Some(ns))
+        self.pod_namespaces
+            .get_or_init(|| {
+                self.real_pods()
+                    .filter_map(|e| self.engine.endpoint(e).namespace.clone())
+                    .collect()
+            })
+            .contains(ns)
     }
 
     pub fn ids(&self, eps: &[EpId]) -> Vec<String> {
@@ -223,9 +224,7 @@ impl<'a> LintContext<'a> {
     /// `netfence_views::default_deny_policies`) that has no rules for `dir`.
     pub fn is_default_deny(&self, p: usize, dir: Direction) -> bool {
         let policy = &self.cluster().policies[p];
-        policy.effective_rules(dir).is_empty()
-            && netfence_views::default_deny_policies(self.cluster(), &policy.namespace, dir)
-                .contains(&p)
+        policy.effective_rules(dir).is_empty() && netfence_views::makes_default_deny(policy, dir)
     }
 
     /// Where a policy says it isolates `dir`: its `policyTypes` entry when
@@ -303,8 +302,9 @@ impl<'a> LintContext<'a> {
         self.sources.node(loc).is_some()
     }
 
-    pub fn flows(&self) -> &Flows {
-        self.flows.get_or_init(|| compute_flows(self.engine))
+    /// The flow analyses (redundancy, one-sided grants), computed on first use.
+    pub fn flows(&self) -> &FlowAnalyses {
+        self.flows.get_or_init(|| analyse_flows(self))
     }
 
     /// What `subject`'s policies allow in `dir` towards (egress) or from
@@ -372,81 +372,68 @@ impl<'a> LintContext<'a> {
     }
 }
 
-/// The sides where a rule grants something: a rule grants only where its policy
-/// isolates the subject and one of its peers (any class, without peers) matches,
-/// so only those class pairs are decided, rather than every pair.
-fn compute_flows(engine: &Engine) -> Flows {
-    let classes = engine.classes.len();
-    let all: Vec<ClassId> = (0..classes).collect();
-    // Classes matching each pod peer.
-    let mut by_pod_peer: Vec<Vec<ClassId>> = vec![Vec::new(); engine.resolved.pod_peers.len()];
-    for (c, class) in engine.classes.iter().enumerate() {
-        for &k in &class.pod_peers {
-            by_pod_peer[k].push(c);
-        }
-    }
-    let mut flows = Flows::default();
-    for dir in Direction::BOTH {
-        let mut isolated_by: Vec<Vec<ClassId>> = vec![Vec::new(); engine.cluster.policies.len()];
-        for (c, class) in engine.classes.iter().enumerate() {
-            let rep = engine.endpoint(class.rep);
-            if !rep.is_pod_like() || !rep.selectable {
-                continue;
+impl LintContext<'_> {
+    /// Every isolated side of a class pair where some rule grants something (the
+    /// others allow nothing and have no provenance), in (direction, subject,
+    /// peer) order. A rule grants only where its policy isolates the subject and
+    /// one of its peers (any class, without peers) matches, so only those class
+    /// pairs are decided, rather than every pair.
+    pub fn for_each_flow(&self, mut f: impl FnMut(&Side)) {
+        let engine = self.engine;
+        let all: Vec<ClassId> = (0..engine.classes.len()).collect();
+        for dir in Direction::BOTH {
+            let mut isolated_by: Vec<Vec<ClassId>> =
+                vec![Vec::new(); engine.cluster.policies.len()];
+            for (c, class) in engine.classes.iter().enumerate() {
+                let rep = engine.endpoint(class.rep);
+                if !rep.is_pod_like() || !rep.selectable {
+                    continue;
+                }
+                for &p in &class.isolating[dir_index(dir)] {
+                    isolated_by[p].push(c);
+                }
             }
-            for &p in &class.isolating[dir_index(dir)] {
-                isolated_by[p].push(c);
-            }
-        }
-        let mut pairs: Vec<(ClassId, ClassId)> = Vec::new();
-        for (p, policy) in engine.cluster.policies.iter().enumerate() {
-            if isolated_by[p].is_empty() {
-                continue;
-            }
-            for (r, rule) in policy.effective_rules(dir).iter().enumerate() {
-                let peers: Vec<ClassId> = match &rule.peers {
-                    None => all.clone(),
-                    Some(_) => {
-                        let mut peers: Vec<ClassId> = engine.resolved.peer_refs[p][dir_index(dir)]
-                            [r]
-                            .iter()
-                            .flat_map(|&peer| match peer {
-                                PeerRef::Pods(k) => by_pod_peer[k].clone(),
-                                PeerRef::Block(_) => engine
-                                    .classes
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(_, c)| c.matches(peer, &engine.space))
-                                    .map(|(i, _)| i)
-                                    .collect(),
-                            })
-                            .collect();
-                        peers.sort_unstable();
-                        peers.dedup();
-                        peers
+            let mut pairs: Vec<(ClassId, ClassId)> = Vec::new();
+            for (p, policy) in engine.cluster.policies.iter().enumerate() {
+                if isolated_by[p].is_empty() {
+                    continue;
+                }
+                for (r, rule) in policy.effective_rules(dir).iter().enumerate() {
+                    let peers: Vec<ClassId> = match &rule.peers {
+                        None => all.clone(),
+                        Some(_) => {
+                            let mut peers: Vec<ClassId> = engine.resolved.peer_refs[p]
+                                [dir_index(dir)][r]
+                                .iter()
+                                .flat_map(|&peer| engine.classes_matching(peer).iter().copied())
+                                .collect();
+                            peers.sort_unstable();
+                            peers.dedup();
+                            peers
+                        }
+                    };
+                    for &subject in &isolated_by[p] {
+                        pairs.extend(peers.iter().map(|&peer| (subject, peer)));
                     }
-                };
-                for &subject in &isolated_by[p] {
-                    pairs.extend(peers.iter().map(|&peer| (subject, peer)));
+                }
+            }
+            pairs.sort_unstable();
+            pairs.dedup();
+            for (subject, peer) in pairs {
+                let mut grants = Vec::new();
+                let outcome = engine.side_classes(dir, subject, peer, |c| grants.push(c));
+                if let SideOutcome::Isolated(allowed) = outcome
+                    && !grants.is_empty()
+                {
+                    f(&Side {
+                        dir,
+                        subject,
+                        peer,
+                        allowed,
+                        grants,
+                    });
                 }
             }
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        for (subject, peer) in pairs {
-            let mut grants = Vec::new();
-            let outcome = engine.side_classes(dir, subject, peer, |c| grants.push(c));
-            if let SideOutcome::Isolated(allowed) = outcome
-                && !grants.is_empty()
-            {
-                flows.sides.push(Side {
-                    dir,
-                    subject,
-                    peer,
-                    allowed,
-                    grants,
-                });
-            }
-        }
     }
-    flows
 }
