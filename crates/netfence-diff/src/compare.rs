@@ -9,7 +9,7 @@ use netfence_engine::addr::{compact_text, merge_cidrs};
 use netfence_engine::{CachedDecisions, ConnSet, EndpointKind, Engine, EpId, PortSet, SideOutcome};
 use netfence_model::{Direction, Protocol};
 use netfence_views::{
-    cluster_dns_endpoints, default_deny_policies, dns_reach, group_of, is_cluster_dns,
+    cluster_dns_endpoints, default_deny_by_namespace, dns_reach, group_of, is_cluster_dns,
     policy_location,
 };
 
@@ -316,11 +316,26 @@ fn changes(before: &Side, after: &Side, matched: &Matched, joints: &Joints) -> V
             after: a,
         })
     };
+    // Only joint pairs with a source or destination whose decisions may differ
+    // can change (for a one-policy change: the pods that policy selects).
+    let pairs: Vec<(EpId, EpId)> = matched.shared.iter().map(|s| (s.before, s.after)).collect();
+    let flags = before.engine.may_differ(after.engine, &pairs);
+    let joint_flags = |pick: fn(&netfence_engine::MayDiffer) -> bool| -> Vec<bool> {
+        joints
+            .members
+            .iter()
+            .map(|m| m.iter().any(|&i| pick(&flags[i])))
+            .collect()
+    };
+    let (src_differs, dst_differs) = (joint_flags(|f| f.as_src), joint_flags(|f| f.as_dst));
+    let all: Vec<usize> = (0..joints.members.len()).collect();
+    let dst_only: Vec<usize> = all.iter().copied().filter(|&k| dst_differs[k]).collect();
     // Each differing decision with the block pairs it covers.
     let mut differing: Vec<JointChange> = Vec::new();
     let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
-    for j in 0..joints.members.len() {
-        for k in 0..joints.members.len() {
+    for (j, &differs) in src_differs.iter().enumerate() {
+        let towards = if differs { &all } else { &dst_only };
+        for &k in towards {
             let (from, to) = (joints.blocks_towards(j, k), joints.blocks_towards(k, j));
             let split =
                 from.len() != joints.cells_of[j].len() || to.len() != joints.cells_of[k].len();
@@ -799,14 +814,18 @@ fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints)
 /// Namespaces (on both sides) whose default-deny appeared or disappeared.
 fn posture_changes(before: &Side, after: &Side) -> Vec<PostureChange> {
     let (cb, ca) = (before.engine.cluster, after.engine.cluster);
+    let (deny_b, deny_a) = (default_deny_by_namespace(cb), default_deny_by_namespace(ca));
+    let policies = |map: &std::collections::HashMap<&str, [Vec<usize>; 2]>, ns: &str, d: usize| {
+        map.get(ns).map(|x| x[d].clone()).unwrap_or_default()
+    };
     let mut out = Vec::new();
     for ns in &cb.namespaces {
         if ca.namespace(&ns.name).is_none() {
             continue;
         }
-        for direction in Direction::BOTH {
-            let was = default_deny_policies(cb, &ns.name, direction);
-            let now = default_deny_policies(ca, &ns.name, direction);
+        for (d, direction) in Direction::BOTH.into_iter().enumerate() {
+            let was = policies(&deny_b, &ns.name, d);
+            let now = policies(&deny_a, &ns.name, d);
             let (change, cluster, policies) = match (was.is_empty(), now.is_empty()) {
                 (false, true) => (Posture::Lost, cb, was),
                 (true, false) => (Posture::Gained, ca, now),

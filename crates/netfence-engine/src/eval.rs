@@ -7,7 +7,9 @@ use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol, Selector};
 use serde::Serialize;
 
 use crate::addr::AddressSpace;
-use crate::classes::{self, Class, ClassId, NsScope, PeerRef, PodPeerKey, Resolved, dir_index};
+use crate::classes::{
+    self, Class, ClassId, NsScope, PeerRef, PodIndex, PodPeerKey, Resolved, dir_index,
+};
 use crate::portset::{ConnSet, PortSet};
 use crate::universe::{self, EndpointKind, EngineEndpoint, EpId};
 
@@ -92,6 +94,11 @@ pub struct Engine<'c> {
     pub classes: Vec<Class>,
     pub class_of: Vec<ClassId>,
     by_id: std::collections::HashMap<String, EpId>,
+    pods: PodIndex<'c>,
+    /// Classes each pod peer matches, ascending.
+    pod_peer_classes: Vec<Vec<ClassId>>,
+    /// Classes each ipBlock matches, ascending.
+    block_classes: Vec<Vec<ClassId>>,
 }
 
 impl<'c> Engine<'c> {
@@ -99,14 +106,30 @@ impl<'c> Engine<'c> {
         let resolved = Resolved::new(cluster);
         let space = AddressSpace::new(&resolved.blocks);
         let endpoints = universe::build(cluster, &space);
-        let (classes, class_of) = classes::build_classes(cluster, &resolved, &endpoints);
+        let (classes, class_of, pods) = classes::build_classes(cluster, &resolved, &endpoints);
         let by_id = endpoints
             .iter()
             .enumerate()
             .map(|(i, e)| (e.id.clone(), i))
             .collect();
+        let mut pod_peer_classes = vec![Vec::new(); resolved.pod_peers.len()];
+        for (c, class) in classes.iter().enumerate() {
+            for &k in &class.pod_peers {
+                pod_peer_classes[k].push(c);
+            }
+        }
+        let block_classes = (0..resolved.blocks.len())
+            .map(|b| {
+                (0..classes.len())
+                    .filter(|&c| classes[c].matches(PeerRef::Block(b), &space))
+                    .collect()
+            })
+            .collect();
         Engine {
             by_id,
+            pods,
+            pod_peer_classes,
+            block_classes,
             cluster,
             space,
             resolved,
@@ -206,6 +229,42 @@ impl<'c> Engine<'c> {
         SideOutcome::Isolated(allowed)
     }
 
+    /// Classes a peer reference matches, ascending.
+    pub fn classes_matching(&self, peer: PeerRef) -> &[ClassId] {
+        match peer {
+            PeerRef::Pods(k) => &self.pod_peer_classes[k],
+            PeerRef::Block(b) => &self.block_classes[b],
+        }
+    }
+
+    /// The classes towards (egress) or from (ingress) which `subject`'s side can
+    /// allow anything, ascending: those some rule of its isolating policies
+    /// matches as the peer; towards any other class `side_classes` allows
+    /// nothing. `None` when every class is possible (the subject is not isolated
+    /// in `dir`, is not a pod, or a rule has no peers). This reads the
+    /// NetworkPolicy tier, the only one `direction` has.
+    pub fn peer_candidates(&self, dir: Direction, subject: ClassId) -> Option<Vec<ClassId>> {
+        let sc = &self.classes[subject];
+        let rep = &self.endpoints[sc.rep];
+        if !rep.selectable || !rep.is_pod_like() || sc.isolating[dir_index(dir)].is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for &pi in &sc.isolating[dir_index(dir)] {
+            let policy = &self.cluster.policies[pi];
+            for (ri, rule) in policy.effective_rules(dir).iter().enumerate() {
+                // A rule without peers matches every class.
+                rule.peers.as_ref()?;
+                for &r in &self.resolved.peer_refs[pi][dir_index(dir)][ri] {
+                    out.extend_from_slice(self.classes_matching(r));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
     /// Combines the evaluation tiers for one direction. Only the NetworkPolicy tier
     /// exists today; the admin tier goes before it and the baseline tier after it
     /// (semantics.md §2.2), each deciding allow/deny for part of the connection set
@@ -247,6 +306,13 @@ impl<'c> Engine<'c> {
             _ => None,
         };
         (egress, ingress)
+    }
+
+    /// Whether no pair exception can involve `ep` with another endpoint: it does
+    /// not act as a node. Between two distinct such endpoints,
+    /// `allowed(a, b) == class_pair(class_of[a], class_of[b])`.
+    pub fn exception_free(&self, ep: EpId) -> bool {
+        self.endpoints[ep].acts_as_node.is_none()
     }
 
     /// Allowed connections from `src` to `dst`.
@@ -352,9 +418,7 @@ impl<'c> Engine<'c> {
 
     /// Endpoints a policy selects as subjects.
     pub fn selected_by(&self, policy: usize) -> Vec<EpId> {
-        (0..self.endpoints.len())
-            .filter(|&e| classes::selects(self.cluster, policy, &self.endpoints[e]))
-            .collect()
+        self.pods.selected_by(self.cluster, policy)
     }
 
     /// Endpoints matched by peer `peer` of rule `rule` (direction `dir`) of `policy`.
@@ -374,9 +438,14 @@ impl<'c> Engine<'c> {
         else {
             return Vec::new();
         };
-        (0..self.endpoints.len())
-            .filter(|&e| self.classes[self.class_of[e]].matches(r, &self.space))
-            .collect()
+        // Members of the matching classes, in endpoint order.
+        let mut out: Vec<EpId> = self
+            .classes_matching(r)
+            .iter()
+            .flat_map(|&c| self.classes[c].members.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Endpoints a pod peer that is not in the input would match, as if a policy
@@ -395,9 +464,7 @@ impl<'c> Engine<'c> {
             },
             pods: pod_selector.cloned(),
         };
-        (0..self.endpoints.len())
-            .filter(|&e| classes::pod_peer_matches(self.cluster, &key, &self.endpoints[e]))
-            .collect()
+        self.pods.peer_members(&key)
     }
 
     /// Namespaces of the input whose labels a namespaceSelector matches.

@@ -18,9 +18,11 @@ pub mod matrix;
 pub mod portset;
 pub mod reference;
 pub mod universe;
+pub mod versions;
 
 pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};
 pub use universe::{EndpointKind, EngineEndpoint, EpId};
+pub use versions::MayDiffer;

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use netfence_model::Direction;
+
 use crate::eval::Engine;
 use crate::portset::ConnSet;
 use crate::universe::{EndpointKind, EpId};
@@ -171,11 +173,39 @@ impl Engine<'_> {
                 connections,
             };
         }
+        // Where a source's egress allows nothing, neither does the pair (unless a
+        // pair exception applies, which takes an endpoint acting as a node): each
+        // row visits only the groups of the classes its egress rules can match,
+        // and those acting as nodes.
+        let mut groups_of_class: Vec<Vec<usize>> = vec![Vec::new(); self.classes.len()];
+        for (gi, g) in ns_groups.iter().enumerate() {
+            groups_of_class[self.class_of[g[0]]].push(gi);
+        }
+        let node_groups: Vec<usize> = (0..ns_groups.len())
+            .filter(|&gi| !self.exception_free(ns_groups[gi][0]))
+            .collect();
+        let every_group: Vec<usize> = (0..ns_groups.len()).collect();
         // Row of each source group: destination endpoints per allowed set.
         let mut merged: BTreeMap<(Vec<String>, ConnSet), Vec<String>> = BTreeMap::new();
         for g in &ns_groups {
+            let candidates = self
+                .peer_candidates(Direction::Egress, self.class_of[g[0]])
+                .filter(|_| self.exception_free(g[0]));
+            let towards: Vec<usize> = match candidates {
+                None => every_group.clone(),
+                Some(classes) => {
+                    let mut v: Vec<usize> = classes
+                        .iter()
+                        .flat_map(|&c| groups_of_class[c].iter().copied())
+                        .chain(node_groups.iter().copied())
+                        .collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                }
+            };
             let mut row: BTreeMap<ConnSet, Vec<String>> = BTreeMap::new();
-            for h in &ns_groups {
+            for h in towards.iter().map(|&hi| &ns_groups[hi]) {
                 let (s, d) = if std::ptr::eq(g, h) {
                     if g.len() < 2 {
                         continue;

@@ -64,7 +64,16 @@ fn ip_for_blocks(cluster: &Cluster, end: End) -> Option<IpAddr> {
     }
 }
 
-fn peer_matches(cluster: &Cluster, policy: &Policy, kind: &PeerKind, end: End) -> bool {
+/// Whether `policy` selects `end` as a subject (whatever it isolates).
+pub fn selects(cluster: &Cluster, policy: &Policy, end: End) -> bool {
+    is_subject(cluster, end).is_some_and(|i| {
+        let pod = &cluster.endpoints[i];
+        pod.namespace == policy.namespace && policy.pod_selector.matches(&pod.labels)
+    })
+}
+
+/// Whether a peer of a rule of `policy` matches `end`.
+pub fn peer_matches(cluster: &Cluster, policy: &Policy, kind: &PeerKind, end: End) -> bool {
     match kind {
         PeerKind::IpBlock { cidr, except } => ip_for_blocks(cluster, end)
             .is_some_and(|ip| cidr.contains(&ip) && !except.iter().any(|e| e.contains(&ip))),

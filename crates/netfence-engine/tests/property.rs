@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use netfence_engine::reference::{self, End};
-use netfence_engine::{EndpointKind, Engine, MatrixFilter};
+use netfence_engine::{EndpointKind, Engine, MatrixFilter, MayDiffer};
 use netfence_model::*;
 use proptest::prelude::*;
 
@@ -295,6 +295,102 @@ const PROBE_IPS: &[&str] = &[
     "2001:db8::1",
 ];
 
+/// Endpoints of two engines matched as diff matches them: by id, external
+/// groups by the addresses they share.
+fn matched(x: &Engine, y: &Engine) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = (0..x.endpoints.len())
+        .filter(|&e| x.endpoint(e).kind != EndpointKind::External)
+        .filter_map(|e| {
+            (0..y.endpoints.len())
+                .find(|&f| {
+                    y.endpoint(f).kind != EndpointKind::External
+                        && y.endpoint(f).id == x.endpoint(e).id
+                })
+                .map(|f| (e, f))
+        })
+        .collect();
+    let external = |engine: &Engine, g: usize| {
+        (0..engine.endpoints.len()).find(|&e| {
+            engine.endpoint(e).kind == EndpointKind::External
+                && engine.endpoint(e).addr_group == Some(g)
+        })
+    };
+    for o in x.space.overlaps(&y.space) {
+        if let (Some(e), Some(f)) = (external(x, o.left), external(y, o.right)) {
+            out.push((e, f));
+        }
+    }
+    out
+}
+
+/// `may_differ`'s promise: pairs of endpoints that may differ neither as source
+/// nor as destination are decided alike.
+fn assert_may_differ_is_sound(x: &Cluster, y: &Cluster) -> Result<(), TestCaseError> {
+    let (ex, ey) = (Engine::new(x), Engine::new(y));
+    let pairs = matched(&ex, &ey);
+    let flags = ex.may_differ(&ey, &pairs);
+    for (i, &(a, a2)) in pairs.iter().enumerate() {
+        for (j, &(b, b2)) in pairs.iter().enumerate() {
+            if flags[i].as_src || flags[j].as_dst {
+                continue;
+            }
+            prop_assert_eq!(
+                ex.allowed(a, b),
+                ey.allowed(a2, b2),
+                "{} -> {} was said not to differ",
+                ex.endpoint(a).id,
+                ex.endpoint(b).id
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn may_differ_is_sound(x in cluster_strategy(), y in cluster_strategy(), keep in prop::collection::vec(any::<bool>(), 4)) {
+        // Unrelated versions; the same pods with other policies; some policies
+        // kept, some replaced or added.
+        assert_may_differ_is_sound(&x, &y)?;
+        let mut z = x.clone();
+        z.policies = y.policies.clone();
+        assert_may_differ_is_sound(&x, &z)?;
+        let mut w = x.clone();
+        for (i, p) in y.policies.iter().enumerate() {
+            match w.policies.get_mut(i) {
+                Some(q) if keep[i] => *q = p.clone(),
+                Some(_) => {}
+                None => w.policies.push(p.clone()),
+            }
+        }
+        assert_may_differ_is_sound(&x, &w)?;
+        // The same policies; some pods with another's labels, address, node or
+        // ports; some namespaces relabelled.
+        let mut v = x.clone();
+        for (i, e) in v.endpoints.iter_mut().enumerate() {
+            if let Some(f) = y.endpoints.get(i) {
+                match i % 5 {
+                    0 if keep[0] => e.labels = f.labels.clone(),
+                    1 if keep[1] => e.ips = f.ips.clone(),
+                    2 if keep[2] => (e.node, e.host_network) = (f.node.clone(), f.host_network),
+                    3 if keep[3] => e.ports = f.ports.clone(),
+                    _ => {}
+                }
+            }
+        }
+        if keep[0] {
+            v.namespaces = y.namespaces.clone();
+        }
+        assert_may_differ_is_sound(&x, &v)?;
+        // Nothing changed: nothing may differ.
+        let (ex, ex2) = (Engine::new(&x), Engine::new(&x));
+        let pairs = matched(&ex, &ex2);
+        prop_assert!(ex.may_differ(&ex2, &pairs).iter().all(|f| *f == MayDiffer::default()));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -313,6 +409,38 @@ proptest! {
                         let want = reference::allowed(&cluster, so, dof, proto, port);
                         prop_assert_eq!(set.allows(proto, port), want,
                             "{} -> {} {}/{}: engine {}, reference {}", engine.endpoint(s).id, engine.endpoint(d).id, proto, port, set, want);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The selector index behind `selected_by`, `peer_members` and
+    /// `pods_matching` finds exactly the endpoints the spec says.
+    #[test]
+    fn selections_agree_with_reference(cluster in cluster_strategy()) {
+        let engine = Engine::new(&cluster);
+        let probes: Vec<IpAddr> = PROBE_IPS.iter().map(|s| s.parse().unwrap()).collect();
+        let ends: Vec<(usize, End)> = (0..engine.endpoints.len())
+            .filter_map(|e| oracle_end(&engine, e, &probes).map(|o| (e, o)))
+            .collect();
+        let expect = |f: &dyn Fn(End) -> bool| -> Vec<usize> {
+            ends.iter().filter(|(_, o)| f(*o)).map(|(e, _)| *e).collect()
+        };
+        let known = |eps: Vec<usize>| -> Vec<usize> {
+            eps.into_iter().filter(|e| ends.iter().any(|(x, _)| x == e)).collect()
+        };
+        for (pi, p) in cluster.policies.iter().enumerate() {
+            prop_assert_eq!(known(engine.selected_by(pi)), expect(&|o| reference::selects(&cluster, p, o)));
+            for dir in Direction::BOTH {
+                for (ri, rule) in p.rules(dir).iter().enumerate() {
+                    for (k, peer) in rule.peers.iter().flatten().enumerate() {
+                        let want = expect(&|o| reference::peer_matches(&cluster, p, &peer.kind, o));
+                        prop_assert_eq!(known(engine.peer_members(pi, dir, ri, k)), want.clone());
+                        if let PeerKind::Pods { namespace_selector, pod_selector } = &peer.kind {
+                            let found = engine.pods_matching(&p.namespace, namespace_selector.as_ref(), pod_selector.as_ref());
+                            prop_assert_eq!(known(found), want);
+                        }
                     }
                 }
             }

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use netfence_engine::classes::dir_index;
 use netfence_engine::{ConnSet, EpId};
 use netfence_model::Direction;
 
-use crate::context::LintContext;
+use crate::context::{LintContext, Side};
 
 /// A rule: policy, direction, index in that direction's rules.
 pub type RuleKey = (usize, Direction, usize);
@@ -21,37 +22,64 @@ pub struct Redundancy {
     pub contributing: BTreeSet<RuleKey>,
 }
 
-/// For every side of every class pair, whether each granting rule's
-/// connections are contained in the union of the other rules' grants there.
-pub fn redundancy(ctx: &LintContext) -> Redundancy {
+/// The analyses over granted flows, computed in one pass over them (see
+/// [`LintContext::for_each_flow`]) and shared by the rules that read them.
+#[derive(Debug, Default)]
+pub struct FlowAnalyses {
+    pub redundancy: Redundancy,
+    /// Per direction (ingress, egress): see [`one_sided`].
+    one_sided: [Vec<OneSided>; 2],
+}
+
+/// Runs every flow analysis over the granted flows: each side is decided once
+/// and dropped (holding every side of a large input took gigabytes).
+pub fn analyse_flows(ctx: &LintContext) -> FlowAnalyses {
     let mut r = Redundancy::default();
     let mut needed: BTreeSet<RuleKey> = BTreeSet::new();
-    for side in &ctx.flows().sides {
-        for (i, g) in side.grants.iter().enumerate() {
-            let key = (g.policy, side.dir, g.rule);
-            r.contributing.insert(key);
-            let others = side
-                .grants
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .fold(ConnSet::none(), |acc, (_, o)| acc.union(&o.conns));
-            if g.conns.is_subset(&others) {
-                let by = r.covered.entry(key).or_default();
-                by.extend(
-                    side.grants
-                        .iter()
-                        .enumerate()
-                        .filter(|&(j, o)| j != i && !o.conns.intersect(&g.conns).is_empty())
-                        .map(|(_, o)| (o.policy, side.dir, o.rule)),
-                );
-            } else {
-                needed.insert(key);
+    let mut found: [BTreeMap<(usize, usize, usize), OneSided>; 2] = Default::default();
+    ctx.for_each_flow(|side| {
+        add_redundancy(side, &mut r, &mut needed);
+        add_one_sided(ctx, side, &mut found[dir_index(side.dir)]);
+    });
+    r.covered.retain(|k, _| !needed.contains(k));
+    FlowAnalyses {
+        redundancy: r,
+        one_sided: found.map(|f| {
+            let mut out: Vec<OneSided> = f.into_values().collect();
+            for o in &mut out {
+                o.pairs.sort_unstable();
+                o.pairs.dedup();
             }
+            out
+        }),
+    }
+}
+
+/// For one side: whether each granting rule's connections are contained in the
+/// union of the other rules' grants there.
+fn add_redundancy(side: &Side, r: &mut Redundancy, needed: &mut BTreeSet<RuleKey>) {
+    for (i, g) in side.grants.iter().enumerate() {
+        let key = (g.policy, side.dir, g.rule);
+        r.contributing.insert(key);
+        let others = side
+            .grants
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .fold(ConnSet::none(), |acc, (_, o)| acc.union(&o.conns));
+        if g.conns.is_subset(&others) {
+            let by = r.covered.entry(key).or_default();
+            by.extend(
+                side.grants
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, o)| j != i && !o.conns.intersect(&g.conns).is_empty())
+                    .map(|(_, o)| (o.policy, side.dir, o.rule)),
+            );
+        } else {
+            needed.insert(key);
         }
     }
-    r.covered.retain(|k, _| !needed.contains(k));
-    r
 }
 
 /// Policies whose removal changes no connection: every rule is covered by
@@ -116,63 +144,66 @@ pub struct OneSided {
 /// Grants in direction `dir` (egress: the source's rule; ingress: the
 /// destination's) that name their peer pods, whose connections the other end's
 /// isolation denies entirely.
-pub fn one_sided(ctx: &LintContext, dir: Direction) -> Vec<OneSided> {
+pub fn one_sided<'a>(ctx: &'a LintContext, dir: Direction) -> &'a [OneSided] {
+    &ctx.flows().one_sided[dir_index(dir)]
+}
+
+fn add_one_sided(
+    ctx: &LintContext,
+    side: &Side,
+    found: &mut BTreeMap<(usize, usize, usize), OneSided>,
+) {
     let engine = ctx.engine;
-    let flows = ctx.flows();
+    let dir = side.dir;
     let other_dir = match dir {
         Direction::Egress => Direction::Ingress,
         Direction::Ingress => Direction::Egress,
     };
-    let mut found: BTreeMap<(usize, usize, usize), OneSided> = BTreeMap::new();
-    for side in flows.sides.iter().filter(|s| s.dir == dir) {
-        // The other end decides with its own policies: the peer class is the
-        // subject there.
-        let Some(other) = flows.side(other_dir, side.peer, side.subject) else {
+    let (src, dst) = match dir {
+        Direction::Egress => (side.subject, side.peer),
+        Direction::Ingress => (side.peer, side.subject),
+    };
+    // The other end decides with its own policies (the peer class is the
+    // subject there); asked only for grants that could be one-sided.
+    let mut other_allowed: Option<Option<ConnSet>> = None;
+    for g in &side.grants {
+        let Some(peer) = g.peer else { continue };
+        if !ctx.grant_names_pods(dir, g) {
             continue;
-        };
-        let (src, dst) = match dir {
-            Direction::Egress => (side.subject, side.peer),
-            Direction::Ingress => (side.peer, side.subject),
-        };
-        for g in &side.grants {
-            let Some(peer) = g.peer else { continue };
-            if !ctx.grant_names_pods(dir, g) || !g.conns.intersect(&other.allowed).is_empty() {
-                continue;
-            }
-            let pairs: Vec<(EpId, EpId)> = engine.classes[src]
-                .members
-                .iter()
-                .flat_map(|&a| engine.classes[dst].members.iter().map(move |&b| (a, b)))
-                .filter(|&(a, b)| a != b && ctx.is_real_pod(a) && ctx.is_real_pod(b))
-                .collect();
-            if pairs.is_empty() {
-                continue;
-            }
-            let entry = found
-                .entry((g.policy, g.rule, peer))
-                .or_insert_with(|| OneSided {
-                    policy: g.policy,
-                    dir,
-                    rule: g.rule,
-                    peer,
-                    pairs: Vec::new(),
-                    conns: ConnSet::none(),
-                    blocked_by: BTreeSet::new(),
-                });
-            entry.pairs.extend(pairs);
-            entry.conns.union_with(&g.conns);
-            let blocked_subject = engine.classes[side.peer].rep;
-            entry
-                .blocked_by
-                .extend(engine.isolating(blocked_subject, other_dir).iter().copied());
         }
+        let other = other_allowed
+            .get_or_insert_with(|| ctx.side_allowed(other_dir, side.peer, side.subject));
+        let Some(other) = other else { return };
+        if !g.conns.intersect(other).is_empty() {
+            continue;
+        }
+        let pairs: Vec<(EpId, EpId)> = engine.classes[src]
+            .members
+            .iter()
+            .flat_map(|&a| engine.classes[dst].members.iter().map(move |&b| (a, b)))
+            .filter(|&(a, b)| a != b && ctx.is_real_pod(a) && ctx.is_real_pod(b))
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
+        let entry = found
+            .entry((g.policy, g.rule, peer))
+            .or_insert_with(|| OneSided {
+                policy: g.policy,
+                dir,
+                rule: g.rule,
+                peer,
+                pairs: Vec::new(),
+                conns: ConnSet::none(),
+                blocked_by: BTreeSet::new(),
+            });
+        entry.pairs.extend(pairs);
+        entry.conns.union_with(&g.conns);
+        let blocked_subject = engine.classes[side.peer].rep;
+        entry
+            .blocked_by
+            .extend(engine.isolating(blocked_subject, other_dir).iter().copied());
     }
-    let mut out: Vec<OneSided> = found.into_values().collect();
-    for o in &mut out {
-        o.pairs.sort_unstable();
-        o.pairs.dedup();
-    }
-    out
 }
 
 /// The fix `netfence check` proposes (and verifies) for one connection of

@@ -2,9 +2,8 @@
 //! and analyses several rules share, computed once on first use.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 
-use netfence_engine::classes::ClassId;
+use netfence_engine::classes::{ClassId, dir_index};
 use netfence_engine::{ConnSet, Contribution, EndpointKind, Engine, EpId, SideOutcome};
 use netfence_model::{
     Cluster, Direction, EndpointSource, FieldLoc, LoadOptions, PeerKind, Sources,
@@ -12,6 +11,7 @@ use netfence_model::{
 use netfence_views::report::{DnsProblem, dns_problems};
 use netfence_yaml::Value;
 
+use crate::analysis::{FlowAnalyses, analyse_flows};
 use crate::finding::ObjectRef;
 
 pub struct LintContext<'a> {
@@ -19,8 +19,10 @@ pub struct LintContext<'a> {
     pub sources: &'a Sources,
     /// How the input was loaded, so a proposed fix can be verified by reloading.
     pub load_options: &'a LoadOptions,
-    flows: OnceCell<Flows>,
+    flows: OnceCell<FlowAnalyses>,
     dns: OnceCell<Vec<DnsProblem>>,
+    /// Namespaces with real pods (rules ask per policy and per peer).
+    pod_namespaces: OnceCell<std::collections::HashSet<String>>,
 }
 
 /// A rule that takes effect, with where it is.
@@ -43,23 +45,6 @@ pub struct Side {
     pub grants: Vec<Contribution>,
 }
 
-/// Every isolated side of every class pair whose subject is a pod.
-#[derive(Debug, Default)]
-pub struct Flows {
-    pub sides: Vec<Side>,
-    index: HashMap<(Direction, ClassId, ClassId), usize>,
-}
-
-impl Flows {
-    /// The side for `subject` in `dir` towards `peer`; `None` when the subject is
-    /// not isolated in that direction (everything passes there).
-    pub fn side(&self, dir: Direction, subject: ClassId, peer: ClassId) -> Option<&Side> {
-        self.index
-            .get(&(dir, subject, peer))
-            .map(|&i| &self.sides[i])
-    }
-}
-
 impl<'a> LintContext<'a> {
     pub fn new(
         engine: &'a Engine<'a>,
@@ -72,6 +57,7 @@ impl<'a> LintContext<'a> {
             load_options,
             flows: OnceCell::new(),
             dns: OnceCell::new(),
+            pod_namespaces: OnceCell::new(),
         }
     }
 
@@ -188,8 +174,13 @@ impl<'a> LintContext<'a> {
     }
 
     pub fn namespace_has_pods(&self, ns: &str) -> bool {
-        self.real_pods()
-            .any(|e| self.engine.endpoint(e).namespace.as_deref() == Some(ns))
+        self.pod_namespaces
+            .get_or_init(|| {
+                self.real_pods()
+                    .filter_map(|e| self.engine.endpoint(e).namespace.clone())
+                    .collect()
+            })
+            .contains(ns)
     }
 
     pub fn ids(&self, eps: &[EpId]) -> Vec<String> {
@@ -233,9 +224,7 @@ impl<'a> LintContext<'a> {
     /// `netfence_views::default_deny_policies`) that has no rules for `dir`.
     pub fn is_default_deny(&self, p: usize, dir: Direction) -> bool {
         let policy = &self.cluster().policies[p];
-        policy.effective_rules(dir).is_empty()
-            && netfence_views::default_deny_policies(self.cluster(), &policy.namespace, dir)
-                .contains(&p)
+        policy.effective_rules(dir).is_empty() && netfence_views::makes_default_deny(policy, dir)
     }
 
     /// Where a policy says it isolates `dir`: its `policyTypes` entry when
@@ -313,8 +302,41 @@ impl<'a> LintContext<'a> {
         self.sources.node(loc).is_some()
     }
 
-    pub fn flows(&self) -> &Flows {
-        self.flows.get_or_init(|| compute_flows(self.engine))
+    /// The flow analyses (redundancy, one-sided grants), computed on first use.
+    pub fn flows(&self) -> &FlowAnalyses {
+        self.flows.get_or_init(|| analyse_flows(self))
+    }
+
+    /// What `subject`'s policies allow in `dir` towards (egress) or from
+    /// (ingress) `peer`; `None` when the subject is not isolated in `dir` or is
+    /// not a pod (everything passes there).
+    pub fn side_allowed(&self, dir: Direction, subject: ClassId, peer: ClassId) -> Option<ConnSet> {
+        match self.engine.side_classes(dir, subject, peer, |_| {}) {
+            SideOutcome::Isolated(allowed) => Some(allowed),
+            SideOutcome::NotIsolated | SideOutcome::NotAPod => None,
+        }
+    }
+
+    /// When the isolated `subject` is allowed everything in `dir` towards (from)
+    /// every class: the grants that allow it. `None` as soon as one peer is not
+    /// allowed everything (or the subject is not isolated).
+    pub fn open_to_every_peer(
+        &self,
+        dir: Direction,
+        subject: ClassId,
+    ) -> Option<Vec<Contribution>> {
+        let mut grants = Vec::new();
+        for peer in 0..self.engine.classes.len() {
+            let mut found = Vec::new();
+            match self
+                .engine
+                .side_classes(dir, subject, peer, |c| found.push(c))
+            {
+                SideOutcome::Isolated(allowed) if allowed.is_all() => grants.extend(found),
+                _ => return None,
+            }
+        }
+        Some(grants)
     }
 
     /// Egress-isolated pods that cannot reach cluster DNS on UDP or TCP 53 (the
@@ -350,20 +372,60 @@ impl<'a> LintContext<'a> {
     }
 }
 
-fn compute_flows(engine: &Engine) -> Flows {
-    let mut flows = Flows::default();
-    for dir in Direction::BOTH {
-        for (subject, class) in engine.classes.iter().enumerate() {
-            let rep = engine.endpoint(class.rep);
-            if !rep.is_pod_like() || !rep.selectable {
-                continue;
+impl LintContext<'_> {
+    /// Every isolated side of a class pair where some rule grants something (the
+    /// others allow nothing and have no provenance), in (direction, subject,
+    /// peer) order. A rule grants only where its policy isolates the subject and
+    /// one of its peers (any class, without peers) matches, so only those class
+    /// pairs are decided, rather than every pair.
+    pub fn for_each_flow(&self, mut f: impl FnMut(&Side)) {
+        let engine = self.engine;
+        let all: Vec<ClassId> = (0..engine.classes.len()).collect();
+        for dir in Direction::BOTH {
+            let mut isolated_by: Vec<Vec<ClassId>> =
+                vec![Vec::new(); engine.cluster.policies.len()];
+            for (c, class) in engine.classes.iter().enumerate() {
+                let rep = engine.endpoint(class.rep);
+                if !rep.is_pod_like() || !rep.selectable {
+                    continue;
+                }
+                for &p in &class.isolating[dir_index(dir)] {
+                    isolated_by[p].push(c);
+                }
             }
-            for peer in 0..engine.classes.len() {
+            let mut pairs: Vec<(ClassId, ClassId)> = Vec::new();
+            for (p, policy) in engine.cluster.policies.iter().enumerate() {
+                if isolated_by[p].is_empty() {
+                    continue;
+                }
+                for (r, rule) in policy.effective_rules(dir).iter().enumerate() {
+                    let peers: Vec<ClassId> = match &rule.peers {
+                        None => all.clone(),
+                        Some(_) => {
+                            let mut peers: Vec<ClassId> = engine.resolved.peer_refs[p]
+                                [dir_index(dir)][r]
+                                .iter()
+                                .flat_map(|&peer| engine.classes_matching(peer).iter().copied())
+                                .collect();
+                            peers.sort_unstable();
+                            peers.dedup();
+                            peers
+                        }
+                    };
+                    for &subject in &isolated_by[p] {
+                        pairs.extend(peers.iter().map(|&peer| (subject, peer)));
+                    }
+                }
+            }
+            pairs.sort_unstable();
+            pairs.dedup();
+            for (subject, peer) in pairs {
                 let mut grants = Vec::new();
                 let outcome = engine.side_classes(dir, subject, peer, |c| grants.push(c));
-                if let SideOutcome::Isolated(allowed) = outcome {
-                    flows.index.insert((dir, subject, peer), flows.sides.len());
-                    flows.sides.push(Side {
+                if let SideOutcome::Isolated(allowed) = outcome
+                    && !grants.is_empty()
+                {
+                    f(&Side {
                         dir,
                         subject,
                         peer,
@@ -374,5 +436,4 @@ fn compute_flows(engine: &Engine) -> Flows {
             }
         }
     }
-    flows
 }

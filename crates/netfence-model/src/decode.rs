@@ -22,14 +22,16 @@ pub fn decode_strict<T: DeserializeOwned>(
         origin: origin.clone(),
         path: Vec::new(),
     };
-    let mut json = json.clone();
+    // Copied only when a type error makes a value set aside (the input itself
+    // stays as it is).
+    let mut json = std::borrow::Cow::Borrowed(json);
     let mut unknown: Vec<Vec<PathSegment>> = Vec::new();
     let mut type_errors: Vec<Vec<PathSegment>> = Vec::new();
     let mut result = None;
     for _ in 0..MAX_ROUNDS {
         let mut ignored = Vec::new();
         let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(ignored_path(&path));
-        let de = serde_ignored::Deserializer::new(&json, &mut on_ignored);
+        let de = serde_ignored::Deserializer::new(json.as_ref(), &mut on_ignored);
         match serde_path_to_error::deserialize::<_, T>(de) {
             Ok(value) => {
                 for p in ignored {
@@ -53,7 +55,7 @@ pub fn decode_strict<T: DeserializeOwned>(
                 }
                 type_errors.push(path.clone());
                 diags.push(type_error(&root, &path, &message, &json));
-                if !set_aside(&mut json, &path, &message) {
+                if !set_aside(json.to_mut(), &path, &message) {
                     break;
                 }
             }

@@ -19,7 +19,7 @@ pub mod validate;
 pub use diag::{Anchor, Diagnostic, Severity};
 pub use git::read_git;
 pub use labels::{Labels, Operator, Requirement, Selector};
-pub use load::{LoadOptions, Loaded, load, read_inputs};
+pub use load::{LoadOptions, Loaded, load, load_policy_overlays, read_inputs};
 pub use model::*;
 pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
 

@@ -134,37 +134,7 @@ pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Dia
     let mut diags = Vec::new();
     let mut raw = Vec::new();
     for fi in 0..sources.files.len() {
-        let file = FileId(fi as u32);
-        let (docs, errors) = netfence_yaml::parse_documents(&sources.files[fi].text);
-        for e in errors {
-            let help = match &e.kind {
-                netfence_yaml::YamlErrorKind::Syntax(_) => {
-                    "check indentation and quoting near this position; tabs are not allowed for indentation"
-                }
-                _ => "fix the YAML at this position",
-            };
-            diags.push(
-                Diagnostic::error(e.kind.to_string(), Anchor::Text { file, span: e.span })
-                    .with_help(help),
-            );
-        }
-        let overlay = sources.files[fi].overlay;
-        for (di, doc) in docs.iter().enumerate() {
-            let origin = ObjectOrigin {
-                file,
-                document: di,
-                prefix: Vec::new(),
-            };
-            collect_objects(
-                &doc.root,
-                origin,
-                overlay,
-                &opts.namespace,
-                &mut raw,
-                &mut diags,
-            );
-        }
-        sources.files[fi].documents = docs;
+        parse_file(sources, fi, opts, &mut raw, &mut diags);
     }
 
     let raw = dedupe(raw, &opts.without, &mut diags);
@@ -181,6 +151,99 @@ pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Dia
         cluster,
         diagnostics: diags,
     })
+}
+
+/// Parses file `fi` of `sources` (keeping its documents there) and collects its
+/// objects.
+fn parse_file(
+    sources: &mut Sources,
+    fi: usize,
+    opts: &LoadOptions,
+    raw: &mut Vec<RawObject>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let file = FileId(fi as u32);
+    let (docs, errors) = netfence_yaml::parse_documents(&sources.files[fi].text);
+    for e in errors {
+        let help = match &e.kind {
+            netfence_yaml::YamlErrorKind::Syntax(_) => {
+                "check indentation and quoting near this position; tabs are not allowed for indentation"
+            }
+            _ => "fix the YAML at this position",
+        };
+        diags.push(
+            Diagnostic::error(e.kind.to_string(), Anchor::Text { file, span: e.span })
+                .with_help(help),
+        );
+    }
+    let overlay = sources.files[fi].overlay;
+    for (di, doc) in docs.iter().enumerate() {
+        let origin = ObjectOrigin {
+            file,
+            document: di,
+            prefix: Vec::new(),
+        };
+        collect_objects(&doc.root, origin, overlay, &opts.namespace, raw, diags);
+    }
+    sources.files[fi].documents = docs;
+}
+
+/// What [`load`] of every file of `sources` gives, when files `..first` are the
+/// input `base` was loaded from (with `opts`) and files `first..` hold only
+/// NetworkPolicies, in namespaces `base` has: the base files are not parsed
+/// again (check verifies a proposed fix this way). As in `load`, a later object
+/// replaces an earlier one with the same identity and `--without` drops what it
+/// names; a policy adds no namespace, workload or endpoint. `None` when the
+/// overlays hold anything else: then only a full `load` gives the answer. Files
+/// `..first` of `sources` are not read.
+pub fn load_policy_overlays(
+    base: &Cluster,
+    sources: &mut Sources,
+    first: usize,
+    opts: &LoadOptions,
+) -> Option<Result<Cluster, Vec<Diagnostic>>> {
+    let mut diags = Vec::new();
+    let mut raw = Vec::new();
+    for fi in first..sources.files.len() {
+        parse_file(sources, fi, opts, &mut raw, &mut diags);
+    }
+    let policy_ns = |o: &RawObject| o.namespace.clone().unwrap_or_else(|| "default".into());
+    if raw.iter().any(|o| {
+        o.kind != "NetworkPolicy"
+            || o.api_version != "networking.k8s.io/v1"
+            || base.namespace(&policy_ns(o)).is_none()
+    }) {
+        return None;
+    }
+    let mut cluster = base.clone();
+    for obj in &raw {
+        if opts.without.iter().any(|w| matches_without(obj, w)) {
+            continue;
+        }
+        let ns = policy_ns(obj);
+        let Some(np) = decode_strict::<net::NetworkPolicy>(&obj.json, &obj.origin, &mut diags)
+        else {
+            continue;
+        };
+        let Some(p) = convert_policy(&np, &ns, &obj.name, &obj.origin, &mut diags) else {
+            continue;
+        };
+        match cluster
+            .policies
+            .iter_mut()
+            .find(|q| q.namespace == p.namespace && q.name == p.name)
+        {
+            Some(q) => *q = p,
+            None => cluster.policies.push(p),
+        }
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Some(Err(diags));
+    }
+    cluster
+        .policies
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Some(Ok(cluster))
 }
 
 fn collect_objects(

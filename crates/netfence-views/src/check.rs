@@ -492,76 +492,220 @@ fn propose(
     if changes.is_empty() {
         return None;
     }
-    // Verify: re-load the input with the changes as overlays and ask the engine.
-    let mut trial = Sources::default();
-    for f in &sources.files {
-        let id = trial.add(f.name.clone(), f.text.clone());
-        trial.files[id.0 as usize].overlay = f.overlay;
-    }
-    for (i, c) in changes.iter().enumerate() {
-        let id = trial.add(format!("<proposal {}>", i + 1), c.yaml.clone());
-        trial.files[id.0 as usize].overlay = true;
-    }
-    let Ok(loaded) = netfence_model::load(&mut trial, opts) else {
-        return Some(Proposal {
-            changes,
-            verified: false,
-            also_opens: Vec::new(),
-            also_opens_total: 0,
-        });
+    // Verify: the input with the changes as overlays, asked of the engine.
+    let unverified = |changes| Proposal {
+        changes,
+        verified: false,
+        also_opens: Vec::new(),
+        also_opens_total: 0,
     };
-    let after = Engine::new(&loaded.cluster);
+    let Ok(cluster) = with_overlays(engine.cluster, sources, opts, &changes) else {
+        return Some(unverified(changes));
+    };
+    let after = Engine::new(&cluster);
     let (s2, d2) = match (
         after.find(&engine.endpoint(src).id),
         after.find(&engine.endpoint(dst).id),
     ) {
         (Ok(s), Ok(d)) => (s, d),
-        _ => {
-            return Some(Proposal {
-                changes,
-                verified: false,
-                also_opens: Vec::new(),
-                also_opens_total: 0,
-            });
-        }
+        _ => return Some(unverified(changes)),
     };
     let verified = covers(&after.allowed(s2, d2), port, protocol);
-    let mut also = Vec::new();
-    let mut total = 0;
-    let mut before_decisions = CachedDecisions::new(engine);
-    let mut after_decisions = CachedDecisions::new(&after);
-    let after_ids: Vec<Option<EpId>> = (0..engine.endpoints.len())
-        .map(|a| after.find(&engine.endpoint(a).id).ok())
-        .collect();
-    for a in 0..engine.endpoints.len() {
-        for b in 0..engine.endpoints.len() {
-            if a == b || (a == src && b == dst) {
-                continue;
-            }
-            let (Some(a2), Some(b2)) = (after_ids[a], after_ids[b]) else {
-                continue;
-            };
-            let gained = after_decisions
-                .allowed(a2, b2)
-                .difference(&before_decisions.allowed(a, b));
-            if !gained.is_empty() {
-                total += 1;
-                if also.len() < 20 {
-                    also.push(format!(
-                        "{} -> {}: {gained}",
-                        engine.endpoint(a).id,
-                        engine.endpoint(b).id
-                    ));
-                }
-            }
-        }
-    }
+    let (also_opens, also_opens_total) = also_opens(engine, &after, (src, dst));
     Some(Proposal {
         changes,
         verified,
-        also_opens: also,
-        also_opens_total: total,
+        also_opens,
+        also_opens_total,
     })
+}
+
+/// The cluster of the input with `changes` applied as overlays. Policies alone
+/// are applied to the loaded cluster (the input is not parsed again); anything
+/// else reloads the whole input.
+fn with_overlays(
+    base: &Cluster,
+    sources: &Sources,
+    opts: &LoadOptions,
+    changes: &[ProposedChange],
+) -> Result<Cluster, Vec<netfence_model::Diagnostic>> {
+    let trial = |with_text: bool| {
+        let mut trial = Sources::default();
+        for f in &sources.files {
+            let text = if with_text {
+                f.text.clone()
+            } else {
+                String::new()
+            };
+            let id = trial.add(f.name.clone(), text);
+            trial.files[id.0 as usize].overlay = f.overlay;
+        }
+        for (i, c) in changes.iter().enumerate() {
+            let id = trial.add(format!("<proposal {}>", i + 1), c.yaml.clone());
+            trial.files[id.0 as usize].overlay = true;
+        }
+        trial
+    };
+    let mut fast = trial(false);
+    if let Some(result) =
+        netfence_model::load_policy_overlays(base, &mut fast, sources.files.len(), opts)
+    {
+        return result;
+    }
+    netfence_model::load(&mut trial(true), opts).map(|l| l.cluster)
+}
+
+/// Pairs other than `asked` that `after` allows more of than `engine`, in
+/// endpoint order: at most 20 as text, and how many there are.
+///
+/// Only pairs whose decision may differ are decided (`Engine::may_differ`: the
+/// sources and destinations the changed policies select); pairs of
+/// exception-free endpoints are decided once per joint (endpoints with the same
+/// class before and after) and counted by size.
+fn also_opens(engine: &Engine, after: &Engine, asked: (EpId, EpId)) -> (Vec<String>, usize) {
+    const SHOWN: usize = 20;
+    let n = engine.endpoints.len();
+    let after_ids: Vec<Option<EpId>> = (0..n)
+        .map(|a| after.find(&engine.endpoint(a).id).ok())
+        .collect();
+    let pairs: Vec<(EpId, EpId)> = after_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(a, a2)| a2.map(|a2| (a, a2)))
+        .collect();
+    let mut flags = vec![netfence_engine::MayDiffer::default(); n];
+    for (&(a, _), f) in pairs.iter().zip(engine.may_differ(after, &pairs)) {
+        flags[a] = f;
+    }
+    let special = |a: EpId, a2: EpId| !engine.exception_free(a) || !after.exception_free(a2);
+    // Joints of the exception-free matched endpoints, members ascending.
+    let mut joint_of: Vec<Option<usize>> = vec![None; n];
+    let mut joints: Vec<Joint> = Vec::new();
+    let mut joint_index: std::collections::HashMap<(usize, usize), usize> = Default::default();
+    let mut specials: Vec<(EpId, EpId)> = Vec::new();
+    for &(a, a2) in &pairs {
+        if special(a, a2) {
+            specials.push((a, a2));
+            continue;
+        }
+        let key = (engine.class_of[a], after.class_of[a2]);
+        let j = *joint_index.entry(key).or_insert_with(|| {
+            joints.push(Joint {
+                classes: key,
+                members: Vec::new(),
+                src: false,
+                dst: false,
+            });
+            joints.len() - 1
+        });
+        let joint = &mut joints[j];
+        joint.members.push(a);
+        joint.src |= flags[a].as_src;
+        joint.dst |= flags[a].as_dst;
+        joint_of[a] = Some(j);
+    }
+    // What each joint gains towards each joint (between distinct members).
+    let dst_joints: Vec<usize> = (0..joints.len()).filter(|&k| joints[k].dst).collect();
+    let all_joints: Vec<usize> = (0..joints.len()).collect();
+    let gains: Vec<Vec<(usize, ConnSet)>> = joints
+        .iter()
+        .map(|jj| {
+            let towards = if jj.src { &all_joints } else { &dst_joints };
+            towards
+                .iter()
+                .filter_map(|&k| {
+                    let kk = &joints[k];
+                    let now = after.class_pair(jj.classes.1, kk.classes.1);
+                    if now.is_empty() {
+                        return None;
+                    }
+                    let gained = now.difference(&engine.class_pair(jj.classes.0, kk.classes.0));
+                    (!gained.is_empty()).then_some((k, gained))
+                })
+                .collect()
+        })
+        .collect();
+    let mut before_decisions = CachedDecisions::new(engine);
+    let mut after_decisions = CachedDecisions::new(after);
+    let mut gained_by_pair = |a: EpId, b: EpId| -> Option<ConnSet> {
+        let (a2, b2) = (after_ids[a]?, after_ids[b]?);
+        if a == b || (a, b) == asked || !(flags[a].as_src || flags[b].as_dst) {
+            return None;
+        }
+        let gained = after_decisions
+            .allowed(a2, b2)
+            .difference(&before_decisions.allowed(a, b));
+        (!gained.is_empty()).then_some(gained)
+    };
+    let is_special = |e: EpId| joint_of[e].is_none() && after_ids[e].is_some();
+    let mut total = 0;
+    // Joint to joint: every member pair but a member with itself and `asked`.
+    for (j, row) in gains.iter().enumerate() {
+        for (k, _) in row {
+            let (x, y) = (joints[j].members.len(), joints[*k].members.len());
+            total += if j == *k { x * (x - 1) } else { x * y };
+            if asked.0 != asked.1 && joint_of[asked.0] == Some(j) && joint_of[asked.1] == Some(*k) {
+                total -= 1;
+            }
+        }
+    }
+    // Pairs with a special endpoint, one by one.
+    for &(x, _) in &specials {
+        for b in 0..n {
+            total += usize::from(gained_by_pair(x, b).is_some());
+            if !is_special(b) {
+                total += usize::from(gained_by_pair(b, x).is_some());
+            }
+        }
+    }
+    // The first pairs in endpoint order.
+    let mut shown = Vec::new();
+    for a in 0..n {
+        if shown.len() >= SHOWN {
+            break;
+        }
+        let mut row: Vec<(EpId, ConnSet)> = Vec::new();
+        match joint_of[a] {
+            None if after_ids[a].is_some() => {
+                row.extend((0..n).filter_map(|b| gained_by_pair(a, b).map(|g| (b, g))));
+            }
+            None => continue,
+            Some(j) => {
+                for (k, gained) in &gains[j] {
+                    row.extend(
+                        joints[*k]
+                            .members
+                            .iter()
+                            .filter(|&&b| b != a && (a, b) != asked)
+                            .map(|&b| (b, gained.clone())),
+                    );
+                }
+                for &(x, _) in &specials {
+                    if let Some(g) = gained_by_pair(a, x) {
+                        row.push((x, g));
+                    }
+                }
+                row.sort_by_key(|(b, _)| *b);
+            }
+        }
+        for (b, gained) in row.into_iter().take(SHOWN - shown.len()) {
+            shown.push(format!(
+                "{} -> {}: {gained}",
+                engine.endpoint(a).id,
+                engine.endpoint(b).id
+            ));
+        }
+    }
+    (shown, total)
+}
+
+/// Endpoints with the same class before and after a change (see `also_opens`).
+struct Joint {
+    classes: (usize, usize),
+    members: Vec<EpId>,
+    /// Some member may differ as a source / as a destination.
+    src: bool,
+    dst: bool,
 }
 
 fn covers(set: &ConnSet, port: Option<u16>, protocol: Protocol) -> bool {

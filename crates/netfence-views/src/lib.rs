@@ -79,9 +79,37 @@ pub fn default_deny_policies(
         .policies
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.namespace == namespace && p.pod_selector.is_empty() && p.isolates(dir))
+        .filter(|(_, p)| p.namespace == namespace && makes_default_deny(p, dir))
         .map(|(i, _)| i)
         .collect()
+}
+
+/// Whether a policy makes its namespace default-deny in `dir` (see
+/// [`default_deny_policies`]).
+pub fn makes_default_deny(policy: &netfence_model::Policy, dir: netfence_model::Direction) -> bool {
+    policy.pod_selector.is_empty() && policy.isolates(dir)
+}
+
+/// [`default_deny_policies`] of every namespace at once, for views that ask
+/// about all of them: namespace → (ingress, egress) policies.
+pub fn default_deny_by_namespace(
+    cluster: &Cluster,
+) -> std::collections::HashMap<&str, [Vec<usize>; 2]> {
+    let mut out: std::collections::HashMap<&str, [Vec<usize>; 2]> = Default::default();
+    for (i, p) in cluster.policies.iter().enumerate() {
+        for (d, dir) in [
+            netfence_model::Direction::Ingress,
+            netfence_model::Direction::Egress,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if makes_default_deny(p, dir) {
+                out.entry(p.namespace.as_str()).or_default()[d].push(i);
+            }
+        }
+    }
+    out
 }
 
 /// Whether a pod reaches cluster DNS on port 53, per protocol.

@@ -2,7 +2,7 @@
 //! posture, pods left open, who can reach what (grouped by workload), DNS health
 //! and the input's warnings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use netfence_engine::{ConnSet, EndpointKind, Engine, EpId};
@@ -165,16 +165,23 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
 /// isolates.
 pub fn namespace_postures(engine: &Engine) -> Vec<NamespacePosture> {
     let cluster = engine.cluster;
-    let pods: Vec<EpId> = engine.pods().collect();
+    // Pods and policies by namespace, in one pass each.
+    let mut pods: HashMap<&str, Vec<EpId>> = HashMap::new();
+    for p in engine.pods() {
+        if let Some(ns) = engine.endpoint(p).namespace.as_deref() {
+            pods.entry(ns).or_default().push(p);
+        }
+    }
+    let mut policies: HashMap<&str, usize> = HashMap::new();
+    for p in &cluster.policies {
+        *policies.entry(p.namespace.as_str()).or_default() += 1;
+    }
+    let default_deny = crate::default_deny_by_namespace(cluster);
     cluster
         .namespaces
         .iter()
         .map(|ns| {
-            let in_ns: Vec<EpId> = pods
-                .iter()
-                .copied()
-                .filter(|&p| engine.endpoint(p).namespace.as_deref() == Some(ns.name.as_str()))
-                .collect();
+            let in_ns: &[EpId] = pods.get(ns.name.as_str()).map_or(&[], Vec::as_slice);
             let open = |d: Direction| {
                 in_ns
                     .iter()
@@ -182,17 +189,13 @@ pub fn namespace_postures(engine: &Engine) -> Vec<NamespacePosture> {
                     .map(|&p| engine.endpoint(p).id.clone())
                     .collect::<Vec<_>>()
             };
-            let default_deny =
-                |d: Direction| !crate::default_deny_policies(cluster, &ns.name, d).is_empty();
+            let deny = default_deny.get(ns.name.as_str());
+            let default_deny = |d: usize| deny.is_some_and(|x| !x[d].is_empty());
             NamespacePosture {
                 namespace: ns.name.clone(),
-                default_deny_ingress: default_deny(Direction::Ingress),
-                default_deny_egress: default_deny(Direction::Egress),
-                policies: cluster
-                    .policies
-                    .iter()
-                    .filter(|p| p.namespace == ns.name)
-                    .count(),
+                default_deny_ingress: default_deny(0),
+                default_deny_egress: default_deny(1),
+                policies: policies.get(ns.name.as_str()).copied().unwrap_or(0),
                 pods: in_ns.len(),
                 open_ingress: open(Direction::Ingress),
                 open_egress: open(Direction::Egress),

@@ -24,7 +24,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Deepest nesting accepted; real manifests stay far below it and the bound keeps
 /// recursive consumers of the tree safe from stack exhaustion.
 pub const MAX_DEPTH: usize = 100;
-/// Total nodes an input may expand to through aliases (a "billion laughs" guard).
+/// Nodes aliases may add to an input by repeating what anchors name (a "billion
+/// laughs" guard). Nodes written out in the text are bounded by its size and
+/// are not counted: 50,000 Deployments in one file are 2.5 million nodes.
 pub const MAX_NODES: usize = 2_000_000;
 
 /// A region of the source text. `line` and `col` are 1-based and count characters.
@@ -56,11 +58,16 @@ impl<'a> SourceMap<'a> {
             .get(m.line().saturating_sub(1))
             .copied()
             .unwrap_or(self.src.len());
-        let offset = self.src[line_start..]
-            .char_indices()
-            .nth(m.col())
-            .map(|(i, _)| line_start + i)
-            .unwrap_or(self.src.len());
+        // Columns count characters; over ASCII text they count bytes.
+        let rest = &self.src.as_bytes()[line_start.min(self.src.len())..];
+        let offset = match rest.get(..m.col()) {
+            Some(prefix) if prefix.is_ascii() && m.col() < rest.len() => line_start + m.col(),
+            _ => self.src[line_start..]
+                .char_indices()
+                .nth(m.col())
+                .map(|(i, _)| line_start + i)
+                .unwrap_or(self.src.len()),
+        };
         Span {
             offset,
             len: 0,
@@ -300,10 +307,6 @@ impl Builder<'_> {
     }
 
     fn push_node(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
-        self.nodes += 1;
-        if self.nodes > MAX_NODES {
-            return self.fail(YamlErrorKind::TooLarge, node.span);
-        }
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -326,21 +329,26 @@ impl Builder<'_> {
                     Ok(())
                 }
                 Some(key) => {
-                    let key_text = key.value.key_text();
-                    let duplicate = entries
-                        .iter()
-                        .find(|(k, _)| k.value.key_text() == key_text)
-                        .map(|(k, _)| k.span.line);
+                    // Keys are scalars (`open` refuses collections), so each has a
+                    // text; comparing texts finds `80:` and `"80":` alike.
+                    let duplicate = match key.value.key_text() {
+                        Some(text) => entries
+                            .iter()
+                            .find(|(k, _)| k.value.key_is(&text))
+                            .map(|(k, _)| (text, k.span.line)),
+                        None => entries
+                            .iter()
+                            .find(|(k, _)| k.value.key_text().is_none())
+                            .map(|(k, _)| (String::new(), k.span.line)),
+                    };
+                    let key_span = key.span;
                     let mut value = node;
-                    value.key_span = Some(key.span);
-                    entries.push((key.clone(), value));
+                    value.key_span = Some(key_span);
+                    entries.push((key, value));
                     match duplicate {
-                        Some(first_line) => Err(YamlError {
-                            kind: YamlErrorKind::DuplicateKey {
-                                key: key_text.unwrap_or_default(),
-                                first_line,
-                            },
-                            span: key.span,
+                        Some((key, first_line)) => Err(YamlError {
+                            kind: YamlErrorKind::DuplicateKey { key, first_line },
+                            span: key_span,
                         }),
                         None => Ok(()),
                     }

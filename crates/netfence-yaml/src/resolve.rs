@@ -24,19 +24,29 @@ pub fn resolve_plain_scalar(text: &str) -> Value {
         return Value::Int(i);
     }
     if looks_like_float(text)
-        && let Ok(f) = text.replace('_', "").parse::<f64>()
+        && let Ok(f) = without_underscores(text).parse::<f64>()
     {
         return Value::Float(f);
     }
     Value::Str(text.to_string())
 }
 
+/// `text` with `_` digit separators removed; borrowed when it has none (nearly
+/// every scalar), as this runs on each one.
+fn without_underscores(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('_') {
+        std::borrow::Cow::Owned(text.replace('_', ""))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 fn parse_int(text: &str) -> Option<i64> {
-    let cleaned = text.replace('_', "");
+    let cleaned = without_underscores(text);
     let (negative, digits) = match cleaned.as_bytes().first()? {
         b'-' => (true, &cleaned[1..]),
         b'+' => (false, &cleaned[1..]),
-        _ => (false, cleaned.as_str()),
+        _ => (false, &cleaned[..]),
     };
     if digits.is_empty() {
         return None;

@@ -67,6 +67,15 @@ impl Value {
         }
     }
 
+    /// Whether this scalar's key text is `key` (`key_text() == Some(key)`), without
+    /// allocating for string keys, which are nearly all of them.
+    pub fn key_is(&self, key: &str) -> bool {
+        match self {
+            Value::Str(s) => s == key,
+            _ => self.key_text().as_deref() == Some(key),
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
@@ -101,7 +110,7 @@ impl Node {
         match &self.value {
             Value::Map(entries) => entries
                 .iter()
-                .find(|(k, _)| k.value.key_text().as_deref() == Some(key))
+                .find(|(k, _)| k.value.key_is(key))
                 .map(|(_, v)| v),
             _ => None,
         }

@@ -64,8 +64,6 @@ pub static RULE: Rule = Rule {
 
 fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
     let engine = ctx.engine;
-    let flows = ctx.flows();
-    let peers = engine.classes.len();
     for (p, _) in ctx.cluster().policies.iter().enumerate() {
         for dir in Direction::BOTH {
             if !ctx.is_default_deny(p, dir) {
@@ -77,16 +75,11 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 if !c.isolating[netfence_engine::classes::dir_index(dir)].contains(&p) {
                     continue;
                 }
-                let sides: Vec<_> = (0..peers)
-                    .filter_map(|q| flows.side(dir, class, q))
-                    .collect();
-                if sides.len() < peers || !sides.iter().all(|s| s.allowed.is_all()) {
+                let Some(grants) = ctx.open_to_every_peer(dir, class) else {
                     continue;
-                }
+                };
                 cancelled.extend(c.members.iter().copied().filter(|&e| ctx.is_real_pod(e)));
-                for s in sides {
-                    granting.extend(s.grants.iter().map(|g| (g.policy, g.rule)));
-                }
+                granting.extend(grants.iter().map(|g| (g.policy, g.rule)));
             }
             if cancelled.is_empty() {
                 continue;

@@ -33,7 +33,7 @@
 //!
 //! Delete the redundant rule, or narrow the broader one if it allows too much.
 
-use crate::analysis::{redundancy, redundant_policies};
+use crate::analysis::redundant_policies;
 use crate::context::LintContext;
 use crate::finding::{Finding, Level};
 use crate::rules::Rule;
@@ -47,9 +47,9 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
-    let r = redundancy(ctx);
+    let r = &ctx.flows().redundancy;
     // A wholly redundant policy is reported once, by NF026.
-    let policies = redundant_policies(ctx, &r);
+    let policies = redundant_policies(ctx, r);
     for (&(p, dir, i), by) in &r.covered {
         if policies.contains_key(&p) {
             continue;

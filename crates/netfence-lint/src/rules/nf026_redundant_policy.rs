@@ -45,7 +45,7 @@
 //!
 //! Delete the policy (or merge what it was meant to say into the covering one).
 
-use crate::analysis::{redundancy, redundant_policies};
+use crate::analysis::redundant_policies;
 use crate::context::LintContext;
 use crate::finding::{Finding, Level};
 use crate::rules::Rule;
@@ -59,8 +59,8 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
-    let r = redundancy(ctx);
-    for (p, by) in redundant_policies(ctx, &r) {
+    let r = &ctx.flows().redundancy;
+    for (p, by) in redundant_policies(ctx, r) {
         let by: Vec<String> = by.iter().map(|&(q, d, j)| ctx.rule_name(q, d, j)).collect();
         out.push(
             Finding::new(

@@ -32,6 +32,8 @@
 //! Check the policies' namespaces and selectors (NF007), and remove allow-all
 //! rules (NF010).
 
+use netfence_model::Direction;
+
 use crate::context::LintContext;
 use crate::finding::{Finding, Level};
 use crate::rules::Rule;
@@ -49,8 +51,19 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
     if policies.is_empty() || !ctx.has_pods() {
         return;
     }
-    if !ctx.flows().sides.iter().all(|s| s.allowed.is_all()) {
-        return;
+    // Every isolated side allows everything: each isolated pod class is open
+    // towards (from) every class.
+    let engine = ctx.engine;
+    for dir in Direction::BOTH {
+        for (class, c) in engine.classes.iter().enumerate() {
+            let rep = engine.endpoint(c.rep);
+            let isolated = rep.is_pod_like()
+                && rep.selectable
+                && !c.isolating[netfence_engine::classes::dir_index(dir)].is_empty();
+            if isolated && ctx.open_to_every_peer(dir, class).is_none() {
+                return;
+            }
+        }
     }
     out.push(
         Finding::new(

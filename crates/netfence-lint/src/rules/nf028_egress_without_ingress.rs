@@ -73,7 +73,7 @@ const VERIFIED_FIXES: usize = 3;
 /// Shared with NF029, which is the same check seen from the other end.
 pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Finding>) {
     let engine = ctx.engine;
-    for (i, o) in one_sided(ctx, dir).into_iter().enumerate() {
+    for (i, o) in one_sided(ctx, dir).iter().enumerate() {
         let Some(&(src, dst)) = o.pairs.first() else {
             continue;
         };
