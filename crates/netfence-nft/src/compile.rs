@@ -121,6 +121,8 @@ struct Run {
 struct Compiler<'e, 'c> {
     engine: &'e Engine<'c>,
     pieces: Vec<Piece>,
+    /// Indices into `pieces` (ascending, so in address order) per engine class.
+    pieces_of_class: HashMap<usize, Vec<usize>>,
     audit: bool,
     ruleset: Ruleset,
     provenance: Vec<ElementOrigin>,
@@ -131,9 +133,18 @@ struct Compiler<'e, 'c> {
 }
 
 pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
+    let pieces = addrmap::partition(engine);
+    let mut pieces_of_class: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, p) in pieces.iter().enumerate() {
+        pieces_of_class
+            .entry(engine.class_of[p.ep])
+            .or_default()
+            .push(i);
+    }
     let mut c = Compiler {
         engine,
-        pieces: addrmap::partition(engine),
+        pieces,
+        pieces_of_class,
         audit: opts.audit,
         ruleset: Ruleset::default(),
         provenance: Vec::new(),
@@ -244,7 +255,22 @@ impl Compiler<'_, '_> {
         let engine = self.engine;
         let mut per_peer: HashMap<usize, (ConnSet, BTreeSet<String>)> = HashMap::new();
         let mut runs: Vec<Run> = Vec::new();
-        for piece in &self.pieces {
+        // Only the classes some rule can match need deciding; elsewhere the side
+        // allows nothing (`Engine::peer_candidates`).
+        let indices: Vec<usize> = match engine.peer_candidates(dir, class) {
+            None => (0..self.pieces.len()).collect(),
+            Some(classes) => {
+                let mut v: Vec<usize> = classes
+                    .iter()
+                    .filter_map(|c| self.pieces_of_class.get(c))
+                    .flatten()
+                    .copied()
+                    .collect();
+                v.sort_unstable();
+                v
+            }
+        };
+        for piece in indices.iter().map(|&i| &self.pieces[i]) {
             let peer = engine.class_of[piece.ep];
             let (conns, allowed_by) = per_peer.entry(peer).or_insert_with(|| {
                 let mut by = BTreeSet::new();
