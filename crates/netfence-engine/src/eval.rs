@@ -536,10 +536,10 @@ spec: {containers: [{name: c, image: i}]}
     #[test]
     fn pods_matching_reads_a_peer_that_is_not_written() {
         let (_, loaded) = load_texts(&[("in.yaml", INPUT)], &LoadOptions::default());
-        let loaded = loaded.unwrap();
+        let loaded = loaded.unwrap(); // ok: test
         let engine = Engine::new(&loaded.cluster);
-        let web = Selector::parse_kubectl("app=web").unwrap();
-        let team_a = Selector::parse_kubectl("team=a").unwrap();
+        let web = Selector::parse_kubectl("app=web").unwrap(); // ok: test
+        let team_a = Selector::parse_kubectl("team=a").unwrap(); // ok: test
         assert_eq!(
             ids(&engine, engine.pods_matching("blog", None, Some(&web))),
             ["blog/b"]
@@ -561,7 +561,7 @@ spec: {containers: [{name: c, image: i}]}
         assert_eq!(engine.namespaces_matching(&team_a), ["shop"]);
         assert!(
             engine
-                .namespaces_matching(&Selector::parse_kubectl("team=b").unwrap())
+                .namespaces_matching(&Selector::parse_kubectl("team=b").unwrap()) // ok: test
                 .is_empty()
         );
     }
