@@ -167,7 +167,7 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         }
     };
     if args.dry_run {
-        out!("{}", plan.commands);
+        out!("{}", plan.text());
         eprintln!("dry run: {}", plan.summary());
         return Ok(0);
     }
