@@ -520,3 +520,99 @@ fn external_hosts_probe_ip_block_rules() {
     assert!(report.probes.iter().any(|p| p.src.starts_with("external:")));
     assert_no_mismatch("shop with external hosts", &report);
 }
+
+/// The namespace and address of a lab pod.
+fn pod_at(lab: &Lab, id: &str) -> (String, Ipv4Addr) {
+    let i = lab.plan.pods.iter().position(|p| p.id == id).unwrap();
+    (lab.topology.pod_ns[i].clone(), lab.plan.pods[i].ip)
+}
+
+/// Gives the pod namespace `ns` a second address (what a pod with
+/// CAP_NET_ADMIN can do to itself).
+fn add_address(ns: &str, ip: Ipv4Addr) {
+    address(ns, "add", ip);
+}
+
+fn address(ns: &str, verb: &str, ip: Ipv4Addr) {
+    let ok = std::process::Command::new("ip")
+        .args(["-n", ns, "addr", verb, &format!("{ip}/32"), "dev", "eth0"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// A UDP socket in `ns` bound to `from`.
+fn udp_in(ns: &str, from: SocketAddr) -> std::net::UdpSocket {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        netfence_lab::serve::enter_netns(&ns).unwrap();
+        let s = std::net::UdpSocket::bind(from).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(800)))
+            .unwrap();
+        s
+    })
+    .join()
+    .unwrap()
+}
+
+/// What `socket` receives before its read timeout.
+fn received(socket: &std::net::UdpSocket) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
+/// Issue 15.1: a pod may not ride on another pod's established flow, nor forge
+/// its replies. y/a has a real UDP exchange with x/a:9000 (allowed); z/a (denied
+/// by x/a's policy) sends with y/a's address and port into that flow, and forges
+/// x/a's reply to y/a. Both must be dropped.
+#[test]
+fn spoofed_packets_cannot_ride_on_established_flows() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let (s_ns, s_ip) = pod_at(&lab, "x/a");
+    let (a_ns, a_ip) = pod_at(&lab, "y/a");
+    let (e_ns, _) = pod_at(&lab, "z/a");
+    let server = SocketAddr::new(IpAddr::V4(s_ip), 9000);
+    let client = SocketAddr::new(IpAddr::V4(a_ip), 5555);
+    let s = udp_in(
+        &s_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9000),
+    );
+    let a = udp_in(&a_ns, client);
+    a.send_to(b"hello", server).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"hello"[..], client));
+    s.send_to(b"ack", client).unwrap();
+    let (n, _) = a.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ack", "the allowed exchange did not happen");
+
+    // The attacker takes each address in turn (holding both, it would deliver
+    // to itself) and sends from the flow's own ports.
+    add_address(&e_ns, a_ip);
+    let forged_request = udp_in(&e_ns, client);
+    forged_request.send_to(b"forged-request", server).unwrap();
+    drop(forged_request);
+    address(&e_ns, "del", a_ip);
+    add_address(&e_ns, s_ip);
+    let forged_reply = udp_in(&e_ns, server);
+    forged_reply.send_to(b"forged-reply", client).unwrap();
+    assert!(
+        !received(&s).contains(&b"forged-request".to_vec()),
+        "a packet with y/a's source from z/a's interface reached x/a"
+    );
+    assert!(
+        !received(&a).contains(&b"forged-reply".to_vec()),
+        "a forged reply of x/a from z/a's interface reached y/a"
+    );
+    // The real flow still works.
+    a.send_to(b"again", server).unwrap();
+    assert_eq!(received(&s), vec![b"again".to_vec()]);
+}

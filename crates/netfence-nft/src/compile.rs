@@ -157,7 +157,7 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
     c.shared_chains(opts.interfaces.as_ref());
     let pods = c.local_pods(opts);
     c.dispatch_maps(&pods, opts.interfaces.as_ref());
-    c.hook_chains(opts.interfaces.as_ref());
+    c.hook_chains(&pods, opts.interfaces.as_ref());
     // Holds the applied generation (written by `enforce`, never by the compiler).
     c.ruleset.sets.insert(
         crate::apply::GENERATION_SET.into(),
@@ -564,7 +564,104 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn hook_chains(&mut self, interfaces: Option<&Interfaces>) {
+    /// Where interfaces are known, every packet (not only a new flow: a forged
+    /// packet can ride on another pod's established flow or fake its replies) is
+    /// checked first: a pod interface may only send its pod's addresses, and a
+    /// local pod's address may only arrive from its interface. IPv6 is held to
+    /// the same rule, so a pod without IPv6 addresses can send no IPv6 at all.
+    fn anti_spoofing(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) -> Vec<Rule> {
+        let Some(ifs) = interfaces else {
+            return Vec::new();
+        };
+        let mut rules = Vec::new();
+        for family in Family::BOTH {
+            let mut bound = Vec::new();
+            let mut addrs = Vec::new();
+            for pod in pods {
+                for ip in pod.ips.iter().filter(|ip| Family::of(**ip) == family) {
+                    let k = crate::ruleset::ip_key(*ip);
+                    let addr = Part::Addrs(family, k, k);
+                    if let Some(ifname) = &pod.interface {
+                        bound.push(Element {
+                            key: vec![Part::Ifname(ifname.clone()), addr.clone()],
+                            value: None,
+                        });
+                    }
+                    addrs.push(Element {
+                        key: vec![addr],
+                        value: None,
+                    });
+                }
+            }
+            let bound_set = self.add_fixed_set(
+                &format!("src{}", family.suffix()),
+                vec!["ifname", family.addr_type()],
+                bound,
+            );
+            let addr_set = self.add_fixed_set(
+                &format!("srcaddr{}", family.suffix()),
+                vec![family.addr_type()],
+                addrs,
+            );
+            let not_bound = Stmt::NotInSet {
+                keys: vec![Key::Iifname, Key::Saddr(family)],
+                set: bound_set,
+            };
+            rules.push(
+                Rule::new(vec![
+                    Stmt::IfnamePrefix {
+                        key: Key::Iifname,
+                        prefix: ifs.prefix.clone(),
+                    },
+                    not_bound.clone(),
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("spoofed source from a pod interface"),
+            );
+            rules.push(
+                Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![Key::Saddr(family)],
+                        set: addr_set,
+                    },
+                    not_bound,
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("local pod address from another interface"),
+            );
+        }
+        rules
+    }
+
+    /// A content-named set that exists even when empty (a rule names it).
+    fn add_fixed_set(
+        &mut self,
+        tag: &str,
+        key: Vec<&'static str>,
+        mut elements: Vec<Element>,
+    ) -> String {
+        elements.sort();
+        elements.dedup();
+        let text: String = elements.iter().map(|e| e.text() + "\n").collect();
+        let name = format!("{tag}_{}", content_hash(&format!("{key:?}\n{text}")));
+        self.ruleset.sets.insert(
+            name.clone(),
+            SetDef {
+                key,
+                data: None,
+                interval: false,
+                counter: false,
+                dynamic: false,
+                elements,
+            },
+        );
+        name
+    }
+
+    fn hook_chains(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) {
+        let anti_spoofing = self.anti_spoofing(pods, interfaces);
         let established = || {
             Rule::new(vec![
                 Stmt::CtStateEstablished,
@@ -578,7 +675,8 @@ impl Compiler<'_, '_> {
                 Stmt::Verdict(Verdict::Drop),
             ])
         };
-        let mut forward = vec![
+        let mut forward = anti_spoofing.clone();
+        forward.extend([
             established(),
             invalid(),
             Rule::new(vec![
@@ -587,14 +685,15 @@ impl Compiler<'_, '_> {
                 Stmt::Verdict(Verdict::Drop),
             ])
             .with_comment("new TCP flow without SYN, e.g. a revoked connection"),
-        ];
+        ]);
         forward.extend(self.dispatch_rules(Direction::Egress, interfaces));
         forward.push(Rule::new(vec![Stmt::Verdict(Verdict::Goto(
             self.ingress_stage.clone(),
         ))]));
         self.add_chain("forward", Some(Hook::Forward), forward);
         if !self.engine.cluster.semantics.egress_to_own_node {
-            let mut input = vec![established(), invalid()];
+            let mut input = anti_spoofing;
+            input.extend([established(), invalid()]);
             input.extend(self.dispatch_rules(Direction::Egress, interfaces));
             input.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
             self.add_chain("input", Some(Hook::Input), input);

@@ -156,6 +156,11 @@ pub enum Stmt {
         keys: Vec<Key>,
         set: String,
     },
+    /// `KEYS != @set`
+    NotInSet {
+        keys: Vec<Key>,
+        set: String,
+    },
     /// `KEYS vmap @map`
     Vmap {
         keys: Vec<Key>,
@@ -179,6 +184,7 @@ impl Stmt {
             Stmt::NotPortProtocol => "meta l4proto != { tcp, udp, sctp }".into(),
             Stmt::IfnamePrefix { key, prefix } => format!("{} \"{prefix}*\"", key.text()),
             Stmt::Lookup { keys, set } => format!("{} @{set}", keys_text(keys)),
+            Stmt::NotInSet { keys, set } => format!("{} != @{set}", keys_text(keys)),
             Stmt::Vmap { keys, map } => format!("{} vmap @{map}", keys_text(keys)),
             Stmt::Remember { keys, set } => format!("add @{set} {{ {} }}", keys_text(keys)),
             Stmt::Counter => "counter".into(),
@@ -205,6 +211,8 @@ impl Stmt {
             Stmt::IfnamePrefix { key, prefix } => vec![json!({"match": {"op": "==",
                 "left": key.json(), "right": format!("{prefix}*")}})],
             Stmt::Lookup { keys, set } => vec![json!({"match": {"op": "==",
+                "left": keys_json(keys), "right": format!("@{set}")}})],
+            Stmt::NotInSet { keys, set } => vec![json!({"match": {"op": "!=",
                 "left": keys_json(keys), "right": format!("@{set}")}})],
             Stmt::Vmap { keys, map } => {
                 vec![json!({"vmap": {"key": keys_json(keys), "data": format!("@{map}")}})]
@@ -519,7 +527,9 @@ impl ChainDef {
                 Stmt::Verdict(Verdict::Goto(c)) => {
                     r.chains.insert(c.clone());
                 }
-                Stmt::Lookup { set, .. } | Stmt::Remember { set, .. } => {
+                Stmt::Lookup { set, .. }
+                | Stmt::NotInSet { set, .. }
+                | Stmt::Remember { set, .. } => {
                     r.sets.insert(set.clone());
                 }
                 Stmt::Vmap { map, .. } => {

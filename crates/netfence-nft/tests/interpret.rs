@@ -92,6 +92,12 @@ fn run(rs: &Ruleset, chain: &str, p: &Packet, depth: usize) -> bool {
                     }
                     continue;
                 }
+                Stmt::NotInSet { keys, set } => {
+                    if lookup(rs, set, keys, p).is_some() {
+                        continue 'rules;
+                    }
+                    continue;
+                }
                 Stmt::Vmap { keys, map } => match lookup(rs, map, keys, p) {
                     None => continue 'rules,
                     Some(e) => e.value.clone().unwrap(),
