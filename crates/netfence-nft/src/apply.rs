@@ -540,14 +540,33 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
     p
 }
 
-/// Applies `plan` as one transaction (`nft -f -`).
+/// Applies `plan` as one transaction. The whole transaction is written to a
+/// private file (unique name, mode 0600) and synced before nft starts: nft
+/// applies whatever prefix of a stream it reads, so a writer killed while
+/// streaming into `nft -f -` could commit half a transaction. nft never sees an
+/// incomplete file.
 pub fn execute(target: &Target, plan: &Plan) -> Result<(), ApplyError> {
     if plan.is_empty() {
         return Ok(());
     }
+    let staged = stage(&plan.text()).map_err(|source| ApplyError::Spawn {
+        command: "writing the transaction to a temporary file".into(),
+        source,
+    })?;
     let mut cmd = target.command("nft");
-    cmd.args(["-f", "-"]);
-    run(cmd, Some(&plan.text())).map(|_| ())
+    cmd.arg("-f").arg(staged.path());
+    run(cmd, None).map(|_| ())
+}
+
+/// The transaction, complete on disk; removed when dropped.
+fn stage(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix("netfence-transaction-")
+        .suffix(".nft")
+        .tempfile()?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    Ok(file)
 }
 
 /// The set holding the generation of the applied ruleset (one number).
