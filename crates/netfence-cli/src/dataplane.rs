@@ -146,6 +146,12 @@ fn options(args: &CompileArgs) -> CompileOptions {
 }
 
 pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
+    if args.compile.audit && args.revoke_established {
+        eprintln!(
+            "error: --audit accepts every flow and --revoke-established cuts flows: use one of them"
+        );
+        return Ok(EXIT_ERROR);
+    }
     // Bad input stops here: nothing is read from or sent to the kernel.
     let (_, loaded) = match load(g, &args.compile.paths, &args.compile.inputs) {
         Ok(x) => x,

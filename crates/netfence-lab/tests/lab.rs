@@ -616,3 +616,35 @@ fn spoofed_packets_cannot_ride_on_established_flows() {
     a.send_to(b"again", server).unwrap();
     assert_eq!(received(&s), vec![b"again".to_vec()]);
 }
+
+/// Issue 15.5: connections opened before the first `enforce` (which conntrack
+/// has never seen) survive `--audit` whatever the policy says, and their would-be
+/// drops are recorded; a first real enforce keeps the ones the policy allows.
+#[test]
+fn audit_and_first_enforce_keep_flows_opened_before() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let gate = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    let mut allowed = open_echo_connection(&lab, "y/a", "x/a", 9100);
+    let mut denied = open_echo_connection(&lab, "z/a", "x/a", 9101);
+    assert!(echoes(&mut allowed) && echoes(&mut denied));
+
+    lab.enforce(&gate, true).unwrap();
+    assert!(echoes(&mut allowed), "audit mode cut an allowed connection");
+    assert!(echoes(&mut denied), "audit mode cut a denied connection");
+    let records = lab.drop_records().unwrap();
+    let (_, z) = pod_at(&lab, "z/a");
+    let (_, x) = pod_at(&lab, "x/a");
+    assert!(
+        records.contains_key(&(IpAddr::V4(z), IpAddr::V4(x), Protocol::Tcp, 9101)),
+        "audit mode did not record the would-be drop: {records:?}"
+    );
+
+    // As if conntrack had never seen the flows: the first real enforce.
+    lab.flush_conntrack();
+    lab.enforce(&gate, false).unwrap();
+    assert!(
+        echoes(&mut allowed),
+        "the first enforce cut a connection the policy allows"
+    );
+}

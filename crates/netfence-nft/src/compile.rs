@@ -668,24 +668,32 @@ impl Compiler<'_, '_> {
                 Stmt::Verdict(Verdict::Accept),
             ])
         };
+        // Audit mode accepts everything policy could drop: invalid packets are
+        // counted and then judged (and recorded) like any other.
+        let audit = self.audit;
         let invalid = || {
-            Rule::new(vec![
-                Stmt::CtStateInvalid,
-                Stmt::Counter,
-                Stmt::Verdict(Verdict::Drop),
-            ])
+            let mut stmts = vec![Stmt::CtStateInvalid, Stmt::Counter];
+            if !audit {
+                stmts.push(Stmt::Verdict(Verdict::Drop));
+            }
+            Rule::new(stmts)
         };
+        // A flow conntrack picks up mid-stream (opened before the first enforce)
+        // meets the policy like a new one, so an allowed long-lived flow
+        // survives the first enforce; a revoked flow keeps its conntrack entry,
+        // marked, and every packet of it is dropped.
         let mut forward = anti_spoofing.clone();
-        forward.extend([
-            established(),
-            invalid(),
-            Rule::new(vec![
-                Stmt::NewTcpWithoutSyn,
-                Stmt::Counter,
-                Stmt::Verdict(Verdict::Drop),
-            ])
-            .with_comment("new TCP flow without SYN, e.g. a revoked connection"),
-        ]);
+        if !audit {
+            forward.push(
+                Rule::new(vec![
+                    Stmt::CtMark(crate::revoke::REVOKED_MARK),
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("revoked connection"),
+            );
+        }
+        forward.extend([established(), invalid()]);
         forward.extend(self.dispatch_rules(Direction::Egress, interfaces));
         forward.push(Rule::new(vec![Stmt::Verdict(Verdict::Goto(
             self.ingress_stage.clone(),

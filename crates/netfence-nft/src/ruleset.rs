@@ -141,9 +141,8 @@ pub enum Stmt {
     CtStateEstablished,
     /// `ct state invalid`
     CtStateInvalid,
-    /// `ct state new` on a TCP segment that is not a bare SYN (a mid-stream packet
-    /// whose conntrack entry was revoked must not start a connection).
-    NewTcpWithoutSyn,
+    /// `ct mark MARK`: a flow `--revoke-established` marked.
+    CtMark(u32),
     /// `meta l4proto != { tcp, udp, sctp }`
     NotPortProtocol,
     /// `iifname "PREFIX*"` / `oifname "PREFIX*"`
@@ -180,7 +179,7 @@ impl Stmt {
         match self {
             Stmt::CtStateEstablished => "ct state established,related".into(),
             Stmt::CtStateInvalid => "ct state invalid".into(),
-            Stmt::NewTcpWithoutSyn => "ct state new tcp flags & (fin|syn|rst|ack) != syn".into(),
+            Stmt::CtMark(m) => format!("ct mark {m:#010x}"),
             Stmt::NotPortProtocol => "meta l4proto != { tcp, udp, sctp }".into(),
             Stmt::IfnamePrefix { key, prefix } => format!("{} \"{prefix}*\"", key.text()),
             Stmt::Lookup { keys, set } => format!("{} @{set}", keys_text(keys)),
@@ -200,12 +199,8 @@ impl Stmt {
             Stmt::CtStateInvalid => {
                 vec![json!({"match": {"op": "in", "left": ct_state, "right": "invalid"}})]
             }
-            Stmt::NewTcpWithoutSyn => vec![
-                json!({"match": {"op": "in", "left": ct_state, "right": "new"}}),
-                json!({"match": {"op": "!=", "left": {"&": [
-                    {"payload": {"protocol": "tcp", "field": "flags"}},
-                    ["fin", "syn", "rst", "ack"]]}, "right": "syn"}}),
-            ],
+            Stmt::CtMark(m) => vec![json!({"match": {"op": "==",
+                "left": {"ct": {"key": "mark"}}, "right": m}})],
             Stmt::NotPortProtocol => vec![json!({"match": {"op": "!=",
                 "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp", "sctp"]}}})],
             Stmt::IfnamePrefix { key, prefix } => vec![json!({"match": {"op": "==",

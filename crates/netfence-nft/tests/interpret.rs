@@ -76,7 +76,7 @@ fn run(rs: &Ruleset, chain: &str, p: &Packet, depth: usize) -> bool {
     'rules: for rule in &rs.chains[chain].rules {
         for stmt in &rule.stmts {
             let verdict = match stmt {
-                Stmt::CtStateEstablished | Stmt::CtStateInvalid | Stmt::NewTcpWithoutSyn => {
+                Stmt::CtStateEstablished | Stmt::CtStateInvalid | Stmt::CtMark(_) => {
                     continue 'rules;
                 }
                 Stmt::IfnamePrefix { .. } => continue 'rules,
