@@ -164,8 +164,21 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         Some(ns) => Target::Netns(ns.clone()),
         None => Target::Current,
     };
-    let cache = netfence_nft::status::cache_path(&target);
-    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&cache)) {
+    // One enforce at a time per table, from reading the kernel to writing the
+    // records `status` reads.
+    let _lock = match netfence_nft::status::lock(&target) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "error: locking {}: {e}\nnothing was changed in {}",
+                netfence_nft::status::STATE_DIR,
+                target.describe()
+            );
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let record = netfence_nft::status::record_path(&target);
+    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&record)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}\nnothing was changed in {}", target.describe());

@@ -443,3 +443,59 @@ fn a_killed_enforce_leaves_the_old_table_or_the_new_one() {
         "{blocked_kills} kill(s) while the writer was blocked on a pipe; nft seen reading {seen_nft} time(s)"
     );
 }
+
+/// Issue 15.8: `enforce` runs on one table take turns: while another run holds
+/// the table's lock, a second one waits and changes nothing.
+#[test]
+fn enforce_waits_for_the_tables_lock() {
+    if !root_available() {
+        return;
+    }
+    let ns = Netns(format!("netfence-cli-lock-{}", std::process::id()));
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = Path::new("/run/netfence/enforce");
+    std::fs::create_dir_all(dir).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("netns-{}.lock", ns.0)))
+        .unwrap();
+    held.lock().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netfence"))
+        .args([
+            "enforce",
+            "examples/nodes",
+            "--node",
+            "node-a",
+            "--netns",
+            &ns.0,
+        ])
+        .current_dir(common::root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = child.try_wait().unwrap();
+    let table_while_locked = table(&ns.0);
+    drop(held);
+    let status = child.wait().unwrap();
+    assert!(
+        early.is_none(),
+        "enforce did not wait for the lock (exit {early:?})"
+    );
+    assert!(
+        !table_while_locked.contains("chain forward_"),
+        "enforce changed the table while another run held it"
+    );
+    assert!(status.success());
+    assert!(table(&ns.0).contains("chain forward_"));
+    let _ = std::fs::remove_file(dir.join(format!("netns-{}.lock", ns.0)));
+}

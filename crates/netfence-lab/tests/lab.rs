@@ -648,3 +648,116 @@ fn audit_and_first_enforce_keep_flows_opened_before() {
         "the first enforce cut a connection the policy allows"
     );
 }
+
+fn nft_in(ns: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue 15.3: a deny chain flushed by hand makes the table fail open; `status`
+/// says the kernel differs from what was applied, and the next `enforce`
+/// repairs it instead of trusting the generation it finds.
+#[test]
+fn drift_in_the_kernel_is_reported_and_repaired() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let node_ns = lab.topology.node_ns[0].clone();
+    let node = Target::Netns(node_ns.clone());
+    let denied = spec(&lab, "z/a", "x/a", 80);
+    assert_eq!(
+        probe::attempt_in(&denied, Duration::from_millis(500)),
+        Outcome::TimedOut
+    );
+    assert!(
+        netfence_nft::status::status(&node)
+            .unwrap()
+            .drift
+            .is_empty()
+    );
+
+    let chains = nft_in(&node_ns, &["list", "table", "inet", "netfence"]);
+    let deny = chains
+        .split_whitespace()
+        .find(|w| w.starts_with("deny_ingress_"))
+        .unwrap()
+        .to_string();
+    nft_in(&node_ns, &["flush", "chain", "inet", "netfence", &deny]);
+    assert_eq!(
+        probe::attempt_in(&denied, Duration::from_millis(500)),
+        Outcome::Connected,
+        "the flushed deny chain should have opened the table"
+    );
+    let drift = netfence_nft::status::status(&node).unwrap().drift;
+    assert!(
+        drift.iter().any(|d| d.contains(&deny)),
+        "status does not report the flushed chain: {drift:?}"
+    );
+
+    let plans = lab.enforce(&cluster, false).unwrap();
+    assert!(
+        plans[0].repaired.iter().any(|r| r.contains(&deny)),
+        "enforce did not repair {deny}: {}",
+        plans[0].summary()
+    );
+    assert_eq!(
+        probe::attempt_in(&denied, Duration::from_millis(500)),
+        Outcome::TimedOut,
+        "still fail-open after enforce"
+    );
+    assert!(
+        netfence_nft::status::status(&node)
+            .unwrap()
+            .drift
+            .is_empty()
+    );
+    let again = &lab.enforce(&cluster, false).unwrap()[0];
+    assert!(again.is_empty(), "{}\n{}", again.summary(), again.text());
+}
+
+/// Issue 15.10: what `enforce` records is for root only, and a lab takes its
+/// nodes' records with it.
+#[test]
+fn the_lab_keeps_state_private_and_leaves_no_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(_turn) = lab_turn() else { return };
+    let lab = Lab::up(&load_files(&[conformance_model()]), 2).unwrap();
+    let cluster = lab.plan.cluster.clone();
+    lab.enforce(&cluster, false).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(Path::new(netfence_nft::status::STATE_DIR)), 0o700);
+    let mut files = Vec::new();
+    for ns in &lab.topology.node_ns {
+        let target = Target::Netns(ns.clone());
+        for path in [
+            netfence_nft::status::sidecar_path(&target),
+            netfence_nft::status::record_path(&target),
+        ] {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files.push(path);
+        }
+    }
+    // `netfence-lab-<pid>-<time>-n0`: what every file of this lab's nodes names.
+    let prefix = lab.topology.node_ns[0].clone();
+    drop(lab);
+    for path in &files {
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    let stem = &prefix[..prefix.len() - 3];
+    let left: Vec<String> = std::fs::read_dir(netfence_nft::status::STATE_DIR)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(stem))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

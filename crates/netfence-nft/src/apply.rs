@@ -106,6 +106,12 @@ pub struct Applied {
     pub sets: BTreeMap<String, Vec<String>>,
     pub chains: BTreeMap<String, References>,
     pub map_elements: BTreeMap<String, BTreeSet<Element>>,
+    /// Rules per chain and elements per plain set (not maps, drop records or the
+    /// generation): a hand-flushed chain or a deleted element shows here.
+    #[serde(default)]
+    pub rule_counts: BTreeMap<String, usize>,
+    #[serde(default)]
+    pub element_counts: BTreeMap<String, usize>,
 }
 
 impl Applied {
@@ -141,42 +147,40 @@ fn list_json(target: &Target, args: &[&str]) -> Result<Option<Vec<Value>>, Apply
 
 /// Reads the applied table; `None` when there is none yet.
 pub fn read_applied(target: &Target) -> Result<Option<Applied>, ApplyError> {
-    let Some(items) = list_json(target, &["-j", "-t", "list", "table", FAMILY, TABLE])? else {
+    let Some(items) = list_json(target, &["-j", "list", "table", FAMILY, TABLE])? else {
         return Ok(None);
     };
     let mut applied = Applied::default();
     for item in &items {
-        for kind in ["set", "map"] {
-            if let Some(s) = item.get(kind) {
-                let name = s["name"].as_str().unwrap_or_default().to_string();
-                applied.sets.insert(name, type_of(s));
+        if let Some(s) = item.get("set")
+            && let Some(name) = s["name"].as_str()
+        {
+            applied.sets.insert(name.to_string(), type_of(s));
+            // Drop records (dynamic sets, listed with a timeout) fill by themselves.
+            let dynamic = s["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "dynamic" || x == "timeout"));
+            if !dynamic && name != GENERATION_SET {
+                let n = s["elem"].as_array().map_or(0, Vec::len);
+                applied.element_counts.insert(name.to_string(), n);
             }
         }
         if let Some(c) = item.get("chain") {
             let name = c["name"].as_str().unwrap_or_default().to_string();
+            applied.rule_counts.entry(name.clone()).or_default();
             applied.chains.entry(name).or_default();
         }
         if let Some(r) = item.get("rule") {
             let name = r["chain"].as_str().unwrap_or_default().to_string();
+            *applied.rule_counts.entry(name.clone()).or_default() += 1;
             collect_references(&r["expr"], applied.chains.entry(name).or_default());
         }
-    }
-    let maps: Vec<String> = applied
-        .sets
-        .keys()
-        .filter(|n| applied.is_map(n))
-        .cloned()
-        .collect();
-    for name in maps {
-        let items =
-            list_json(target, &["-j", "list", "map", FAMILY, TABLE, &name])?.unwrap_or_default();
-        let mut elements = BTreeSet::new();
-        for item in &items {
-            let elems = item
-                .get("map")
-                .and_then(|m| m.get("elem"))
-                .and_then(Value::as_array);
-            for pair in elems.into_iter().flatten() {
+        if let Some(m) = item.get("map")
+            && let Some(name) = m["name"].as_str()
+        {
+            applied.sets.insert(name.to_string(), type_of(m));
+            let mut elements = BTreeSet::new();
+            for pair in m["elem"].as_array().into_iter().flatten() {
                 if let [k, v] = pair.as_array().map(Vec::as_slice).unwrap_or_default()
                     && let (Some(key), Some(value)) = (key_parts(k), verdict_of(v))
                 {
@@ -186,8 +190,8 @@ pub fn read_applied(target: &Target) -> Result<Option<Applied>, ApplyError> {
                     });
                 }
             }
+            applied.map_elements.insert(name.to_string(), elements);
         }
-        applied.map_elements.insert(name, elements);
     }
     Ok(Some(applied))
 }
@@ -311,6 +315,9 @@ pub struct Plan {
     pub chains_deleted: usize,
     pub elements_added: usize,
     pub elements_deleted: usize,
+    /// Chains and sets that existed but differed from what was applied (changed
+    /// by hand): refilled.
+    pub repaired: Vec<String>,
 }
 
 impl Plan {
@@ -324,7 +331,7 @@ impl Plan {
     }
 
     pub fn summary(&self) -> String {
-        format!(
+        let mut s = format!(
             "sets +{} -{}, chains +{} -{}, map elements +{} -{}",
             self.sets_added,
             self.sets_deleted,
@@ -332,7 +339,11 @@ impl Plan {
             self.chains_deleted,
             self.elements_added,
             self.elements_deleted
-        )
+        );
+        if !self.repaired.is_empty() {
+            s.push_str(&format!(", repaired {}", self.repaired.join(" ")));
+        }
+        s
     }
 }
 
@@ -485,6 +496,43 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
             });
         }
     }
+    // Content-named objects that exist are right unless changed by hand: a chain
+    // or set whose size differs from its content is refilled.
+    for (name, chain) in &desired.chains {
+        if applied
+            .rule_counts
+            .get(name)
+            .is_some_and(|&n| n != chain.rules.len())
+        {
+            p.repaired.push(format!("chain {name}"));
+            ops.push(Op::FlushChain { name: name.clone() });
+            ops.extend(chain.rules.iter().map(|rule| Op::AddRule {
+                chain: name.clone(),
+                rule: rule.clone(),
+            }));
+        }
+    }
+    // Drop records change by themselves; the generation is rewritten below.
+    for (name, set) in desired
+        .sets
+        .iter()
+        .filter(|(n, s)| !s.is_map() && !s.dynamic && *n != GENERATION_SET)
+    {
+        if applied
+            .element_counts
+            .get(name)
+            .is_some_and(|&n| n != set.elements.len())
+        {
+            p.repaired.push(format!("set {name}"));
+            ops.push(Op::FlushSet { set: name.clone() });
+            if !set.elements.is_empty() {
+                ops.push(Op::AddElements {
+                    set: name.clone(),
+                    elements: set.elements.clone(),
+                });
+            }
+        }
+    }
     // Existing maps: only the entries that differ (a changed entry is deleted by
     // key and added again).
     for (name, set) in desired
@@ -595,7 +643,7 @@ pub fn generation(desired: &Ruleset) -> u32 {
 }
 
 /// What `desired` looks like once applied.
-fn applied_of(desired: &Ruleset) -> Applied {
+pub fn applied_of(desired: &Ruleset) -> Applied {
     Applied {
         sets: desired
             .sets
@@ -613,11 +661,72 @@ fn applied_of(desired: &Ruleset) -> Applied {
             .filter(|(_, s)| s.is_map())
             .map(|(n, s)| (n.clone(), s.elements.iter().cloned().collect()))
             .collect(),
+        rule_counts: desired
+            .chains
+            .iter()
+            .map(|(n, c)| (n.clone(), c.rules.len()))
+            .collect(),
+        element_counts: desired
+            .sets
+            .iter()
+            .filter(|(n, s)| !s.is_map() && !s.dynamic && *n != GENERATION_SET)
+            .map(|(n, s)| (n.clone(), s.elements.len()))
+            .collect(),
     }
 }
 
+/// How the kernel's table differs from `expected` (what was applied), one line
+/// per object; empty when it holds exactly that.
+pub fn drift(expected: &Applied, kernel: &Applied) -> Vec<String> {
+    let mut out = Vec::new();
+    let kind = |a: &Applied, n: &str| if a.is_map(n) { "map" } else { "set" };
+    for name in expected.sets.keys() {
+        if !kernel.sets.contains_key(name) {
+            out.push(format!("{} {name} is missing", kind(expected, name)));
+        }
+    }
+    for name in kernel.sets.keys() {
+        if !expected.sets.contains_key(name) {
+            out.push(format!("{} {name} was not applied", kind(kernel, name)));
+        }
+    }
+    for (name, want) in &expected.element_counts {
+        if let Some(have) = kernel.element_counts.get(name)
+            && have != want
+        {
+            out.push(format!("set {name} has {have} element(s), {want} applied"));
+        }
+    }
+    for (name, want) in &expected.map_elements {
+        if let Some(have) = kernel.map_elements.get(name)
+            && have != want
+        {
+            let differ = have.symmetric_difference(want).count();
+            out.push(format!("map {name}: {differ} entry(ies) differ"));
+        }
+    }
+    for name in expected.chains.keys() {
+        if !kernel.chains.contains_key(name) {
+            out.push(format!("chain {name} is missing"));
+        }
+    }
+    for name in kernel.chains.keys() {
+        if !expected.chains.contains_key(name) {
+            out.push(format!("chain {name} was not applied"));
+        }
+    }
+    for (name, want) in &expected.rule_counts {
+        if let Some(have) = kernel.rule_counts.get(name)
+            && have != want
+        {
+            out.push(format!("chain {name} has {have} rule(s), {want} applied"));
+        }
+    }
+    out
+}
+
 /// The generation the kernel's table says it holds.
-pub fn kernel_generation(target: &Target) -> Result<Option<u32>, ApplyError> {
+fn generation_of(target: &Target) -> Result<Option<u32>, ApplyError> {
     let items = list_json(
         target,
         &["-j", "list", "set", FAMILY, TABLE, GENERATION_SET],
@@ -631,74 +740,57 @@ pub fn kernel_generation(target: &Target) -> Result<Option<u32>, ApplyError> {
     }))
 }
 
-/// What the last successful apply left, kept beside the table so the next apply
-/// need not list the whole table (its generation must match the kernel's).
+/// What the last successful apply put in the kernel, kept beside the table so
+/// that `status` can tell when the kernel differs from it.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cache {
-    generation: u32,
-    applied: Applied,
+pub struct Record {
+    pub generation: u32,
+    pub applied: Applied,
 }
 
-fn read_cache(path: &std::path::Path) -> Option<Cache> {
+pub fn read_record(path: &std::path::Path) -> Option<Record> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-fn write_cache(path: &std::path::Path, cache: &Cache) {
-    if let (Some(dir), Ok(text)) = (path.parent(), serde_json::to_string(cache)) {
-        let _ = std::fs::create_dir_all(dir);
-        let tmp = path.with_extension("tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(tmp, path);
-        }
-    }
-}
-
-/// Reads, plans and applies: what `enforce` does. With `cache`, an apply whose
-/// table still carries the generation recorded there skips listing the table.
+/// Reads, plans and applies: what `enforce` does. The kernel's table is always
+/// read whole and compared object by object with `desired`, so a table changed
+/// by hand is repaired, not trusted because its generation matches. With
+/// `record`, what was applied is written there (for `status`). Callers that
+/// also write state of their own hold [`crate::status::lock`] around this.
 pub fn enforce(
     target: &Target,
     desired: &Ruleset,
     dry_run: bool,
-    cache: Option<&std::path::Path>,
+    record: Option<&std::path::Path>,
 ) -> Result<Plan, ApplyError> {
     let want = generation(desired);
-    let have = kernel_generation(target)?;
-    if have == Some(want) {
-        return Ok(Plan::default());
-    }
-    let cached = cache
-        .and_then(read_cache)
-        .filter(|c| Some(c.generation) == have)
-        .map(|c| c.applied);
-    let from_cache = cached.is_some();
-    let applied = match cached {
-        Some(a) => Some(a),
-        None => read_applied(target)?,
-    };
+    let applied = read_applied(target)?;
     let mut p = plan(desired, applied.as_ref());
+    let have = match &applied {
+        Some(_) => generation_of(target)?,
+        None => None,
+    };
+    if p.is_empty() && have == Some(want) {
+        return Ok(p);
+    }
     mark_generation(&mut p, applied.as_ref(), want);
     if dry_run {
         return Ok(p);
     }
-    match execute(target, &p) {
-        Ok(()) => {}
-        // The cache was wrong (the table was changed by hand): read it and retry.
-        Err(_) if from_cache => {
-            let applied = read_applied(target)?;
-            p = plan(desired, applied.as_ref());
-            mark_generation(&mut p, applied.as_ref(), want);
-            execute(target, &p)?;
-        }
-        Err(e) => return Err(e),
-    }
-    if let Some(path) = cache {
-        write_cache(
-            path,
-            &Cache {
-                generation: want,
-                applied: applied_of(desired),
-            },
-        );
+    execute(target, &p)?;
+    if let Some(path) = record {
+        let text = serde_json::to_string(&Record {
+            generation: want,
+            applied: applied_of(desired),
+        })
+        .map_err(|e| ApplyError::Output {
+            command: "recording the applied table".into(),
+            detail: e.to_string(),
+        })?;
+        crate::status::write_private(path, &text).map_err(|source| ApplyError::Spawn {
+            command: format!("writing {}", path.display()),
+            source,
+        })?;
     }
     Ok(p)
 }
@@ -889,8 +981,8 @@ mod tests {
             key_parts(&prefix),
             Some(vec![Part::Addrs(Family::V4, 0x0a00_0000, 0x0aff_ffff)])
         );
-        // A cached plan round-trips through JSON with its typed elements.
-        let cache = serde_json::to_string(&Cache {
+        // A record round-trips through JSON with its typed elements.
+        let cache = serde_json::to_string(&Record {
             generation: 7,
             applied: Applied {
                 map_elements: [("m".to_string(), [written].into())].into(),
@@ -898,7 +990,7 @@ mod tests {
             },
         })
         .unwrap(); // ok: test
-        let back: Cache = serde_json::from_str(&cache).unwrap(); // ok: test
+        let back: Record = serde_json::from_str(&cache).unwrap(); // ok: test
         assert_eq!(back.applied.map_elements["m"].len(), 1);
     }
 
@@ -928,5 +1020,68 @@ mod tests {
         );
         assert_eq!((p.elements_deleted, p.elements_added), (1, 1));
         assert!(plan(&new, Some(&applied_of(&new))).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod repair_tests {
+    use super::*;
+    use crate::ruleset::{Rule, Stmt};
+
+    /// A kernel whose objects carry the right names but not the right content
+    /// (a chain flushed, an element deleted by hand) is refilled, object by
+    /// object, in the same transaction.
+    #[test]
+    fn objects_changed_by_hand_are_refilled() {
+        let mut want = Ruleset::default();
+        want.chains.insert(
+            "deny_1".into(),
+            ChainDef::regular(vec![
+                Rule::new(vec![Stmt::Counter]),
+                Rule::new(vec![Stmt::Verdict(Verdict::Drop)]),
+            ]),
+        );
+        let elements: Vec<Element> = (1..=3)
+            .map(|p| Element {
+                key: vec![Part::Ports(p, p)],
+                value: None,
+            })
+            .collect();
+        want.sets.insert(
+            "ep4_1".into(),
+            SetDef {
+                key: vec!["inet_service"],
+                data: None,
+                interval: true,
+                counter: true,
+                dynamic: false,
+                elements,
+            },
+        );
+        let intact = applied_of(&want);
+        assert!(plan(&want, Some(&intact)).is_empty());
+        assert!(drift(&intact, &intact).is_empty());
+
+        let mut kernel = intact.clone();
+        kernel.rule_counts.insert("deny_1".into(), 0);
+        kernel.element_counts.insert("ep4_1".into(), 2);
+        let p = plan(&want, Some(&kernel));
+        assert_eq!(p.repaired, ["chain deny_1", "set ep4_1"]);
+        assert_eq!(
+            p.text(),
+            "add table inet netfence\n\
+             flush chain inet netfence deny_1\n\
+             add rule inet netfence deny_1 counter\n\
+             add rule inet netfence deny_1 drop\n\
+             flush set inet netfence ep4_1\n\
+             add element inet netfence ep4_1 { 1, 2, 3 }\n"
+        );
+        assert_eq!(
+            drift(&intact, &kernel),
+            [
+                "set ep4_1 has 2 element(s), 3 applied",
+                "chain deny_1 has 0 rule(s), 2 applied"
+            ]
+        );
     }
 }

@@ -675,6 +675,10 @@ pub enum Op {
     FlushSet {
         set: String,
     },
+    /// Empties a chain (to refill one changed by hand).
+    FlushChain {
+        name: String,
+    },
     DeleteChain {
         name: String,
     },
@@ -743,6 +747,9 @@ impl Transaction {
                 }
                 Op::FlushSet { set } => {
                     let _ = writeln!(s, "flush set {FAMILY} {TABLE} {set}");
+                }
+                Op::FlushChain { name } => {
+                    let _ = writeln!(s, "flush chain {FAMILY} {TABLE} {name}");
                 }
                 Op::DeleteChain { name } => {
                     let _ = writeln!(s, "delete chain {FAMILY} {TABLE} {name}");
@@ -903,6 +910,9 @@ mod transaction_tests {
                         value: None,
                     }],
                 },
+                Op::FlushChain {
+                    name: "deny_1".into(),
+                },
                 Op::DeleteChain { name: "e_0".into() },
                 Op::DeleteSet {
                     name: "m".into(),
@@ -926,6 +936,7 @@ mod transaction_tests {
             "delete element inet netfence m { \"nfp1\" . 0.0.0.1 }",
             "flush set inet netfence generation",
             "add element inet netfence generation { 42 }",
+            "flush chain inet netfence deny_1",
             "delete chain inet netfence e_0",
             "delete map inet netfence m",
             "delete set inet netfence s",
