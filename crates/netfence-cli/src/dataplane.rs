@@ -35,6 +35,12 @@ pub struct EnforceArgs {
     /// Cut established connections the new ruleset denies.
     #[arg(long)]
     revoke_established: bool,
+    /// The CNI's pod interface prefix (e.g. `cali`, `lxc`, `veth`): each local
+    /// pod is bound to the interface its address is routed to, and a packet from
+    /// an interface with this prefix whose source is not that pod's address is
+    /// dropped (anti-spoofing). Without it pods are matched by address only.
+    #[arg(long, value_name = "PREFIX")]
+    pod_interface_prefix: Option<String>,
 }
 
 #[derive(Args)]
@@ -159,11 +165,46 @@ pub fn enforce(g: &Global, args: EnforceArgs) -> Result<u8, String> {
     };
     let engine = Engine::new(&loaded.cluster);
     warn_unaddressed(&engine);
-    let compiled = compile_ruleset(&engine, &options(&args.compile));
     let target = match &args.netns {
         Some(ns) => Target::Netns(ns.clone()),
         None => Target::Current,
     };
+    let mut opts = options(&args.compile);
+    match &args.pod_interface_prefix {
+        Some(prefix) if !prefix.is_empty() => {
+            let routes = match netfence_nft::discover::host_routes(&target, prefix) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}\nnothing was changed in {}", target.describe());
+                    return Ok(EXIT_ERROR);
+                }
+            };
+            let pods: Vec<(String, Vec<std::net::IpAddr>)> = engine
+                .pods()
+                .map(|p| engine.endpoint(p))
+                .filter(|e| opts.node.is_none() || e.node == opts.node)
+                .map(|e| (e.id.clone(), e.ips.clone()))
+                .collect();
+            let ifs = netfence_nft::discover::interfaces(prefix, &routes, &pods);
+            let unbound = pods
+                .iter()
+                .filter(|(id, ips)| !ips.is_empty() && !ifs.by_endpoint.contains_key(id))
+                .count();
+            if unbound > 0 {
+                eprintln!(
+                    "warning: {unbound} pod(s) have no host route through a `{prefix}*` interface in {}: their traffic is dropped until they are wired",
+                    target.describe()
+                );
+            }
+            opts.interfaces = Some(ifs);
+        }
+        Some(_) => return Err("--pod-interface-prefix must not be empty".into()),
+        None if !args.dry_run => eprintln!(
+            "note: without --pod-interface-prefix pods are matched by address only: a pod that forges its source address is not stopped (see docs/dataplane.md)"
+        ),
+        None => {}
+    }
+    let compiled = compile_ruleset(&engine, &opts);
     // One enforce at a time per table, from reading the kernel to writing the
     // records `status` reads.
     let _lock = match netfence_nft::status::lock(&target) {

@@ -499,3 +499,56 @@ fn enforce_waits_for_the_tables_lock() {
     assert!(table(&ns.0).contains("chain forward_"));
     let _ = std::fs::remove_file(dir.join(format!("netns-{}.lock", ns.0)));
 }
+
+/// `--pod-interface-prefix` turns on anti-spoofing from the node's routes; a pod
+/// without a route through such an interface is said to be unwired.
+#[test]
+fn enforce_binds_pods_to_their_routed_interfaces() {
+    if !root_available() {
+        return;
+    }
+    let ns = Netns(format!("netfence-cli-ifs-{}", std::process::id()));
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let plain = netfence(&[
+        "enforce",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+    ]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(
+        plain.stderr.contains("--pod-interface-prefix"),
+        "{}",
+        plain.stderr
+    );
+    assert!(!table(&ns.0).contains("spoofed source"));
+    let bound = netfence(&[
+        "enforce",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+        "--pod-interface-prefix",
+        "cali",
+    ]);
+    assert_eq!(bound.code, 0, "{}", bound.stderr);
+    assert!(
+        bound
+            .stderr
+            .contains("no host route through a `cali*` interface"),
+        "{}",
+        bound.stderr
+    );
+    let t = table(&ns.0);
+    assert!(t.contains("iifname \"cali*\""), "{t}");
+    assert!(t.contains("spoofed source from a pod interface"), "{t}");
+}

@@ -761,3 +761,72 @@ fn the_lab_keeps_state_private_and_leaves_no_files() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Compiles `cluster` for the lab's node 0 as the CLI does (no interface names
+/// from the lab), with interfaces discovered from the node's routes when
+/// `prefix` is given, and applies it.
+fn enforce_like_the_cli(lab: &Lab, cluster: &Cluster, prefix: Option<&str>) {
+    let engine = Engine::new(cluster);
+    let node = Target::Netns(lab.topology.node_ns[0].clone());
+    let interfaces = prefix.map(|prefix| {
+        let routes = netfence_nft::discover::host_routes(&node, prefix).unwrap();
+        let pods: Vec<(String, Vec<IpAddr>)> = engine
+            .pods()
+            .map(|p| engine.endpoint(p))
+            .map(|e| (e.id.clone(), e.ips.clone()))
+            .collect();
+        netfence_nft::discover::interfaces(prefix, &routes, &pods)
+    });
+    let compiled = netfence_nft::compile(
+        &engine,
+        &netfence_nft::CompileOptions {
+            node: Some(lab.plan.nodes[0].clone()),
+            interfaces,
+            audit: false,
+        },
+    );
+    netfence_nft::apply::enforce(&node, &compiled.ruleset, false, None).unwrap();
+}
+
+/// Issue 15.4: with addresses only (the CLI's `enforce` before
+/// `--pod-interface-prefix`), a pod sending from an address that belongs to no
+/// pod reaches a pod nothing isolates. With the prefix, the pods' interfaces
+/// are found in the node's routes and the forged source is dropped; the policy
+/// is enforced exactly as before.
+#[test]
+fn discovered_pod_interfaces_stop_unknown_sources() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    let (e_ns, _) = pod_at(&lab, "z/a");
+    let (t_ns, t_ip) = pod_at(&lab, "y/b");
+    let forged: Ipv4Addr = "10.250.254.254".parse().unwrap();
+    add_address(&e_ns, forged);
+    let target = SocketAddr::new(IpAddr::V4(t_ip), 9300);
+    let listener = udp_in(
+        &t_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9300),
+    );
+    let sender = udp_in(&e_ns, SocketAddr::new(IpAddr::V4(forged), 0));
+
+    enforce_like_the_cli(&lab, &cluster, None);
+    sender.send_to(b"by-address", target).unwrap();
+    assert_eq!(
+        received(&listener),
+        vec![b"by-address".to_vec()],
+        "address-only mode was expected to let an unknown source through"
+    );
+
+    enforce_like_the_cli(
+        &lab,
+        &cluster,
+        Some(netfence_lab::plan::POD_INTERFACE_PREFIX),
+    );
+    sender.send_to(b"by-interface", target).unwrap();
+    assert!(
+        received(&listener).is_empty(),
+        "a source address of no pod got through a pod interface"
+    );
+    let report = lab.probe(&cluster).unwrap();
+    assert_no_mismatch("discovered interfaces", &report);
+}
