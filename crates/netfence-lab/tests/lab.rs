@@ -830,3 +830,48 @@ fn discovered_pod_interfaces_stop_unknown_sources() {
     let report = lab.probe(&cluster).unwrap();
     assert_no_mismatch("discovered interfaces", &report);
 }
+
+/// Issue 15.6: two pods flood denied UDP flows (80,000 distinct flows, more than
+/// the drop records hold); a third pod's denied flow is still recorded,
+/// `status` counts what was not recorded and stays short.
+#[test]
+fn drop_record_floods_are_rate_limited_per_source() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let (_, x_ip) = pod_at(&lab, "x/a");
+    for flooder in ["z/a", "z/c"] {
+        let (ns, _) = pod_at(&lab, flooder);
+        let socket = udp_in(&ns, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        for port in 1..=40_000u16 {
+            let _ = socket.send_to(b"x", SocketAddr::new(IpAddr::V4(x_ip), port));
+        }
+    }
+    let (victim_ns, victim_ip) = pod_at(&lab, "z/b");
+    let victim = udp_in(
+        &victim_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    );
+    victim
+        .send_to(b"v", SocketAddr::new(IpAddr::V4(x_ip), 50_000))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let node = Target::Netns(lab.topology.node_ns[0].clone());
+    let status = netfence_nft::status::status(&node).unwrap();
+    assert!(
+        status
+            .dropped
+            .iter()
+            .any(|d| d.port == 50_000 && d.src == "z/b" && d.dst == "x/a"),
+        "the flood hid {victim_ip}'s dropped flow"
+    );
+    assert!(
+        status.lost_records.rate_limited > 70_000,
+        "{:?}",
+        status.lost_records
+    );
+    let text = netfence_nft::status::render_text(&status);
+    assert!(text.lines().count() < 80, "{} lines", text.lines().count());
+    assert!(text.contains("left no record"), "{text}");
+}

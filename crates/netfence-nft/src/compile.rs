@@ -523,42 +523,87 @@ impl Compiler<'_, '_> {
         let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
         ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
         self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
+        let dynamic = |key: Vec<&'static str>| SetDef {
+            key,
+            data: None,
+            interval: false,
+            counter: false,
+            dynamic: true,
+            elements: Vec::new(),
+        };
+        for family in Family::BOTH {
+            self.ruleset.sets.insert(
+                record_limit_set_name(family),
+                dynamic(vec![family.addr_type()]),
+            );
+        }
         for dir in [Direction::Egress, Direction::Ingress] {
-            let mut rules = Vec::new();
-            for family in Family::BOTH {
-                let set = drop_set_name(dir, family);
-                rules.push(Rule::new(vec![Stmt::Remember {
-                    keys: vec![
-                        Key::Saddr(family),
-                        Key::Daddr(family),
-                        Key::L4proto,
-                        Key::Dport,
-                    ],
-                    set: set.clone(),
-                }]));
-                self.ruleset.sets.insert(
-                    set,
-                    SetDef {
-                        key: vec![
-                            family.addr_type(),
-                            family.addr_type(),
-                            "inet_proto",
-                            "inet_service",
-                        ],
-                        data: None,
-                        interval: false,
-                        counter: false,
-                        dynamic: true,
-                        elements: Vec::new(),
-                    },
-                );
-            }
             let tail = match (self.audit, dir) {
                 (false, _) => Verdict::Drop,
                 (true, Direction::Egress) => Verdict::Goto(self.ingress_stage.clone()),
                 (true, Direction::Ingress) => Verdict::Accept,
             };
-            rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]));
+            let flow = |family| {
+                vec![
+                    Key::Saddr(family),
+                    Key::Daddr(family),
+                    Key::L4proto,
+                    Key::Dport,
+                ]
+            };
+            // A flow already recorded needs no new record (retransmissions and
+            // repeated attempts cost nothing). One source cannot fill the drop
+            // records for everyone: past its rate of new records its drops are
+            // counted, not recorded. The counters of the `LOST_*` rules are what
+            // `status` reports as lost.
+            let mut rules: Vec<Rule> = Family::BOTH
+                .iter()
+                .map(|&family| {
+                    Rule::new(vec![
+                        Stmt::Lookup {
+                            keys: flow(family),
+                            set: drop_set_name(dir, family),
+                        },
+                        Stmt::Counter,
+                        Stmt::Verdict(tail.clone()),
+                    ])
+                })
+                .collect();
+            rules.extend(Family::BOTH.iter().map(|&family| {
+                Rule::new(vec![
+                    Stmt::RateOver {
+                        keys: vec![Key::Saddr(family)],
+                        set: record_limit_set_name(family),
+                        per_second: RECORD_RATE,
+                        burst: RECORD_BURST,
+                    },
+                    Stmt::Counter,
+                    Stmt::Verdict(tail.clone()),
+                ])
+                .with_comment(LOST_RATE)
+            }));
+            for family in Family::BOTH {
+                let set = drop_set_name(dir, family);
+                rules.push(Rule::new(vec![
+                    Stmt::Remember {
+                        keys: flow(family),
+                        set: set.clone(),
+                    },
+                    Stmt::Counter,
+                    Stmt::Verdict(tail.clone()),
+                ]));
+                self.ruleset.sets.insert(
+                    set,
+                    dynamic(vec![
+                        family.addr_type(),
+                        family.addr_type(),
+                        "inet_proto",
+                        "inet_service",
+                    ]),
+                );
+            }
+            // Reached only when the record could not be added: the set is full.
+            rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]).with_comment(LOST_FULL));
             let tag = format!("deny_{}", dir_word(dir));
             self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
         }
@@ -734,6 +779,18 @@ fn target_verdict(target: &str) -> Verdict {
 
 pub fn dispatch_map_name(dir: Direction, family: Family) -> String {
     format!("{}_pods{}", dir_word(dir), family.suffix())
+}
+
+/// Drop records per second one source may add (beyond a burst); past it the
+/// drops are counted as lost.
+pub const RECORD_RATE: u32 = 10;
+pub const RECORD_BURST: u32 = 200;
+/// Comments of the rules whose counters count drops that were not recorded.
+pub const LOST_RATE: &str = "drop not recorded: source over the record rate";
+pub const LOST_FULL: &str = "drop not recorded: drop records full";
+
+fn record_limit_set_name(family: Family) -> String {
+    format!("drops_rate{}", family.suffix())
 }
 
 pub fn drop_set_name(dir: Direction, family: Family) -> String {

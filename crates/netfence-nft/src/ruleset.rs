@@ -170,6 +170,14 @@ pub enum Stmt {
         keys: Vec<Key>,
         set: String,
     },
+    /// `update @set { KEYS limit rate over N/second burst B packets }`: matches
+    /// when the packet's key has gone over the rate (a per-key meter).
+    RateOver {
+        keys: Vec<Key>,
+        set: String,
+        per_second: u32,
+        burst: u32,
+    },
     Counter,
     Verdict(Verdict),
 }
@@ -186,6 +194,15 @@ impl Stmt {
             Stmt::NotInSet { keys, set } => format!("{} != @{set}", keys_text(keys)),
             Stmt::Vmap { keys, map } => format!("{} vmap @{map}", keys_text(keys)),
             Stmt::Remember { keys, set } => format!("add @{set} {{ {} }}", keys_text(keys)),
+            Stmt::RateOver {
+                keys,
+                set,
+                per_second,
+                burst,
+            } => format!(
+                "update @{set} {{ {} limit rate over {per_second}/second burst {burst} packets }}",
+                keys_text(keys)
+            ),
             Stmt::Counter => "counter".into(),
             Stmt::Verdict(v) => v.text(),
         }
@@ -214,6 +231,14 @@ impl Stmt {
             }
             Stmt::Remember { keys, set } => vec![json!({"set": {"op": "add",
                 "elem": keys_json(keys), "set": format!("@{set}")}})],
+            Stmt::RateOver {
+                keys,
+                set,
+                per_second,
+                burst,
+            } => vec![json!({"set": {"op": "update", "elem": keys_json(keys),
+                "set": format!("@{set}"), "stmt": [{"limit": {"rate": per_second,
+                "per": "second", "burst": burst, "inv": true}}]}})],
             Stmt::Counter => vec![json!({"counter": null})],
             Stmt::Verdict(v) => vec![v.json()],
         }
@@ -524,7 +549,8 @@ impl ChainDef {
                 }
                 Stmt::Lookup { set, .. }
                 | Stmt::NotInSet { set, .. }
-                | Stmt::Remember { set, .. } => {
+                | Stmt::Remember { set, .. }
+                | Stmt::RateOver { set, .. } => {
                     r.sets.insert(set.clone());
                 }
                 Stmt::Vmap { map, .. } => {

@@ -210,12 +210,32 @@ pub struct Drop {
     pub isolated_by: Vec<String>,
 }
 
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LostRecords {
+    pub rate_limited: u64,
+    pub records_full: u64,
+}
+
+/// The packets counted by the rules whose comment is `comment`.
+fn rule_packets(items: &[Value], comment: &str) -> u64 {
+    items
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .filter(|r| r["comment"].as_str() == Some(comment))
+        .flat_map(|r| r["expr"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["counter"]["packets"].as_u64())
+        .sum()
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub audit: bool,
     /// How the kernel's table differs from what `enforce` applied last (changed
     /// by hand or by another tool); empty when it is intact.
     pub drift: Vec<String>,
+    /// Drops (packets) that left no record: their source was over the record
+    /// rate, or the records were full.
+    pub lost_records: LostRecords,
     pub allowed: Vec<PolicyCount>,
     pub dropped: Vec<Drop>,
 }
@@ -299,9 +319,14 @@ pub fn status(target: &Target) -> Result<Status, String> {
         },
         None => Vec::new(),
     };
+    let lost_records = LostRecords {
+        rate_limited: rule_packets(&items, crate::compile::LOST_RATE),
+        records_full: rule_packets(&items, crate::compile::LOST_FULL),
+    };
     Ok(Status {
         audit: sidecar.audit,
         drift,
+        lost_records,
         allowed,
         dropped,
     })
@@ -347,7 +372,26 @@ pub fn render_text(s: &Status) -> String {
     if s.dropped.is_empty() {
         out.push_str("  (nothing)\n");
     }
+    // A flood must not bury the rest: the sources with the most dropped flows
+    // first, then at most `SHOWN` flows; `-o json` has them all.
+    let mut per_source: BTreeMap<&str, usize> = BTreeMap::new();
     for d in &s.dropped {
+        *per_source.entry(d.src.as_str()).or_default() += 1;
+    }
+    if s.dropped.len() > SHOWN {
+        let mut top: Vec<(&str, usize)> = per_source.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        out.push_str(&format!(
+            "  {} dropped flows; most from: {}\n",
+            s.dropped.len(),
+            top.iter()
+                .take(5)
+                .map(|(src, n)| format!("{} ({n})", printable(src)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for d in s.dropped.iter().take(SHOWN) {
         out.push_str(&format!(
             "  {} -> {} {} {}: {} of {}, isolated by {} and no rule allows it\n",
             printable(&d.src),
@@ -363,8 +407,26 @@ pub fn render_text(s: &Status) -> String {
             }
         ));
     }
+    if s.dropped.len() > SHOWN {
+        out.push_str(&format!(
+            "  ... and {} more (netfence status -o json lists every one)\n",
+            s.dropped.len() - SHOWN
+        ));
+    }
+    let lost = s.lost_records.rate_limited + s.lost_records.records_full;
+    if lost > 0 {
+        out.push_str(&format!(
+            "warning: {lost} dropped packet(s) left no record ({} from sources over {} records/s, {} with the records full)\n",
+            s.lost_records.rate_limited,
+            crate::compile::RECORD_RATE,
+            s.lost_records.records_full
+        ));
+    }
     out
 }
+
+/// Dropped flows listed one by one in the text output.
+const SHOWN: usize = 50;
 
 #[cfg(test)]
 mod tests {
@@ -376,6 +438,7 @@ mod tests {
         let s = Status {
             audit: false,
             drift: vec![format!("chain {evil}")],
+            lost_records: LostRecords::default(),
             allowed: vec![PolicyCount {
                 rule: evil.into(),
                 connections: 1,

@@ -103,6 +103,8 @@ fn run(rs: &Ruleset, chain: &str, p: &Packet, depth: usize) -> bool {
                     Some(e) => e.value.clone().unwrap(),
                 },
                 Stmt::Remember { .. } | Stmt::Counter => continue,
+                // A first packet is never over the record rate.
+                Stmt::RateOver { .. } => continue 'rules,
                 Stmt::Verdict(v) => v.clone(),
             };
             return match verdict {
