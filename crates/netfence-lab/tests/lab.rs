@@ -875,3 +875,49 @@ fn drop_record_floods_are_rate_limited_per_source() {
     assert!(text.lines().count() < 80, "{} lines", text.lines().count());
     assert!(text.contains("left no record"), "{text}");
 }
+
+/// Issue 15.7: a pod whose egress the policies deny cannot reach an address of
+/// its own node that the input does not list (the engine sees an external
+/// address); a pod that is not egress-isolated still can.
+#[test]
+fn the_node_itself_is_held_to_egress_policy() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let deny_egress_z = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: z}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+"#;
+    let cluster = lab.adopt(&policy_set("deny.yaml", deny_egress_z));
+    lab.enforce(&cluster, false).unwrap();
+    let node_ns = lab.topology.node_ns[0].clone();
+    let node_ip: Ipv4Addr = "169.254.123.1".parse().unwrap();
+    let engine = Engine::new(&cluster);
+    let to_node = |src: &str| {
+        engine.allows(
+            engine.find(src).unwrap(),
+            engine.find(&node_ip.to_string()).unwrap(),
+            Protocol::Udp,
+            9400,
+        )
+    };
+    assert!(!to_node("z/a") && to_node("x/a"));
+    let listener = udp_in(
+        &node_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9400),
+    );
+    let node = SocketAddr::new(IpAddr::V4(node_ip), 9400);
+    for (src, payload) in [("z/a", b"denied"), ("x/a", b"allows")] {
+        let (ns, _) = pod_at(&lab, src);
+        let s = udp_in(&ns, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        s.send_to(payload, node).unwrap();
+    }
+    assert_eq!(
+        received(&listener),
+        vec![b"allows".to_vec()],
+        "the node received what the engine denies (or not what it allows)"
+    );
+}

@@ -744,13 +744,70 @@ impl Compiler<'_, '_> {
             self.ingress_stage.clone(),
         ))]));
         self.add_chain("forward", Some(Hook::Forward), forward);
-        if !self.engine.cluster.semantics.egress_to_own_node {
-            let mut input = anti_spoofing;
-            input.extend([established(), invalid()]);
-            input.extend(self.dispatch_rules(Direction::Egress, interfaces));
-            input.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
-            self.add_chain("input", Some(Hook::Input), input);
+        // Traffic from a pod to this node's own addresses never reaches
+        // `forward`: the input hook holds it to the pod's egress policy too.
+        // With `egress_to_own_node` the node's addresses from the input (and
+        // its hostNetwork pods') are allowed first, as the engine allows them;
+        // any other address of the node (link-local, a bridge, a local DNS
+        // cache) is an external address to the engine, and so here.
+        let mut input = anti_spoofing;
+        input.extend([established(), invalid()]);
+        if self.engine.cluster.semantics.egress_to_own_node {
+            input.extend(self.own_node_rules(pods));
         }
+        input.extend(self.dispatch_rules(Direction::Egress, interfaces));
+        input.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
+        self.add_chain("input", Some(Hook::Input), input);
+    }
+
+    /// `ip daddr @node4_<hash> accept`: the addresses of the local pods' nodes.
+    fn own_node_rules(&mut self, pods: &[LocalPod]) -> Vec<Rule> {
+        let engine = self.engine;
+        let local: BTreeSet<&str> = pods.iter().map(|p| p.id.as_str()).collect();
+        let local_nodes: BTreeSet<&String> = engine
+            .pods()
+            .map(|ep| engine.endpoint(ep))
+            .filter(|e| local.contains(e.id.as_str()))
+            .filter_map(|e| e.node.as_ref())
+            .collect();
+        let addrs: Vec<IpAddr> = engine
+            .endpoints
+            .iter()
+            .filter(|e| {
+                e.acts_as_node
+                    .as_ref()
+                    .is_some_and(|n| local_nodes.contains(n))
+            })
+            .flat_map(|e| e.ips.iter().copied())
+            .collect();
+        Family::BOTH
+            .iter()
+            .map(|&family| {
+                let elements = addrs
+                    .iter()
+                    .filter(|ip| Family::of(**ip) == family)
+                    .map(|ip| {
+                        let k = crate::ruleset::ip_key(*ip);
+                        Element {
+                            key: vec![Part::Addrs(family, k, k)],
+                            value: None,
+                        }
+                    })
+                    .collect();
+                let set = self.add_fixed_set(
+                    &format!("node{}", family.suffix()),
+                    vec![family.addr_type()],
+                    elements,
+                );
+                Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![Key::Daddr(family)],
+                        set,
+                    },
+                    Stmt::Verdict(Verdict::Accept),
+                ])
+            })
+            .collect()
     }
 }
 
