@@ -8,10 +8,7 @@ use ipnet::IpNet;
 use netfence_engine::addr::{compact_text, merge_cidrs};
 use netfence_engine::{CachedDecisions, ConnSet, EndpointKind, Engine, EpId, PortSet, SideOutcome};
 use netfence_model::{Direction, Protocol};
-use netfence_views::{
-    cluster_dns_endpoints, default_deny_by_namespace, dns_reach, group_of, is_cluster_dns,
-    policy_location,
-};
+use netfence_text::policy_location;
 
 use crate::{
     Callout, Change, Diff, EndpointGroup, PodPairs, Posture, PostureChange, Reason, Side, Why,
@@ -100,7 +97,7 @@ impl Matched {
         for (id, &b) in sorted_ids {
             let Some(&a) = ids_a.get(id) else { continue };
             let e = ea.endpoint(a);
-            let name = group_of(ea, a);
+            let name = ea.group_of(a);
             let group = *group_index.entry(name.clone()).or_insert_with(|| {
                 m.groups.push(Group {
                     label: name.clone(),
@@ -165,7 +162,7 @@ fn only_in(
             continue;
         }
         let e = engine.endpoint(ep);
-        let name = group_of(engine, ep);
+        let name = engine.group_of(ep);
         let entry = groups.entry(name.clone()).or_insert_with(|| EndpointGroup {
             group: name.clone(),
             kind: e.kind.clone(),
@@ -731,10 +728,10 @@ fn exposure_callouts(changes: &[Change]) -> Vec<Callout> {
 /// Pods that reached cluster DNS on 53 (per protocol) before and do not after.
 fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints) -> Vec<Callout> {
     let (eb, ea) = (before.engine, after.engine);
-    let (dns_b, dns_a) = (cluster_dns_endpoints(eb), cluster_dns_endpoints(ea));
+    let (dns_b, dns_a) = (eb.cluster_dns_endpoints(), ea.cluster_dns_endpoints());
     let is_dns = |i: usize| {
         let s = &matched.shared[i];
-        is_cluster_dns(eb, s.before) || is_cluster_dns(ea, s.after)
+        eb.is_cluster_dns(s.before) || ea.is_cluster_dns(s.after)
     };
     struct Lost {
         pods: Vec<String>,
@@ -763,8 +760,8 @@ fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints)
                 continue;
             }
             let (was, now) = (
-                dns_reach(eb, s.before, &dns_b),
-                dns_reach(ea, s.after, &dns_a),
+                eb.dns_reach(s.before, &dns_b),
+                ea.dns_reach(s.after, &dns_a),
             );
             let mut lost = ConnSet::none();
             if was.udp && !now.udp {
@@ -814,7 +811,10 @@ fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints)
 /// Namespaces (on both sides) whose default-deny appeared or disappeared.
 fn posture_changes(before: &Side, after: &Side) -> Vec<PostureChange> {
     let (cb, ca) = (before.engine.cluster, after.engine.cluster);
-    let (deny_b, deny_a) = (default_deny_by_namespace(cb), default_deny_by_namespace(ca));
+    let (deny_b, deny_a) = (
+        cb.default_deny_by_namespace(),
+        ca.default_deny_by_namespace(),
+    );
     let policies = |map: &std::collections::HashMap<&str, [Vec<usize>; 2]>, ns: &str, d: usize| {
         map.get(ns).map(|x| x[d].clone()).unwrap_or_default()
     };

@@ -18,7 +18,7 @@ pub mod validate;
 
 pub use diag::{Anchor, Diagnostic, Severity};
 pub use git::read_git;
-pub use labels::{Labels, Operator, Requirement, Selector};
+pub use labels::{Labels, Operator, Requirement, Selector, UNSTABLE_LABELS, stable_labels};
 pub use load::{LoadOptions, Loaded, load, load_policy_overlays, read_inputs};
 pub use model::*;
 pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
