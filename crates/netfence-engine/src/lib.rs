@@ -12,6 +12,7 @@
 
 pub mod addr;
 pub mod classes;
+pub mod delta;
 pub mod eval;
 pub mod explain;
 pub mod matrix;
@@ -21,6 +22,7 @@ pub mod reference;
 pub mod universe;
 pub mod versions;
 
+pub use delta::Delta;
 pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};

@@ -5,7 +5,7 @@
 //! `check` shows it; lint quotes it in its help.
 
 use netfence_engine::explain::{SideExplanation, SideState};
-use netfence_engine::{CachedDecisions, ConnSet, EndpointKind, Engine, EpId, PortSet};
+use netfence_engine::{ConnSet, Delta, EndpointKind, Engine, EpId, PortSet};
 use netfence_model::{Cluster, Direction, LoadOptions, Protocol, Sources};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -337,192 +337,95 @@ pub fn propose(
     })
 }
 
-/// The cluster of the input with `changes` applied as overlays. Policies alone
-/// are applied to the loaded cluster (the input is not parsed again); anything
-/// else reloads the whole input.
+/// The cluster of the input with `changes` (NetworkPolicies) applied: only the
+/// proposed manifests are parsed, and [`Cluster::with_policy_change`] derives
+/// the cluster; the input is not read again.
 fn with_overlays(
     base: &Cluster,
     sources: &Sources,
     opts: &LoadOptions,
     changes: &[ProposedChange],
 ) -> Result<Cluster, Vec<netfence_model::Diagnostic>> {
-    let trial = |with_text: bool| {
-        let mut trial = Sources::default();
-        for f in &sources.files {
-            let text = if with_text {
-                f.text.clone()
-            } else {
-                String::new()
-            };
-            let id = trial.add(f.name.clone(), text);
-            trial.files[id.0 as usize].overlay = f.overlay;
-        }
-        for (i, c) in changes.iter().enumerate() {
-            let id = trial.add(format!("<proposal {}>", i + 1), c.yaml.clone());
-            trial.files[id.0 as usize].overlay = true;
-        }
-        trial
-    };
-    let mut fast = trial(false);
-    if let Some(result) =
-        netfence_model::load_policy_overlays(base, &mut fast, sources.files.len(), opts)
-    {
-        return result;
+    let mut trial = Sources::default();
+    for f in &sources.files {
+        let id = trial.add(f.name.clone(), String::new());
+        trial.files[id.0 as usize].overlay = f.overlay;
     }
-    netfence_model::load(&mut trial(true), opts).map(|l| l.cluster)
+    for (i, c) in changes.iter().enumerate() {
+        let id = trial.add(format!("<proposal {}>", i + 1), c.yaml.clone());
+        trial.files[id.0 as usize].overlay = true;
+    }
+    netfence_model::load_policy_overlays(base, &mut trial, sources.files.len(), opts)
+        .unwrap_or_else(|| Err(Vec::new()))
 }
 
 /// Pairs other than `asked` that `after` allows more of than `engine`, in
-/// endpoint order: at most 20 as text, and how many there are.
-///
-/// Only pairs whose decision may differ are decided (`Engine::may_differ`: the
-/// sources and destinations the changed policies select); pairs of
-/// exception-free endpoints are decided once per joint (endpoints with the same
-/// class before and after) and counted by size.
+/// endpoint order: at most 20 as text, and how many there are. Asked of
+/// [`Delta`], the comparison `diff` makes, so both agree on what a change opens.
 fn also_opens(engine: &Engine, after: &Engine, asked: (EpId, EpId)) -> (Vec<String>, usize) {
     const SHOWN: usize = 20;
-    let n = engine.endpoints.len();
-    let after_ids: Vec<Option<EpId>> = (0..n)
-        .map(|a| after.find(&engine.endpoint(a).id).ok())
-        .collect();
-    let pairs: Vec<(EpId, EpId)> = after_ids
-        .iter()
-        .enumerate()
-        .filter_map(|(a, a2)| a2.map(|a2| (a, a2)))
-        .collect();
-    let mut flags = vec![netfence_engine::MayDiffer::default(); n];
-    for (&(a, _), f) in pairs.iter().zip(engine.may_differ(after, &pairs)) {
-        flags[a] = f;
-    }
-    let special = |a: EpId, a2: EpId| !engine.exception_free(a) || !after.exception_free(a2);
-    // Joints of the exception-free matched endpoints, members ascending.
-    let mut joint_of: Vec<Option<usize>> = vec![None; n];
-    let mut joints: Vec<Joint> = Vec::new();
-    let mut joint_index: std::collections::HashMap<(usize, usize), usize> = Default::default();
-    let mut specials: Vec<(EpId, EpId)> = Vec::new();
-    for &(a, a2) in &pairs {
-        if special(a, a2) {
-            specials.push((a, a2));
+    let delta = Delta::between(engine, after);
+    let shared = &delta.matched.shared;
+    let blocks = &delta.joints.blocks;
+    let is_asked = |a: usize, b: usize| shared[a].before == asked.0 && shared[b].before == asked.1;
+    // The pieces that open something, each with its members in endpoint order.
+    let key = |i: usize| (shared[i].before, i);
+    let mut opening: Vec<(ConnSet, Vec<usize>, Vec<usize>)> = Vec::new();
+    let mut total = 0;
+    for piece in &delta.pieces {
+        let d = &delta.decisions[piece.decision];
+        let gained = d.after.difference(&d.before);
+        if gained.is_empty() {
             continue;
         }
-        let key = (engine.class_of[a], after.class_of[a2]);
-        let j = *joint_index.entry(key).or_insert_with(|| {
-            joints.push(Joint {
-                classes: key,
-                members: Vec::new(),
-                src: false,
-                dst: false,
-            });
-            joints.len() - 1
-        });
-        let joint = &mut joints[j];
-        joint.members.push(a);
-        joint.src |= flags[a].as_src;
-        joint.dst |= flags[a].as_dst;
-        joint_of[a] = Some(j);
+        let sorted = |block: usize| {
+            let mut m = blocks[block].members.clone();
+            m.sort_by_key(|&i| key(i));
+            m
+        };
+        let (srcs, dsts) = (sorted(piece.src), sorted(piece.dst));
+        let asked_dsts: Vec<usize> = dsts
+            .iter()
+            .copied()
+            .filter(|&b| shared[b].before == asked.1)
+            .collect();
+        let asked_here: usize = srcs
+            .iter()
+            .filter(|&&a| shared[a].before == asked.0)
+            .map(|&a| asked_dsts.iter().filter(|&&b| b != a).count())
+            .sum();
+        total += delta.pair_count(piece) - asked_here;
+        opening.push((gained, srcs, dsts));
     }
-    // What each joint gains towards each joint (between distinct members).
-    let dst_joints: Vec<usize> = (0..joints.len()).filter(|&k| joints[k].dst).collect();
-    let all_joints: Vec<usize> = (0..joints.len()).collect();
-    let gains: Vec<Vec<(usize, ConnSet)>> = joints
-        .iter()
-        .map(|jj| {
-            let towards = if jj.src { &all_joints } else { &dst_joints };
-            towards
-                .iter()
-                .filter_map(|&k| {
-                    let kk = &joints[k];
-                    let now = after.class_pair(jj.classes.1, kk.classes.1);
-                    if now.is_empty() {
-                        return None;
-                    }
-                    let gained = now.difference(&engine.class_pair(jj.classes.0, kk.classes.0));
-                    (!gained.is_empty()).then_some((k, gained))
-                })
-                .collect()
-        })
-        .collect();
-    let mut before_decisions = CachedDecisions::new(engine);
-    let mut after_decisions = CachedDecisions::new(after);
-    let mut gained_by_pair = |a: EpId, b: EpId| -> Option<ConnSet> {
-        let (a2, b2) = (after_ids[a]?, after_ids[b]?);
-        if a == b || (a, b) == asked || !(flags[a].as_src || flags[b].as_dst) {
-            return None;
+    // The first pairs in endpoint order: a merge of the pieces, each of which
+    // lists its pairs in order.
+    let mut heap = std::collections::BinaryHeap::new();
+    let push = |heap: &mut std::collections::BinaryHeap<_>, p: usize, i: usize, j: usize| {
+        let (_, srcs, dsts) = &opening[p];
+        if let (Some(&a), Some(&b)) = (srcs.get(i), dsts.get(j)) {
+            heap.push(std::cmp::Reverse((key(a), key(b), p, i, j)));
         }
-        let gained = after_decisions
-            .allowed(a2, b2)
-            .difference(&before_decisions.allowed(a, b));
-        (!gained.is_empty()).then_some(gained)
     };
-    let is_special = |e: EpId| joint_of[e].is_none() && after_ids[e].is_some();
-    let mut total = 0;
-    // Joint to joint: every member pair but a member with itself and `asked`.
-    for (j, row) in gains.iter().enumerate() {
-        for (k, _) in row {
-            let (x, y) = (joints[j].members.len(), joints[*k].members.len());
-            total += if j == *k { x * (x - 1) } else { x * y };
-            if asked.0 != asked.1 && joint_of[asked.0] == Some(j) && joint_of[asked.1] == Some(*k) {
-                total -= 1;
-            }
-        }
+    for p in 0..opening.len() {
+        push(&mut heap, p, 0, 0);
     }
-    // Pairs with a special endpoint, one by one.
-    for &(x, _) in &specials {
-        for b in 0..n {
-            total += usize::from(gained_by_pair(x, b).is_some());
-            if !is_special(b) {
-                total += usize::from(gained_by_pair(b, x).is_some());
-            }
-        }
-    }
-    // The first pairs in endpoint order.
     let mut shown = Vec::new();
-    for a in 0..n {
-        if shown.len() >= SHOWN {
+    while shown.len() < SHOWN {
+        let Some(std::cmp::Reverse((_, _, p, i, j))) = heap.pop() else {
             break;
+        };
+        let (gained, srcs, dsts) = &opening[p];
+        let (a, b) = (srcs[i], dsts[j]);
+        if a != b && !is_asked(a, b) {
+            shown.push(format!("{} -> {}: {gained}", shared[a].id, shared[b].id));
         }
-        let mut row: Vec<(EpId, ConnSet)> = Vec::new();
-        match joint_of[a] {
-            None if after_ids[a].is_some() => {
-                row.extend((0..n).filter_map(|b| gained_by_pair(a, b).map(|g| (b, g))));
-            }
-            None => continue,
-            Some(j) => {
-                for (k, gained) in &gains[j] {
-                    row.extend(
-                        joints[*k]
-                            .members
-                            .iter()
-                            .filter(|&&b| b != a && (a, b) != asked)
-                            .map(|&b| (b, gained.clone())),
-                    );
-                }
-                for &(x, _) in &specials {
-                    if let Some(g) = gained_by_pair(a, x) {
-                        row.push((x, g));
-                    }
-                }
-                row.sort_by_key(|(b, _)| *b);
-            }
-        }
-        for (b, gained) in row.into_iter().take(SHOWN - shown.len()) {
-            shown.push(format!(
-                "{} -> {}: {gained}",
-                engine.endpoint(a).id,
-                engine.endpoint(b).id
-            ));
+        if j + 1 < dsts.len() {
+            push(&mut heap, p, i, j + 1);
+        } else {
+            push(&mut heap, p, i + 1, 0);
         }
     }
     (shown, total)
-}
-
-/// Endpoints with the same class before and after a change (see `also_opens`).
-struct Joint {
-    classes: (usize, usize),
-    members: Vec<EpId>,
-    /// Some member may differ as a source / as a destination.
-    src: bool,
-    dst: bool,
 }
 
 pub fn covers(set: &ConnSet, port: Option<u16>, protocol: Protocol) -> bool {

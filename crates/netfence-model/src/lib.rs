@@ -15,6 +15,7 @@ pub mod model;
 pub mod policy;
 pub mod sources;
 pub mod validate;
+pub mod whatif;
 
 pub use diag::{Anchor, Diagnostic, Severity};
 pub use git::read_git;
@@ -22,6 +23,7 @@ pub use labels::{Labels, Operator, Requirement, Selector, UNSTABLE_LABELS, stabl
 pub use load::{LoadOptions, Loaded, load, load_policy_overlays, read_inputs};
 pub use model::*;
 pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
+pub use whatif::PolicyChange;
 
 /// Loads text given in memory (tests, `--with` overlays built by tools).
 pub fn load_texts(

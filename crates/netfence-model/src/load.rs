@@ -190,10 +190,11 @@ fn parse_file(
 
 /// What [`load`] of every file of `sources` gives, when files `..first` are the
 /// input `base` was loaded from (with `opts`) and files `first..` hold only
-/// NetworkPolicies, in namespaces `base` has: the base files are not parsed
-/// again (check verifies a proposed fix this way). As in `load`, a later object
+/// NetworkPolicies: the base files are not parsed again (check verifies a
+/// proposed fix this way), the policies reach the cluster through
+/// [`Cluster::with_policy_change`]. As in `load`, a later object
 /// replaces an earlier one with the same identity and `--without` drops what it
-/// names; a policy adds no namespace, workload or endpoint. `None` when the
+/// names; a policy adds no workload or endpoint (an undeclared namespace only by name). `None` when the
 /// overlays hold anything else: then only a full `load` gives the answer. Files
 /// `..first` of `sources` are not read.
 pub fn load_policy_overlays(
@@ -208,14 +209,13 @@ pub fn load_policy_overlays(
         parse_file(sources, fi, opts, &mut raw, &mut diags);
     }
     let policy_ns = |o: &RawObject| o.namespace.clone().unwrap_or_else(|| "default".into());
-    if raw.iter().any(|o| {
-        o.kind != "NetworkPolicy"
-            || o.api_version != "networking.k8s.io/v1"
-            || base.namespace(&policy_ns(o)).is_none()
-    }) {
+    if raw
+        .iter()
+        .any(|o| o.kind != "NetworkPolicy" || o.api_version != "networking.k8s.io/v1")
+    {
         return None;
     }
-    let mut cluster = base.clone();
+    let mut upsert = Vec::new();
     for obj in &raw {
         if opts.without.iter().any(|w| matches_without(obj, w)) {
             continue;
@@ -225,25 +225,15 @@ pub fn load_policy_overlays(
         else {
             continue;
         };
-        let Some(p) = convert_policy(&np, &ns, &obj.name, &obj.origin, &mut diags) else {
-            continue;
-        };
-        match cluster
-            .policies
-            .iter_mut()
-            .find(|q| q.namespace == p.namespace && q.name == p.name)
-        {
-            Some(q) => *q = p,
-            None => cluster.policies.push(p),
-        }
+        upsert.extend(convert_policy(&np, &ns, &obj.name, &obj.origin, &mut diags));
     }
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Some(Err(diags));
     }
-    cluster
-        .policies
-        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Some(Ok(cluster))
+    Some(Ok(base.with_policy_change(crate::PolicyChange {
+        upsert,
+        remove: Vec::new(),
+    })))
 }
 
 fn collect_objects(
