@@ -7,8 +7,9 @@
 //! interval sets of ports ([`portset`]). Pair-specific exceptions (a pod to itself,
 //! a node to its own pods) are applied on top, per endpoint pair.
 //!
-//! How it stays right: [`reference`] is a naive pair-by-pair evaluator written
-//! straight from the spec, and property tests compare the two.
+//! How it stays right: `reference` is a naive pair-by-pair evaluator written
+//! straight from the spec (feature `reference`, tests only), and property tests
+//! compare the two.
 
 pub mod addr;
 pub mod classes;
@@ -18,6 +19,7 @@ pub mod explain;
 pub mod matrix;
 pub mod portset;
 pub mod posture;
+#[cfg(feature = "reference")]
 pub mod reference;
 pub mod universe;
 pub mod versions;
