@@ -9,9 +9,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Workspace crate → the workspace crates it depends on (normal dependencies)
-/// and those it uses with features.
-fn graph() -> BTreeMap<String, Vec<(String, String, Vec<String>)>> {
+/// A workspace dependency: (crate, kind, features).
+type Dep = (String, String, Vec<String>);
+type Graph = BTreeMap<String, Vec<Dep>>;
+
+/// Workspace crate → the workspace crates it depends on, with the kind of
+/// dependency and the features it enables.
+fn graph() -> Graph {
     let out = Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -54,10 +58,7 @@ fn graph() -> BTreeMap<String, Vec<(String, String, Vec<String>)>> {
     g
 }
 
-fn normal_deps(
-    g: &BTreeMap<String, Vec<(String, String, Vec<String>)>>,
-    krate: &str,
-) -> BTreeSet<String> {
+fn normal_deps(g: &Graph, krate: &str) -> BTreeSet<String> {
     g[krate]
         .iter()
         .filter(|(_, kind, _)| kind == "normal")
