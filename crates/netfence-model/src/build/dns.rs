@@ -15,7 +15,9 @@ impl ClusterBuilder<'_> {
                 Err(e) => {
                     diags.push(
                         Diagnostic::error(format!("--cluster-dns `{spec}`: {e}"), Anchor::None)
-                            .with_help("write NAMESPACE/SELECTOR, e.g. `kube-system/k8s-app=kube-dns`"),
+                            .with_help(
+                                "write NAMESPACE/SELECTOR, e.g. `kube-system/k8s-app=kube-dns`",
+                            ),
                     );
                     return;
                 }
