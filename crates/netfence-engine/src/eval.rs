@@ -11,6 +11,7 @@ use crate::classes::{
     self, Class, ClassId, NsScope, PeerRef, PodIndex, PodPeerKey, Resolved, dir_index,
 };
 use crate::portset::{ConnSet, PortSet};
+use crate::query::EndpointQuery;
 use crate::universe::{self, EndpointKind, EngineEndpoint, EpId};
 
 /// A rule that granted connections to a pair: the policy, the rule, the peer entry
@@ -333,23 +334,32 @@ impl<'c> Engine<'c> {
         egress.intersect(&ingress)
     }
 
-    /// Finds an endpoint: `ns/pod`, `ns/kind/name`, `node:NAME`, an external
-    /// group id, or an IP address (a pod's or node's IP, else its external group).
+    /// Finds an endpoint: `ns/pod`, `ns/kind/name` (kubectl's kind names and
+    /// short names), `node:NAME`, an external group id, or an IP address (a
+    /// pod's or node's IP, else its external group).
     pub fn find(&self, query: &str) -> Result<EpId, String> {
         if let Some(&i) = self.by_id.get(query) {
             return Ok(i);
         }
-        if let Ok(ip) = query.parse::<IpAddr>() {
+        let parsed = EndpointQuery::parse(query, None)?;
+        if let EndpointQuery::Ip(ip) = parsed {
             return Ok(self.endpoint_for_ip(ip));
+        }
+        if let Some(&i) = self.by_id.get(&parsed.id()) {
+            return Ok(i);
         }
         // `ns/deployment/name` for a workload whose pods are in the input: pick
         // its first pod.
-        let parts: Vec<&str> = query.split('/').collect();
-        if let [ns, kind, name] = parts.as_slice() {
+        if let EndpointQuery::Workload {
+            namespace,
+            kind,
+            name,
+        } = &parsed
+        {
             let first = self.endpoints.iter().position(|e| {
                 e.model_index.is_some_and(|i| {
                     let m = &self.cluster.endpoints[i];
-                    m.namespace == *ns
+                    m.namespace == *namespace
                         && e.is_pod_like()
                         && m.workload
                             .as_ref()

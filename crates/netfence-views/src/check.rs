@@ -68,20 +68,15 @@ fn resolve_service(
     port: Option<u16>,
     protocol: Protocol,
 ) -> Result<Option<(EpId, Option<u16>, String)>, String> {
-    let parts: Vec<&str> = q.split('/').collect();
-    let [ns, "svc" | "service", rest] = parts.as_slice() else {
+    let netfence_engine::EndpointQuery::Service {
+        namespace: ns,
+        name,
+        port: svc_port,
+    } = netfence_engine::EndpointQuery::parse(q, None)?
+    else {
         return Ok(None);
     };
-    let (name, svc_port) = match rest.split_once(':') {
-        Some((n, p)) => (
-            n,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| format!("`{p}` is not a port number"))?,
-            ),
-        ),
-        None => (*rest, port),
-    };
+    let (ns, name, svc_port) = (ns.as_str(), name.as_str(), svc_port.or(port));
     let svc = cluster
         .service(ns, name)
         .ok_or_else(|| format!("no Service {ns}/{name} in the input"))?;
