@@ -61,6 +61,18 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+impl Report {
+    /// Keeps what concerns `namespace` (`-n`): its posture, the reachability of
+    /// its pods and their DNS problems. The summary still counts the whole input.
+    pub fn retain_namespace(&mut self, namespace: &str) {
+        let prefix = format!("{namespace}/");
+        self.namespaces.retain(|p| p.namespace == namespace);
+        self.reachability
+            .retain(|p| p.destination.starts_with(&prefix));
+        self.dns.retain(|p| p.pod.starts_with(&prefix));
+    }
+}
+
 pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) -> Report {
     let cluster = engine.cluster;
     let pods: Vec<EpId> = engine.pods().collect();
