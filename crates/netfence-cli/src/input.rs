@@ -59,7 +59,7 @@ pub(crate) fn load_read(
                 .cloned()
                 .collect();
             if !shown.is_empty() {
-                eprint!("{}", netfence_model::diag::render_short(&shown, &sources));
+                eout!("{}", netfence_model::diag::render_short(&shown, &sources));
             }
             Ok((sources, loaded))
         }

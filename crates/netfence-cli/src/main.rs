@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
-            eprintln!("error: {message}");
+            eoutln!("error: {message}");
             ExitCode::from(EXIT_ERROR)
         }
     }

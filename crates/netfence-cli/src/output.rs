@@ -26,6 +26,22 @@ macro_rules! outln {
     }};
 }
 
+/// `eprint!` that never panics: with standard error closed (`2>&1 | head`)
+/// the message is lost, and the command goes on to its exit code.
+macro_rules! eout {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_fmt(format_args!($($arg)*));
+    }};
+}
+
+macro_rules! eoutln {
+    ($($arg:tt)*) => {{
+        eout!($($arg)*);
+        eout!("\n");
+    }};
+}
+
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     outln!("{text}");

@@ -76,7 +76,7 @@ pub(crate) fn warn_unaddressed(engine: &Engine) {
         .map(|e| e.id.as_str())
         .collect();
     if !missing.is_empty() {
-        eprintln!(
+        eoutln!(
             "warning: {} endpoint(s) have no pod IP in the input, so no rule can match their traffic: {}\n  give Pod objects with status.podIP (kubectl get pods -A -o yaml), or try the policies in `netfence lab run`",
             missing.len(),
             netfence_views::short_list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>())

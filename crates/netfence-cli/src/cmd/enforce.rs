@@ -50,18 +50,18 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
     let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&cache)) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}\nnothing was changed in {}", target.describe());
+            eoutln!("error: {e}\nnothing was changed in {}", target.describe());
             return Ok(EXIT_ERROR);
         }
     };
     if args.dry_run {
         out!("{}", plan.commands);
-        eprintln!("dry run: {}", plan.summary());
+        eoutln!("dry run: {}", plan.summary());
         return Ok(0);
     }
     // Provenance beside the ruleset, for `netfence status`.
     if let Err(e) = netfence_nft::status::write_sidecar(&target, &compiled, args.compile.audit) {
-        eprintln!("warning: could not record provenance for `netfence status`: {e}");
+        eoutln!("warning: could not record provenance for `netfence status`: {e}");
     }
     let revoked = if args.revoke_established {
         revoke::revoke_denied(&target, &engine).map_err(|e| e.to_string())?

@@ -45,7 +45,7 @@ pub(crate) fn run(g: &Global, args: GenArgs) -> Result<u8, String> {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    eprintln!(
+    eoutln!(
         "wrote {} file(s) to {}: {} workloads, {} policies (seed {})",
         files.len(),
         dir.display(),

@@ -131,7 +131,7 @@ fn run_lab(
         TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
     }
     if keep {
-        eprintln!(
+        eoutln!(
             "kept namespaces: {} (remove with `netfence lab down --all`)",
             lab.topology.all_namespaces().join(" ")
         );

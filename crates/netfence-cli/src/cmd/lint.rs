@@ -83,13 +83,13 @@ fn config_error(g: &Global, e: ConfigError) -> u8 {
             sources,
             diagnostics,
         } => {
-            eprint!(
+            eout!(
                 "{}",
                 netfence_model::diag::render(&diagnostics, &sources, color(g))
             );
-            eprintln!("error: invalid configuration file {file}");
+            eoutln!("error: invalid configuration file {file}");
         }
-        other => eprintln!("error: {other}"),
+        other => eoutln!("error: {other}"),
     }
     EXIT_ERROR
 }
