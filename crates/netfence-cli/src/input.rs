@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use netfence_model::{Diagnostic, LoadOptions, Loaded, Severity, Sources};
+use netfence_model::{Cluster, Diagnostic, EndpointSource, LoadOptions, Loaded, Severity, Sources};
 
 use crate::EXIT_ERROR;
 use crate::args::{Global, Inputs};
@@ -22,7 +22,58 @@ pub(crate) fn load(
     let mut sources = Sources::default();
     let mut diags = netfence_model::read_inputs(&all, &mut sources, false);
     read_overlays(g, &mut sources, &mut diags);
-    load_read(g, sources, diags, &g.load_options(), None)
+    let (sources, loaded) = load_read(g, sources, diags, &g.load_options(), None)?;
+    // A wrong path in CI must not look green: an answer about nothing is no answer.
+    if nothing_found(&loaded.cluster) {
+        eoutln!(
+            "error: {}; nothing was analyzed",
+            nothing_found_message(&sources)
+        );
+        return Err(EXIT_ERROR);
+    }
+    Ok((sources, loaded))
+}
+
+/// True when the input declares no object netfence reads (comments, empty
+/// documents, or only what it assumes, such as the synthetic cluster DNS).
+pub(crate) fn nothing_found(cluster: &Cluster) -> bool {
+    cluster.policies.is_empty()
+        && cluster.services.is_empty()
+        && cluster.nodes.is_empty()
+        && cluster.unanalyzed.is_empty()
+        && cluster.namespaces.iter().all(|n| n.origin.is_none())
+        && cluster
+            .endpoints
+            .iter()
+            .all(|e| e.source == EndpointSource::SyntheticDns)
+}
+
+pub(crate) fn nothing_found_message(sources: &Sources) -> String {
+    let names: Vec<&str> = sources
+        .files
+        .iter()
+        .filter(|f| !f.overlay)
+        .map(|f| f.name.as_str())
+        .collect();
+    format!(
+        "no Kubernetes objects found in {} ({} file(s) read{}): check the paths",
+        if names.len() == 1 {
+            names[0]
+        } else {
+            "the input"
+        },
+        names.len(),
+        if names.len() > 1 {
+            format!(
+                ": {}",
+                netfence_views::short_list(
+                    &names.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+                )
+            )
+        } else {
+            String::new()
+        }
+    )
 }
 
 pub(crate) fn read_overlays(g: &Global, sources: &mut Sources, diags: &mut Vec<Diagnostic>) {

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::root;
+use common::{netfence, netfence_stdin, root};
 
 /// A pipe whose reading end is already closed: every write to it fails with
 /// EPIPE, as when `netfence ... | head -5` has read its five lines.
@@ -51,4 +51,59 @@ fn no_panic_on_a_closed_pipe() {
     );
     // Help on a closed pipe.
     assert_eq!(with_closed(&["--help"], true, true), 0);
+}
+
+#[test]
+fn empty_or_comment_only_input_says_so_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let comments = dir.path().join("comments.yaml");
+    std::fs::write(&comments, "# only a comment\n---\n# and another\n").unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    for file in [&comments, &empty] {
+        let f = file.to_str().unwrap();
+        for args in [
+            vec!["report", f],
+            vec!["lint", f],
+            vec!["matrix", f],
+            vec!["describe", "namespace", "default", f],
+            vec!["compile", f],
+            vec!["check", "a/b", "c/d", f],
+        ] {
+            let r = netfence(&args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.stdout);
+            assert!(
+                r.stderr.contains("no Kubernetes objects found in") && r.stderr.contains(f),
+                "{args:?}: {}",
+                r.stderr
+            );
+            assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        }
+    }
+    let stdin = netfence_stdin(&["lint", "-"], Some("# nothing\n"));
+    assert_eq!(stdin.code, 2);
+    assert!(
+        stdin
+            .stderr
+            .contains("no Kubernetes objects found in <stdin>"),
+        "{}",
+        stdin.stderr
+    );
+    // diff: an empty side is a real comparison, said out loud; two are an error.
+    let c = comments.to_str().unwrap();
+    let one = netfence(&["diff", c, "examples/guide"]);
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    assert!(
+        one.stderr
+            .contains("warning: BEFORE: no Kubernetes objects found"),
+        "{}",
+        one.stderr
+    );
+    let both = netfence(&["diff", c, c]);
+    assert_eq!(both.code, 2);
+    assert!(
+        both.stderr.contains("both inputs are empty"),
+        "{}",
+        both.stderr
+    );
 }

@@ -5,7 +5,7 @@ use netfence_engine::Engine;
 use netfence_model::LoadOptions;
 
 use crate::args::Global;
-use crate::input::{load_read, read_overlays, read_side};
+use crate::input::{load_read, nothing_found, nothing_found_message, read_overlays, read_side};
 use crate::output::{format, print_json};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
@@ -69,6 +69,22 @@ pub(crate) fn run(g: &Global, a: DiffArgs) -> Result<u8, String> {
         (Ok(b), Ok(a)) => (b, a),
         (Err(code), _) | (_, Err(code)) => return Ok(code),
     };
+    // An empty side is a real diff (policies added to nothing), but say so: a
+    // wrong path would otherwise read as "everything removed".
+    let empty_b = nothing_found(&loaded_b.cluster);
+    let empty_a = nothing_found(&loaded_a.cluster);
+    for (side, sources, empty) in [
+        ("BEFORE", &sources_b, empty_b),
+        ("AFTER", &sources_a, empty_a),
+    ] {
+        if empty {
+            eoutln!("warning: {side}: {}", nothing_found_message(sources));
+        }
+    }
+    if empty_b && empty_a {
+        eoutln!("error: both inputs are empty; nothing was compared");
+        return Ok(crate::EXIT_ERROR);
+    }
     let (engine_b, engine_a) = (
         Engine::new(&loaded_b.cluster),
         Engine::new(&loaded_a.cluster),
