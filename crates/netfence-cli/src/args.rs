@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use netfence_engine::EndpointQuery;
+use netfence_engine::query::canonical_kind;
 use netfence_model::{LoadOptions, Semantics};
 
 #[derive(Args, Clone)]
@@ -45,6 +46,20 @@ pub(crate) struct Global {
     pub output: Option<String>,
 }
 
+/// `--without KIND/NS/NAME` with kubectl's kind names and short names
+/// (`netpol/app/deny`, `policy/app/deny`, `deploy/app/web`): the kind as the
+/// loader matches it. Kinds netfence does not know (e.g. CiliumNetworkPolicy)
+/// stay as written.
+fn without_spec(spec: &str) -> String {
+    match spec.split_once('/') {
+        Some((kind, rest)) => match canonical_kind(kind) {
+            Some(k) => format!("{k}/{rest}"),
+            None => spec.to_string(),
+        },
+        None => spec.to_string(),
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum HostNetwork {
     Node,
@@ -83,7 +98,15 @@ impl Global {
                 host_network_as_node: self.host_network == HostNetwork::Node,
                 egress_to_own_node: self.egress_to_own_node,
             },
-            without: self.without.clone(),
+            without: self.without.iter().map(|w| without_spec(w)).collect(),
+        }
+    }
+
+    /// A namespaced object's `NS/NAME`: with `-n NS`, a bare `NAME` is in NS.
+    pub fn object(&self, name: &str) -> String {
+        match &self.namespace {
+            Some(ns) if !name.contains('/') => format!("{ns}/{name}"),
+            _ => name.to_string(),
         }
     }
 

@@ -107,3 +107,163 @@ fn empty_or_comment_only_input_says_so_and_fails() {
         both.stderr
     );
 }
+
+#[test]
+fn kubectl_kind_names_and_short_names_everywhere() {
+    // describe: a Deployment by its name with -n, by kind, by short kind.
+    for args in [
+        vec!["describe", "pod", "frontend", "-n", "app", "examples/guide"],
+        vec!["describe", "po", "app/frontend", "examples/guide"],
+        vec![
+            "describe",
+            "deploy",
+            "frontend",
+            "-n",
+            "app",
+            "examples/guide",
+        ],
+        vec!["describe", "deployment", "app/frontend", "examples/guide"],
+        vec!["describe", "pods", "app/deploy/frontend", "examples/guide"],
+    ] {
+        let r = netfence(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("app/deployment/frontend"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    for kind in ["policy", "netpol", "networkpolicy", "NetworkPolicies"] {
+        let r = netfence(&["describe", kind, "app/default-deny-all", "examples/guide"]);
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("NetworkPolicy app/default-deny-all"),
+            "{kind}: {}",
+            r.stdout
+        );
+    }
+    for kind in ["ns", "namespace", "namespaces"] {
+        let r = netfence(&["describe", kind, "app", "examples/guide"]);
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+    }
+    let r = netfence(&["describe", "foo", "x", "examples/guide"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("describe takes policy"), "{}", r.stderr);
+    // --without: kubectl's names and describe's word for a policy.
+    let full = netfence(&[
+        "diff",
+        "examples/guide",
+        "examples/guide",
+        "--without",
+        "NetworkPolicy/app/default-deny-all",
+    ]);
+    assert_eq!(full.code, 1, "{}", full.stderr);
+    for spec in [
+        "netpol/app/default-deny-all",
+        "policy/app/default-deny-all",
+        "networkpolicies/app/default-deny-all",
+    ] {
+        let r = netfence(&[
+            "diff",
+            "examples/guide",
+            "examples/guide",
+            "--without",
+            spec,
+        ]);
+        assert_eq!(r.code, 1, "{spec}: {}", r.stderr);
+        assert_eq!(
+            r.stdout.lines().skip(1).collect::<Vec<_>>(),
+            full.stdout.lines().skip(1).collect::<Vec<_>>(),
+            "{spec}"
+        );
+    }
+    // check: short workload kinds in endpoints.
+    let r = netfence(&[
+        "check",
+        "app/deploy/frontend",
+        "app/deploy/api",
+        "examples/guide",
+        "--port",
+        "8080",
+    ]);
+    let long = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "app/deployment/api",
+        "examples/guide",
+        "--port",
+        "8080",
+    ]);
+    assert_eq!(r.code, long.code);
+    assert_eq!(r.stdout, long.stdout);
+}
+
+/// The guide's namespaces and policies with a frontend but no DNS pods, so
+/// netfence assumes the cluster DNS.
+fn no_dns_pods(dir: &std::path::Path) -> Vec<String> {
+    let workload = dir.join("frontend.yaml");
+    std::fs::write(
+        &workload,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: frontend, namespace: app}\n\
+         spec:\n  selector: {matchLabels: {app: frontend}}\n  template:\n    metadata: {labels: {app: frontend}}\n\
+         \x20   spec: {containers: [{name: web, image: nginx}]}\n",
+    )
+    .unwrap();
+    vec![
+        "examples/guide-no-dns/namespaces.yaml".into(),
+        "examples/guide-no-dns/policies.yaml".into(),
+        workload.to_str().unwrap().into(),
+    ]
+}
+
+#[test]
+fn natural_names_for_cluster_dns_and_nearest_ids_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = no_dns_pods(dir.path());
+    let check = |dst: &str| {
+        let mut args = vec!["check", "app/deployment/frontend", dst];
+        args.extend(inputs.iter().map(String::as_str));
+        args.extend(["--port", "53", "--protocol", "UDP"]);
+        netfence(&args)
+    };
+    let synthetic = check("kube-system/synthetic/cluster-dns");
+    assert_eq!(synthetic.code, 1, "{}", synthetic.stderr);
+    for natural in [
+        "kube-system/deployment/coredns",
+        "kube-system/deploy/coredns",
+        "kube-system/coredns",
+        "kube-system/kube-dns",
+        "kube-system/svc/kube-dns",
+    ] {
+        let r = check(natural);
+        assert_eq!(r.code, 1, "{natural}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with(
+                "DENIED: app/deployment/frontend -> kube-system/synthetic/cluster-dns (UDP/53)"
+            ),
+            "{natural}: {}",
+            r.stdout
+        );
+    }
+    // A typo: the nearest real ids, not just "no endpoint".
+    let r = check("app/frontnd");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(
+            "no endpoint `app/frontnd` in the input; did you mean app/deployment/frontend"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = netfence(&["check", "shop/nope", "app/deployment/api", "examples/guide"]);
+    assert!(r.stderr.contains("did you mean"), "{}", r.stderr);
+    let r = netfence(&["describe", "policy", "app/default-deny", "examples/guide"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean app/default-deny-all"),
+        "{}",
+        r.stderr
+    );
+    let r = netfence(&["describe", "namespace", "ap", "examples/guide"]);
+    assert!(r.stderr.contains("did you mean app"), "{}", r.stderr);
+}

@@ -370,17 +370,18 @@ impl<'c> Engine<'c> {
                 return Ok(i);
             }
         }
-        let close: Vec<&str> = self
+        if let Some(i) = self.workload_named(&parsed) {
+            return Ok(i);
+        }
+        if let Some(i) = self.assumed_dns_named(&parsed) {
+            return Ok(i);
+        }
+        let ids = self
             .endpoints
             .iter()
             .filter(|e| e.kind != EndpointKind::External)
-            .map(|e| e.id.as_str())
-            .filter(|id| {
-                let last = query.rsplit('/').next().unwrap_or(query);
-                id.ends_with(last) || id.contains(query)
-            })
-            .take(5)
-            .collect();
+            .map(|e| e.id.as_str());
+        let close = crate::query::nearest(query, ids, 3);
         let mut msg = format!("no endpoint `{query}` in the input");
         if !close.is_empty() {
             msg.push_str(&format!("; did you mean {}?", close.join(", ")));
@@ -388,6 +389,56 @@ impl<'c> Engine<'c> {
             msg.push_str("; write NAMESPACE/POD, NAMESPACE/KIND/NAME, node:NAME or an IP address");
         }
         Err(msg)
+    }
+
+    /// `ns/NAME` naming a workload rather than a pod (`describe pod frontend -n
+    /// app` for a Deployment): its first endpoint, when exactly one workload in
+    /// `ns` has that name.
+    fn workload_named(&self, q: &EndpointQuery) -> Option<EpId> {
+        let EndpointQuery::Pod { namespace, name } = q else {
+            return None;
+        };
+        let mut kinds = Vec::new();
+        let mut first = None;
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let Some(w) = e
+                .model_index
+                .filter(|_| e.is_pod_like())
+                .and_then(|m| self.cluster.endpoints[m].workload.as_ref())
+            else {
+                continue;
+            };
+            if e.namespace.as_deref() == Some(namespace) && w.name == *name {
+                if !kinds.contains(&w.kind) {
+                    kinds.push(w.kind.clone());
+                }
+                first.get_or_insert(i);
+            }
+        }
+        first.filter(|_| kinds.len() == 1)
+    }
+
+    /// Cluster DNS by the names people know it by (`kube-system/deployment/coredns`,
+    /// `kube-system/kube-dns`, `kube-system/svc/kube-dns`) when the input has no
+    /// DNS pods and the engine assumes them.
+    fn assumed_dns_named(&self, q: &EndpointQuery) -> Option<EpId> {
+        const NAMES: &[&str] = &["coredns", "kube-dns", "cluster-dns", "dns"];
+        let (namespace, name) = match q {
+            EndpointQuery::Pod { namespace, name }
+            | EndpointQuery::Workload {
+                namespace, name, ..
+            }
+            | EndpointQuery::Service {
+                namespace, name, ..
+            } => (namespace, name),
+            _ => return None,
+        };
+        if !NAMES.contains(&name.as_str()) {
+            return None;
+        }
+        self.endpoints.iter().position(|e| {
+            e.kind == EndpointKind::SyntheticDns && e.namespace.as_deref() == Some(namespace)
+        })
     }
 
     /// The endpoint that owns `ip`: a pod, a node, or the external group.

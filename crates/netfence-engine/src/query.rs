@@ -16,7 +16,11 @@ const KINDS: &[(&str, &[&str])] = &[
     ("job", &["jobs"]),
     ("cronjob", &["cronjobs", "cj"]),
     ("service", &["services", "svc"]),
-    ("networkpolicy", &["networkpolicies", "netpol"]),
+    // `policy` as `describe policy` says it.
+    (
+        "networkpolicy",
+        &["networkpolicies", "netpol", "policy", "policies"],
+    ),
     ("namespace", &["namespaces", "ns"]),
     ("node", &["nodes", "no"]),
 ];
@@ -162,6 +166,60 @@ impl EndpointQuery {
     }
 }
 
+/// Up to `n` of `candidates` nearest to `query`: those that end with its name
+/// or contain it first, then by the edit distance of the names (the last
+/// segment) plus that of the namespaces; ties by id.
+pub fn nearest<'a>(
+    query: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    n: usize,
+) -> Vec<&'a str> {
+    let (q_ns, q_name) = ns_and_name(query);
+    let mut scored: Vec<(usize, &str)> = candidates
+        .map(|c| {
+            let (ns, name) = ns_and_name(c);
+            let score = if (!q_name.is_empty() && c.ends_with(q_name)) || c.contains(query) {
+                0
+            } else {
+                1 + edit_distance(q_name, name) + edit_distance(q_ns, ns)
+            };
+            (score, c)
+        })
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
+/// An id's namespace (empty when it has none) and name (its last segment).
+fn ns_and_name(s: &str) -> (&str, &str) {
+    let name = s.rsplit('/').next().unwrap_or(s);
+    let ns = s
+        .split('/')
+        .next()
+        .filter(|ns| ns.len() < s.len())
+        .unwrap_or("");
+    (ns, name)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +246,31 @@ mod tests {
             id("kube-system/synthetic/cluster-dns", None),
             "kube-system/synthetic/cluster-dns"
         );
+    }
+
+    #[test]
+    fn nearest_names_first_by_suffix_then_by_edit_distance() {
+        let ids = [
+            "app/deployment/frontend",
+            "app/deployment/api",
+            "shop/web",
+            "kube-system/synthetic/cluster-dns",
+        ];
+        assert_eq!(
+            nearest("app/frontend", ids.iter().copied(), 1),
+            ["app/deployment/frontend"]
+        );
+        assert_eq!(
+            nearest("app/frontnd", ids.iter().copied(), 2),
+            ["app/deployment/frontend", "app/deployment/api"]
+        );
+        assert_eq!(nearest("shop/wbe", ids.iter().copied(), 1), ["shop/web"]);
+        assert_eq!(
+            nearest("kube-system/coredns", ids.iter().copied(), 1),
+            ["kube-system/synthetic/cluster-dns"]
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -77,9 +77,14 @@ fn resolve_service(
         return Ok(None);
     };
     let (ns, name, svc_port) = (ns.as_str(), name.as_str(), svc_port.or(port));
-    let svc = cluster
-        .service(ns, name)
-        .ok_or_else(|| format!("no Service {ns}/{name} in the input"))?;
+    let Some(svc) = cluster.service(ns, name) else {
+        // `kube-system/svc/kube-dns` names the assumed cluster DNS when the
+        // input has none: the engine resolves it.
+        if engine.find(q).is_ok() {
+            return Ok(None);
+        }
+        return Err(format!("no Service {ns}/{name} in the input"));
+    };
     if svc.selector.is_none() {
         return Err(format!(
             "Service {ns}/{name} has no selector; check its endpoints' pods directly"

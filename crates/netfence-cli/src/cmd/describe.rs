@@ -2,25 +2,52 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use netfence_engine::Engine;
+use netfence_engine::query::canonical_kind;
 use netfence_views::describe;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
 use crate::output::{TextJson, format, print_json};
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 enum DescribeKind {
     Policy,
-    #[value(alias = "networkpolicy", alias = "netpol")]
     Pod,
-    #[value(alias = "ns")]
+    /// A workload kind (`deployment`, `sts`, ...): its pods, or its stand-in.
+    Workload(&'static str),
     Namespace,
+}
+
+/// kubectl's kind names and short names: `netpol`, `po`, `deploy`, `ns`, ...
+fn parse_kind(word: &str) -> Result<DescribeKind, String> {
+    match canonical_kind(word) {
+        Some("networkpolicy") => Ok(DescribeKind::Policy),
+        Some("pod") => Ok(DescribeKind::Pod),
+        Some("namespace") => Ok(DescribeKind::Namespace),
+        Some(
+            k @ ("deployment"
+            | "statefulset"
+            | "daemonset"
+            | "replicaset"
+            | "replicationcontroller"
+            | "job"
+            | "cronjob"),
+        ) => Ok(DescribeKind::Workload(k)),
+        _ => Err(format!(
+            "`{word}`: describe takes policy (networkpolicy, netpol), pod (po), a workload kind \
+             (deployment, statefulset, daemonset, replicaset, job, cronjob, or their short names) \
+             or namespace (ns)"
+        )),
+    }
 }
 
 #[derive(Args)]
 pub(crate) struct DescribeArgs {
+    /// policy, pod, a workload kind (deployment, statefulset, ...) or namespace;
+    /// kubectl's plurals and short names work too (netpol, po, deploy, ns).
+    #[arg(value_parser = parse_kind)]
     kind: DescribeKind,
     /// ns/name (or name with -n).
     name: String,
@@ -40,15 +67,25 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
     let engine = Engine::new(&loaded.cluster);
     match a.kind {
         DescribeKind::Policy => {
-            let d = describe::describe_policy(&engine, &sources, &g.endpoint(&a.name)?)?;
+            let d = describe::describe_policy(&engine, &sources, &g.object(&a.name))?;
             if json {
                 print_json(&d)?
             } else {
                 out!("{}", describe::policy_text(&d))
             }
         }
-        DescribeKind::Pod => {
-            let d = describe::describe_pod(&engine, &g.endpoint(&a.name)?)?;
+        DescribeKind::Pod | DescribeKind::Workload(_) => {
+            let name = match a.kind {
+                // `describe deploy frontend -n app` is `app/deployment/frontend`.
+                DescribeKind::Workload(kind) if !a.name.contains('/') || g.namespace.is_none() => {
+                    match a.name.split_once('/') {
+                        Some((ns, name)) => format!("{ns}/{kind}/{name}"),
+                        None => format!("{kind}/{}", a.name),
+                    }
+                }
+                _ => a.name.clone(),
+            };
+            let d = describe::describe_pod(&engine, &g.endpoint(&name)?)?;
             if json {
                 print_json(&d)?
             } else {
