@@ -267,3 +267,57 @@ fn natural_names_for_cluster_dns_and_nearest_ids_in_errors() {
     let r = netfence(&["describe", "namespace", "ap", "examples/guide"]);
     assert!(r.stderr.contains("did you mean app"), "{}", r.stderr);
 }
+
+#[test]
+fn check_never_claims_what_was_not_verified() {
+    // Without --port the proposer's changes open different ports on the two
+    // sides, so the engine still denies: no "fix", no "opens nothing else".
+    let r = netfence(&[
+        "check",
+        "app/deployment/api",
+        "app/deployment/frontend",
+        "examples/guide",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stdout.contains("Proposed fix"), "{}", r.stdout);
+    assert!(!r.stdout.contains("opens nothing else"), "{}", r.stdout);
+    assert!(!r.stdout.contains("already opens the port"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("No verified fix. Tried, and NOT enough"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("--port"), "{}", r.stdout);
+    let json = netfence(&[
+        "check",
+        "app/deployment/api",
+        "app/deployment/frontend",
+        "examples/guide",
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["proposal"]["verified"], false);
+    assert_eq!(v["proposal"]["also_opens_total"], 0);
+    // A verified fix still says what else it opens.
+    let ok = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "kube-system/deployment/coredns",
+        "examples/guide-no-dns",
+        "--port",
+        "53",
+        "--protocol",
+        "UDP",
+    ]);
+    assert!(
+        ok.stdout.contains("Proposed fix (verified"),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        ok.stdout.contains("It would also open 1 other pair(s)"),
+        "{}",
+        ok.stdout
+    );
+}

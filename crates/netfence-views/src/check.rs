@@ -36,7 +36,8 @@ pub struct Proposal {
     pub changes: Vec<ProposedChange>,
     /// True when the engine, re-run with the changes, allows the connection.
     pub verified: bool,
-    /// Other pairs the changes would newly open (`src -> dst: conns`), at most 20.
+    /// Other pairs the changes would newly open (`src -> dst: conns`), at most 20;
+    /// computed for a verified proposal only (empty otherwise).
     pub also_opens: Vec<String>,
     pub also_opens_total: usize,
 }
@@ -379,8 +380,14 @@ fn propose_side(
             match obj.pointer_mut(&format!("/spec/{rules_key}/{}/{peer_field}", rc.rule)) {
                 Some(Value::Array(list)) => {
                     list.push(entry.clone());
+                    // Without --port, say which ports the rule opens rather
+                    // than claim it opens the one wanted.
+                    let opens = match port {
+                        Some(_) => "the port".to_string(),
+                        None => rc.ports.parts().join("; "),
+                    };
                     Some(format!(
-                        "rule {} already opens the port; add {} as a peer",
+                        "rule {} already opens {opens}; add {} as a peer",
                         rc.path,
                         engine.endpoint(peer).id
                     ))
@@ -510,11 +517,13 @@ fn propose(
         (Ok(s), Ok(d)) => (s, d),
         _ => return Some(unverified(changes)),
     };
-    let verified = covers(&after.allowed(s2, d2), port, protocol);
+    if !covers(&after.allowed(s2, d2), port, protocol) {
+        return Some(unverified(changes));
+    }
     let (also_opens, also_opens_total) = also_opens(engine, &after, (src, dst));
     Some(Proposal {
         changes,
-        verified,
+        verified: true,
         also_opens,
         also_opens_total,
     })
@@ -833,18 +842,31 @@ pub fn render_text(engine: &Engine, sources: &Sources, r: &CheckReport, q: &Chec
     );
     if let Some(p) = &r.proposal {
         let _ = writeln!(out);
-        let check = if p.verified {
-            "verified: with this change netfence allows the connection"
+        if p.verified {
+            let _ = writeln!(
+                out,
+                "Proposed fix (verified: with this change netfence allows the connection):"
+            );
         } else {
-            "NOT verified: the engine still denies it with this change"
-        };
-        let _ = writeln!(out, "Proposed fix ({check}):");
+            // Say only what was checked: the engine still denies with these.
+            let hint = if r.port.is_none() {
+                "; ask for one port with --port for a fix netfence can verify"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "No verified fix. Tried, and NOT enough (the engine still denies the connection with these changes{hint}):"
+            );
+        }
         for c in &p.changes {
             let _ = writeln!(out, "  {} {}: {}", c.action, c.policy, c.why);
             let _ = writeln!(out, "---");
             out.push_str(&c.yaml);
         }
-        if p.also_opens_total == 0 {
+        if !p.verified {
+            // What else an insufficient change opens is not worth a claim.
+        } else if p.also_opens_total == 0 {
             let _ = writeln!(out, "It opens nothing else.");
         } else {
             let _ = writeln!(
