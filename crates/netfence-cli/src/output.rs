@@ -48,12 +48,26 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     Ok(())
 }
 
-/// The `-o` format of a command that prints text or JSON.
+/// The `-o` format of a command that prints text or data.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 pub(crate) enum TextJson {
+    /// For people.
     #[default]
     Text,
+    /// For programs (schemas in docs/json.md).
     Json,
+    /// The JSON document as YAML.
+    Yaml,
+}
+
+/// Prints `value` as JSON, or with `yaml` as the same document in YAML.
+pub(crate) fn print_data<T: serde::Serialize>(value: &T, yaml: bool) -> Result<(), String> {
+    if !yaml {
+        return print_json(value);
+    }
+    let doc = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    out!("{}", netfence_views::yaml::to_yaml(&doc));
+    Ok(())
 }
 
 /// The format a command prints: its own `-o` (a value of its format enum,

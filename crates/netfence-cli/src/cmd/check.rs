@@ -9,7 +9,7 @@ use netfence_views::check;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_json};
+use crate::output::{TextJson, format, print_data};
 
 #[derive(Args)]
 pub(crate) struct CheckArgs {
@@ -17,12 +17,16 @@ pub(crate) struct CheckArgs {
     src: String,
     /// Like SRC, or ns/svc/NAME[:PORT] for a Service.
     dst: String,
-    /// Manifest files or directories.
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     paths: Vec<PathBuf>,
+    /// The destination port to decide (after Service DNAT: the pod's port);
+    /// without it, any connection counts and every allowed port is listed.
     #[arg(long)]
     port: Option<u16>,
+    /// The protocol of --port: TCP, UDP or SCTP.
     #[arg(long, default_value = "TCP", value_parser = crate::parse_protocol)]
     protocol: Protocol,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<TextJson>,
     #[command(flatten)]
@@ -44,7 +48,7 @@ pub(crate) fn run(g: &Global, a: CheckArgs) -> Result<u8, String> {
     };
     let report = check::check(&engine, &sources, &g.load_options(), &q)?;
     match fmt {
-        TextJson::Json => print_json(&report)?,
+        TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
         TextJson::Text => out!("{}", check::render_text(&engine, &sources, &report, &q)),
     }
     Ok(if report.allowed { 0 } else { 1 })

@@ -8,7 +8,7 @@ use netfence_nft::{CompileOptions, compile as compile_ruleset};
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{format, print_json};
+use crate::output::{format, print_data};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -18,10 +18,13 @@ enum Format {
     Nft,
     /// libnftables JSON, for `nft -j -f`.
     Json,
+    /// The libnftables JSON as YAML.
+    Yaml,
 }
 
 #[derive(Args)]
 pub(crate) struct CompileArgs {
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     pub(crate) paths: Vec<PathBuf>,
     /// Enforce for the pods on this node (spec.nodeName); default: every pod.
     #[arg(long)]
@@ -37,6 +40,7 @@ pub(crate) struct CompileArgs {
 pub(crate) struct CompileCommand {
     #[command(flatten)]
     compile: CompileArgs,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<Format>,
 }
@@ -61,7 +65,8 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
     warn_unaddressed(&engine);
     let compiled = compile_ruleset(&engine, &a.compile.options());
     match fmt {
-        Format::Json => print_json(&compiled.ruleset.to_json())?,
+        Format::Json => print_data(&compiled.ruleset.to_json(), false)?,
+        Format::Yaml => print_data(&compiled.ruleset.to_json(), true)?,
         Format::Nft => out!("{}", compiled.to_nft()),
     }
     Ok(0)

@@ -9,7 +9,7 @@ use netfence_views::describe;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_json};
+use crate::output::{TextJson, format, print_data};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum DescribeKind {
@@ -51,7 +51,9 @@ pub(crate) struct DescribeArgs {
     kind: DescribeKind,
     /// ns/name (or name with -n).
     name: String,
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     paths: Vec<PathBuf>,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<TextJson>,
     #[command(flatten)]
@@ -59,7 +61,9 @@ pub(crate) struct DescribeArgs {
 }
 
 pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
-    let json = format(a.output, g, "describe")? == TextJson::Json;
+    let fmt = format(a.output, g, "describe")?;
+    let json = fmt != TextJson::Text;
+    let yaml = fmt == TextJson::Yaml;
     let (sources, loaded) = match load(g, &a.paths, &a.inputs) {
         Ok(x) => x,
         Err(code) => return Ok(code),
@@ -69,7 +73,7 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
         DescribeKind::Policy => {
             let d = describe::describe_policy(&engine, &sources, &g.object(&a.name))?;
             if json {
-                print_json(&d)?
+                print_data(&d, yaml)?
             } else {
                 out!("{}", describe::policy_text(&d))
             }
@@ -87,7 +91,7 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
             };
             let d = describe::describe_pod(&engine, &g.endpoint(&name)?)?;
             if json {
-                print_json(&d)?
+                print_data(&d, yaml)?
             } else {
                 out!("{}", describe::pod_text(&d))
             }
@@ -95,7 +99,7 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
         DescribeKind::Namespace => {
             let d = describe::describe_namespace(&engine, &a.name)?;
             if json {
-                print_json(&d)?
+                print_data(&d, yaml)?
             } else {
                 out!("{}", describe::namespace_text(&d))
             }

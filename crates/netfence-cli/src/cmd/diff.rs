@@ -6,13 +6,14 @@ use netfence_model::LoadOptions;
 
 use crate::args::Global;
 use crate::input::{load_read, nothing_found, nothing_found_message, read_overlays, read_side};
-use crate::output::{format, print_json};
+use crate::output::{format, print_data};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
     #[default]
     Text,
     Json,
+    Yaml,
     Md,
 }
 
@@ -33,6 +34,7 @@ pub(crate) struct DiffArgs {
     /// lost), `removed` (connections removed) or `any`.
     #[arg(long, default_value = "any")]
     fail_on: FailOn,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<Format>,
 }
@@ -105,7 +107,8 @@ pub(crate) fn run(g: &Global, a: DiffArgs) -> Result<u8, String> {
         d.retain_namespace(ns);
     }
     match fmt {
-        Format::Json => print_json(&d)?,
+        Format::Json => print_data(&d, false)?,
+        Format::Yaml => print_data(&d, true)?,
         Format::Md => out!("{}", netfence_diff::render::markdown(&d)),
         Format::Text => out!("{}", netfence_diff::render::text(&d)),
     }

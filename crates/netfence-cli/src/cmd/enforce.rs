@@ -9,7 +9,7 @@ use crate::EXIT_ERROR;
 use crate::args::Global;
 use crate::cmd::compile::{CompileArgs, warn_unaddressed};
 use crate::input::load;
-use crate::output::{TextJson, format, print_json};
+use crate::output::{TextJson, format, print_data};
 
 #[derive(Args)]
 pub(crate) struct EnforceArgs {
@@ -24,6 +24,7 @@ pub(crate) struct EnforceArgs {
     /// Cut established connections the new ruleset denies.
     #[arg(long)]
     revoke_established: bool,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<TextJson>,
 }
@@ -54,6 +55,18 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
             return Ok(EXIT_ERROR);
         }
     };
+    if args.dry_run && fmt != TextJson::Text {
+        print_data(
+            &serde_json::json!({
+                "dry_run": true,
+                "changed": !plan.is_empty(),
+                "summary": plan.summary(),
+                "commands": plan.commands,
+            }),
+            fmt == TextJson::Yaml,
+        )?;
+        return Ok(0);
+    }
     if args.dry_run {
         out!("{}", plan.commands);
         eoutln!("dry run: {}", plan.summary());
@@ -68,13 +81,16 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
     } else {
         Vec::new()
     };
-    if fmt == TextJson::Json {
-        print_json(&serde_json::json!({
-            "changed": !plan.is_empty(),
-            "summary": plan.summary(),
-            "pods": compiled.pods,
-            "revoked": revoked,
-        }))?;
+    if fmt != TextJson::Text {
+        print_data(
+            &serde_json::json!({
+                "changed": !plan.is_empty(),
+                "summary": plan.summary(),
+                "pods": compiled.pods,
+                "revoked": revoked,
+            }),
+            fmt == TextJson::Yaml,
+        )?;
     } else if plan.is_empty() {
         outln!("{}: up to date, nothing sent", target.describe());
     } else {

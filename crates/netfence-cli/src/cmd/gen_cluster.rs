@@ -15,6 +15,7 @@ pub(crate) struct GenArgs {
     /// NetworkPolicies (S 20, M 200, L 2000, XL 10000).
     #[arg(long)]
     policies: usize,
+    /// Random seed: the same seed and sizes write the same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write this many Pods with IPs per workload instead of Deployments (for the data plane).

@@ -9,10 +9,11 @@ use netfence_lab::session;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_json};
+use crate::output::{TextJson, format, print_data};
 
 #[derive(Args)]
 pub(crate) struct Output {
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<TextJson>,
 }
@@ -20,7 +21,13 @@ pub(crate) struct Output {
 #[derive(Subcommand)]
 pub(crate) enum LabCommand {
     /// Build the lab, enforce, probe every pod pair and port, compare, tear down.
+    /// Needs root. Exit 0 when the kernel agrees with the engine everywhere, 1 otherwise.
+    #[command(after_help = "Formats (-o): text (default), json, yaml.
+Examples:
+  netfence lab run examples/nodes
+  netfence lab run examples/guide --nodes 2 -o json")]
     Run {
+        /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
         paths: Vec<PathBuf>,
         /// Spread pods without spec.nodeName over this many nodes.
         #[arg(long, default_value_t = 1)]
@@ -38,8 +45,13 @@ pub(crate) enum LabCommand {
         output: Output,
     },
     /// Build a lab that stays up: pods in named namespaces with listeners, policies enforced.
+    #[command(after_help = "Formats (-o): text (default), json, yaml.
+Example:
+  netfence lab up examples/nodes --name demo -o yaml")]
     Up {
+        /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
         paths: Vec<PathBuf>,
+        /// Spread pods without spec.nodeName over this many nodes.
         #[arg(long, default_value_t = 1)]
         nodes: usize,
         /// Lab name (lowercase letters, digits, dashes).
@@ -51,22 +63,31 @@ pub(crate) enum LabCommand {
         output: Output,
     },
     /// Probe a lab made by `lab up` and compare with the engine.
+    #[command(after_help = "Formats (-o): text (default), json, yaml.
+Example:
+  netfence lab probe --name demo -o json")]
     Probe {
+        /// The name given to `lab up`.
         #[arg(long, default_value = "default")]
         name: String,
         #[command(flatten)]
         output: Output,
     },
     /// Remove a lab made by `lab up` (and, with --all, whatever crashed labs left).
+    #[command(after_help = "Example:
+  netfence lab down --name demo")]
     Down {
+        /// The name given to `lab up` [default: default].
         #[arg(long)]
         name: Option<String>,
+        /// Every lab, and the namespaces of `lab run`s whose process is gone.
         #[arg(long)]
         all: bool,
     },
     /// The listener process of `lab up` (internal).
     #[command(hide = true)]
     Serve {
+        /// The lab whose pods to listen in.
         #[arg(long)]
         name: String,
     },
@@ -127,7 +148,7 @@ fn run_lab(
     lab.enforce(&cluster, false).map_err(|e| e.to_string())?;
     let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
     match fmt {
-        TextJson::Json => print_json(&report)?,
+        TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
         TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
     }
     if keep {
@@ -165,8 +186,8 @@ fn up(
     listener.args(["lab", "serve", "--name", name]);
     let state =
         session::up(&loaded.cluster, name, absolute, nodes, listener).map_err(|e| e.to_string())?;
-    if fmt == TextJson::Json {
-        print_json(&state)?;
+    if fmt != TextJson::Text {
+        print_data(&state, fmt == TextJson::Yaml)?;
         return Ok(0);
     }
     outln!(
@@ -208,7 +229,7 @@ fn probe(g: &Global, name: &str, output: Output) -> Result<u8, String> {
     };
     let report = session::probe(&state, &loaded.cluster).map_err(|e| e.to_string())?;
     match fmt {
-        TextJson::Json => print_json(&report)?,
+        TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
         TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
     }
     Ok(if report.mismatches == 0 { 0 } else { 1 })

@@ -11,13 +11,15 @@ use netfence_model::Sources;
 use crate::EXIT_ERROR;
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{color, color_for, format, print_json};
+use crate::output::{color, color_for, format, print_data, print_json};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
     #[default]
     Text,
     Json,
+    /// The JSON document as YAML.
+    Yaml,
     /// SARIF 2.1.0, for GitHub code scanning.
     Sarif,
     /// GitHub Actions workflow commands: annotations on the pull request.
@@ -26,6 +28,7 @@ enum Format {
 
 #[derive(Args)]
 pub(crate) struct LintCommand {
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     paths: Vec<PathBuf>,
     #[command(flatten)]
     inputs: Inputs,
@@ -34,6 +37,7 @@ pub(crate) struct LintCommand {
     /// Print a rule's documentation (ID, name, or `all` for every rule) and exit.
     #[arg(long, value_name = "RULE")]
     explain: Option<String>,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<Format>,
 }
@@ -139,6 +143,7 @@ pub(crate) fn run(g: &Global, a: LintCommand) -> Result<u8, String> {
     let run = run_lint(g, &engine, &sources, &settings);
     match fmt {
         Format::Json => print_json(&netfence_lint::output::json(&run, &sources))?,
+        Format::Yaml => print_data(&netfence_lint::output::json(&run, &sources), true)?,
         Format::Sarif => print_json(&netfence_lint::output::sarif(&run, &sources))?,
         Format::Github => out!("{}", netfence_lint::output::github(&run, &sources)),
         Format::Text => out!(

@@ -9,13 +9,14 @@ use netfence_views::matrix;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{format, print_json};
+use crate::output::{format, print_data};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
     #[default]
     Text,
     Json,
+    Yaml,
     Csv,
     Md,
     Dot,
@@ -23,6 +24,7 @@ enum Format {
 
 #[derive(Args)]
 pub(crate) struct MatrixArgs {
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     paths: Vec<PathBuf>,
     /// Only this port.
     #[arg(long)]
@@ -33,6 +35,7 @@ pub(crate) struct MatrixArgs {
     /// One entry per pair instead of grouped entries.
     #[arg(long)]
     per_pair: bool,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<Format>,
     #[command(flatten)]
@@ -54,7 +57,8 @@ pub(crate) fn run(g: &Global, a: MatrixArgs) -> Result<u8, String> {
     };
     let m = engine.matrix(&filter);
     match fmt {
-        Format::Json => print_json(&m)?,
+        Format::Json => print_data(&m, false)?,
+        Format::Yaml => print_data(&m, true)?,
         Format::Text => out!("{}", matrix::text(&m)),
         Format::Csv => out!("{}", matrix::csv(&m)),
         Format::Md => out!("{}", matrix::markdown(&m)),

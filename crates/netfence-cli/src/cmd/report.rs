@@ -9,14 +9,16 @@ use netfence_views::report;
 use crate::args::{Global, Inputs};
 use crate::cmd::lint::{LintArgs, lint_settings, run_lint};
 use crate::input::load;
-use crate::output::{TextJson, format, print_json};
+use crate::output::{TextJson, format, print_data};
 
 /// How many findings `netfence report` quotes from lint.
 const REPORT_TOP_FINDINGS: usize = 5;
 
 #[derive(Args)]
 pub(crate) struct ReportArgs {
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
     paths: Vec<PathBuf>,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<TextJson>,
     #[command(flatten)]
@@ -42,10 +44,10 @@ pub(crate) fn run(g: &Global, a: ReportArgs) -> Result<u8, String> {
     // views stay independent of the lint rules (lint depends on views).
     let lint = run_lint(g, &engine, &sources, &settings);
     match fmt {
-        TextJson::Json => {
+        TextJson::Json | TextJson::Yaml => {
             let mut doc = serde_json::to_value(&r).map_err(|e| e.to_string())?;
             doc["lint"] = netfence_lint::output::summary_json(&lint, &sources, REPORT_TOP_FINDINGS);
-            print_json(&doc)?
+            print_data(&doc, fmt == TextJson::Yaml)?
         }
         TextJson::Text => {
             out!("{}", report::text(&r));
