@@ -56,13 +56,13 @@ pub(crate) fn nothing_found_message(sources: &Sources) -> String {
         .map(|f| f.name.as_str())
         .collect();
     format!(
-        "no Kubernetes objects found in {} ({} file(s) read{}): check the paths",
+        "no Kubernetes objects found in {} ({} read{}): check the paths",
         if names.len() == 1 {
             names[0]
         } else {
             "the input"
         },
-        names.len(),
+        netfence_text::count(names.len(), "file"),
         if names.len() > 1 {
             format!(
                 ": {}",
@@ -135,7 +135,8 @@ pub(crate) fn load_read(
             };
             let _ = writeln!(
                 err,
-                "error: {errors} error(s) in {input}; nothing was analyzed (a partial answer could hide an isolating policy)"
+                "error: {} in {input}; nothing was analyzed (a partial answer could hide an isolating policy)",
+                netfence_text::count(errors, "error")
             );
             Err(EXIT_ERROR)
         }

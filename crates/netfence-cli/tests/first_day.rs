@@ -316,8 +316,39 @@ fn check_never_claims_what_was_not_verified() {
         ok.stdout
     );
     assert!(
-        ok.stdout.contains("It would also open 1 other pair(s)"),
+        ok.stdout.contains("It would also open 1 other pair:"),
         "{}",
         ok.stdout
+    );
+}
+
+#[test]
+fn counts_agree_with_their_nouns() {
+    let r = netfence(&["report", "examples/guide"]);
+    assert!(r.stdout.contains("0 policies, 1 pod\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Lint: 0 errors, 1 warning, 3 info"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("(s)"), "{}", r.stdout);
+    let d = netfence(&[
+        "diff",
+        "examples/guide",
+        "examples/guide",
+        "--with",
+        "examples/allow-all.yaml",
+    ]);
+    assert!(
+        d.stdout
+            .contains("10 changes: 10 add connections, 0 remove connections"),
+        "{}",
+        d.stdout
+    );
+    let bad = netfence_stdin(&["report", "-"], Some("kind: NetworkPolicy\n"));
+    assert!(
+        bad.stderr.contains("error: 1 error in the input"),
+        "{}",
+        bad.stderr
     );
 }

@@ -52,8 +52,8 @@ fn install_signal_cleanup() {
             // Never panic here: standard error may be a closed pipe.
             let _ = writeln!(
                 std::io::stderr(),
-                "netfence lab: interrupted; removed {} namespace(s)",
-                names.len()
+                "netfence lab: interrupted; removed {}",
+                netfence_text::count(names.len(), "namespace")
             );
             std::process::exit(130);
         });

@@ -871,8 +871,8 @@ pub fn render_text(engine: &Engine, sources: &Sources, r: &CheckReport, q: &Chec
         } else {
             let _ = writeln!(
                 out,
-                "It would also open {} other pair(s):",
-                p.also_opens_total
+                "It would also open {}:",
+                netfence_text::count(p.also_opens_total, "other pair")
             );
             for a in &p.also_opens {
                 let _ = writeln!(out, "  {a}");

@@ -214,8 +214,8 @@ pub fn policy_text(d: &PolicyDescription) -> String {
     );
     let _ = writeln!(
         out,
-        "  selects {} pod(s): {}",
-        d.selects.len(),
+        "  selects {}: {}",
+        netfence_text::count(d.selects.len(), "pod"),
         if d.selects.is_empty() {
             "none".into()
         } else {

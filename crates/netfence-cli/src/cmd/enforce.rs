@@ -95,10 +95,10 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         outln!("{}: up to date, nothing sent", target.describe());
     } else {
         outln!(
-            "{}: applied in one transaction ({}) for {} pod(s)",
+            "{}: applied in one transaction ({}) for {}",
             target.describe(),
             plan.summary(),
-            compiled.pods.len()
+            netfence_text::count(compiled.pods.len(), "pod")
         );
     }
     for flow in &revoked {

@@ -47,11 +47,11 @@ pub(crate) fn run(g: &Global, args: GenArgs) -> Result<u8, String> {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     eoutln!(
-        "wrote {} file(s) to {}: {} workloads, {} policies (seed {})",
-        files.len(),
+        "wrote {} to {}: {}, {} (seed {})",
+        netfence_text::count(files.len(), "file"),
         dir.display(),
-        args.workloads,
-        args.policies,
+        netfence_text::count(args.workloads, "workload"),
+        netfence_text::count(args.policies, "policy"),
         args.seed
     );
     Ok(0)

@@ -116,7 +116,10 @@ pub(crate) fn run(g: &Global, cmd: LabCommand) -> Result<u8, String> {
             for lab in &removed.labs {
                 outln!("lab `{lab}` removed");
             }
-            outln!("{} namespace(s) removed", removed.namespaces);
+            outln!(
+                "{} removed",
+                netfence_text::count(removed.namespaces, "namespace")
+            );
             Ok(0)
         }
         LabCommand::Serve { name } => match session::serve(&name) {
@@ -191,9 +194,9 @@ fn up(
         return Ok(0);
     }
     outln!(
-        "lab `{name}` is up: {} node(s), {} pod(s)",
-        nodes,
-        state.pods.len()
+        "lab `{name}` is up: {}, {}",
+        netfence_text::count(nodes, "node"),
+        netfence_text::count(state.pods.len(), "pod")
     );
     for p in &state.pods {
         outln!(
