@@ -224,7 +224,7 @@ fn bad_input_reports_every_error_and_exits_2() {
         "<stdin>:13:17",
         "port 0 is out of range",
         "spec.egress[0].ports[0].port",
-        "3 error(s) in the input",
+        "3 errors in the input",
     ] {
         assert!(
             r.stderr.contains(want),

@@ -151,9 +151,9 @@ fn endpoint_text(sign: char, e: &EndpointGroup) -> String {
         format!("{sign} {} ({kind})", e.group)
     } else {
         format!(
-            "{sign} {}: {} {kind}(s): {}",
+            "{sign} {}: {}: {}",
             e.group,
-            e.endpoints.len(),
+            netfence_text::count(e.endpoints.len(), &kind),
             short_list(&e.endpoints)
         )
     }
@@ -193,8 +193,15 @@ fn summary_line(d: &Diff) -> String {
         return "No change: every connection between endpoints on both sides is allowed exactly as before.".into();
     }
     format!(
-        "{} change(s): {} add connections, {} remove connections; endpoints: {} appeared, {} disappeared; default-deny: {} changed",
-        s.changes, s.added, s.removed, s.appeared, s.disappeared, s.default_deny
+        "{}: {} {} connections, {} {} connections; endpoints: {} appeared, {} disappeared; default-deny: {} changed",
+        netfence_text::count(s.changes, "change"),
+        s.added,
+        netfence_text::agree(s.added, "adds", "add"),
+        s.removed,
+        netfence_text::agree(s.removed, "removes", "remove"),
+        s.appeared,
+        s.disappeared,
+        s.default_deny
     )
 }
 
@@ -312,8 +319,8 @@ pub fn markdown(d: &Diff) -> String {
         for (section, changes) in sections(d) {
             let _ = writeln!(
                 out,
-                "<details>\n<summary>{section}: {} change(s)</summary>\n",
-                changes.len()
+                "<details>\n<summary>{section}: {}</summary>\n",
+                netfence_text::count(changes.len(), "change")
             );
             for c in changes {
                 let _ = writeln!(
@@ -346,8 +353,8 @@ pub fn markdown(d: &Diff) -> String {
     if !postures.is_empty() {
         let _ = writeln!(
             out,
-            "<details>\n<summary>default-deny: {} change(s)</summary>\n",
-            postures.len()
+            "<details>\n<summary>default-deny: {}</summary>\n",
+            netfence_text::count(postures.len(), "change")
         );
         for p in postures {
             let _ = writeln!(out, "- {p}");

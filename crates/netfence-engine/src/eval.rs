@@ -11,6 +11,7 @@ use crate::classes::{
     self, Class, ClassId, NsScope, PeerRef, PodIndex, PodPeerKey, Resolved, dir_index,
 };
 use crate::portset::{ConnSet, PortSet};
+use crate::query::EndpointQuery;
 use crate::universe::{self, EndpointKind, EngineEndpoint, EpId};
 
 /// A rule that granted connections to a pair: the policy, the rule, the peer entry
@@ -333,23 +334,32 @@ impl<'c> Engine<'c> {
         egress.intersect(&ingress)
     }
 
-    /// Finds an endpoint: `ns/pod`, `ns/kind/name`, `node:NAME`, an external
-    /// group id, or an IP address (a pod's or node's IP, else its external group).
+    /// Finds an endpoint: `ns/pod`, `ns/kind/name` (kubectl's kind names and
+    /// short names), `node:NAME`, an external group id, or an IP address (a
+    /// pod's or node's IP, else its external group).
     pub fn find(&self, query: &str) -> Result<EpId, String> {
         if let Some(&i) = self.by_id.get(query) {
             return Ok(i);
         }
-        if let Ok(ip) = query.parse::<IpAddr>() {
+        let parsed = EndpointQuery::parse(query, None)?;
+        if let EndpointQuery::Ip(ip) = parsed {
             return Ok(self.endpoint_for_ip(ip));
+        }
+        if let Some(&i) = self.by_id.get(&parsed.id()) {
+            return Ok(i);
         }
         // `ns/deployment/name` for a workload whose pods are in the input: pick
         // its first pod.
-        let parts: Vec<&str> = query.split('/').collect();
-        if let [ns, kind, name] = parts.as_slice() {
+        if let EndpointQuery::Workload {
+            namespace,
+            kind,
+            name,
+        } = &parsed
+        {
             let first = self.endpoints.iter().position(|e| {
                 e.model_index.is_some_and(|i| {
                     let m = &self.cluster.endpoints[i];
-                    m.namespace == *ns
+                    m.namespace == *namespace
                         && e.is_pod_like()
                         && m.workload
                             .as_ref()
@@ -360,17 +370,18 @@ impl<'c> Engine<'c> {
                 return Ok(i);
             }
         }
-        let close: Vec<&str> = self
+        if let Some(i) = self.workload_named(&parsed) {
+            return Ok(i);
+        }
+        if let Some(i) = self.assumed_dns_named(&parsed) {
+            return Ok(i);
+        }
+        let ids = self
             .endpoints
             .iter()
             .filter(|e| e.kind != EndpointKind::External)
-            .map(|e| e.id.as_str())
-            .filter(|id| {
-                let last = query.rsplit('/').next().unwrap_or(query);
-                id.ends_with(last) || id.contains(query)
-            })
-            .take(5)
-            .collect();
+            .map(|e| e.id.as_str());
+        let close = crate::query::nearest(query, ids, 3);
         let mut msg = format!("no endpoint `{query}` in the input");
         if !close.is_empty() {
             msg.push_str(&format!("; did you mean {}?", close.join(", ")));
@@ -378,6 +389,56 @@ impl<'c> Engine<'c> {
             msg.push_str("; write NAMESPACE/POD, NAMESPACE/KIND/NAME, node:NAME or an IP address");
         }
         Err(msg)
+    }
+
+    /// `ns/NAME` naming a workload rather than a pod (`describe pod frontend -n
+    /// app` for a Deployment): its first endpoint, when exactly one workload in
+    /// `ns` has that name.
+    fn workload_named(&self, q: &EndpointQuery) -> Option<EpId> {
+        let EndpointQuery::Pod { namespace, name } = q else {
+            return None;
+        };
+        let mut kinds = Vec::new();
+        let mut first = None;
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let Some(w) = e
+                .model_index
+                .filter(|_| e.is_pod_like())
+                .and_then(|m| self.cluster.endpoints[m].workload.as_ref())
+            else {
+                continue;
+            };
+            if e.namespace.as_deref() == Some(namespace) && w.name == *name {
+                if !kinds.contains(&w.kind) {
+                    kinds.push(w.kind.clone());
+                }
+                first.get_or_insert(i);
+            }
+        }
+        first.filter(|_| kinds.len() == 1)
+    }
+
+    /// Cluster DNS by the names people know it by (`kube-system/deployment/coredns`,
+    /// `kube-system/kube-dns`, `kube-system/svc/kube-dns`) when the input has no
+    /// DNS pods and the engine assumes them.
+    fn assumed_dns_named(&self, q: &EndpointQuery) -> Option<EpId> {
+        const NAMES: &[&str] = &["coredns", "kube-dns", "cluster-dns", "dns"];
+        let (namespace, name) = match q {
+            EndpointQuery::Pod { namespace, name }
+            | EndpointQuery::Workload {
+                namespace, name, ..
+            }
+            | EndpointQuery::Service {
+                namespace, name, ..
+            } => (namespace, name),
+            _ => return None,
+        };
+        if !NAMES.contains(&name.as_str()) {
+            return None;
+        }
+        self.endpoints.iter().position(|e| {
+            e.kind == EndpointKind::SyntheticDns && e.namespace.as_deref() == Some(namespace)
+        })
     }
 
     /// The endpoint that owns `ip`: a pod, a node, or the external group.

@@ -19,6 +19,7 @@ pub mod explain;
 pub mod matrix;
 pub mod portset;
 pub mod posture;
+pub mod query;
 #[cfg(feature = "reference")]
 pub mod reference;
 pub mod universe;
@@ -30,5 +31,6 @@ pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};
 pub use posture::{DnsProblem, DnsReach, NamespacePosture};
+pub use query::EndpointQuery;
 pub use universe::{EndpointKind, EngineEndpoint, EpId};
 pub use versions::MayDiffer;

@@ -27,7 +27,8 @@ pub struct Proposal {
     pub changes: Vec<ProposedChange>,
     /// True when the engine, re-run with the changes, allows the connection.
     pub verified: bool,
-    /// Other pairs the changes would newly open (`src -> dst: conns`), at most 20.
+    /// Other pairs the changes would newly open (`src -> dst: conns`), at most 20;
+    /// computed for a verified proposal only (empty otherwise).
     pub also_opens: Vec<String>,
     pub also_opens_total: usize,
 }
@@ -196,8 +197,14 @@ fn propose_side(
             match obj.pointer_mut(&format!("/spec/{rules_key}/{}/{peer_field}", rc.rule)) {
                 Some(Value::Array(list)) => {
                     list.push(entry.clone());
+                    // Without --port, say which ports the rule opens rather
+                    // than claim it opens the one wanted.
+                    let opens = match port {
+                        Some(_) => "the port".to_string(),
+                        None => rc.ports.parts().join("; "),
+                    };
                     Some(format!(
-                        "rule {} already opens the port; add {} as a peer",
+                        "rule {} already opens {opens}; add {} as a peer",
                         rc.path,
                         engine.endpoint(peer).id
                     ))
@@ -327,11 +334,13 @@ pub fn propose(
         (Ok(s), Ok(d)) => (s, d),
         _ => return Some(unverified(changes)),
     };
-    let verified = covers(&after.allowed(s2, d2), port, protocol);
+    if !covers(&after.allowed(s2, d2), port, protocol) {
+        return Some(unverified(changes));
+    }
     let (also_opens, also_opens_total) = also_opens(engine, &after, (src, dst));
     Some(Proposal {
         changes,
-        verified,
+        verified: true,
         also_opens,
         also_opens_total,
     })

@@ -434,9 +434,9 @@ pub fn render_text(report: &LabReport) -> String {
         ));
     }
     out.push_str(&format!(
-        "{} probe(s), {} mismatch(es), {} skipped\n",
-        report.probes.len(),
-        report.mismatches,
+        "{}, {}, {} skipped\n",
+        netfence_text::count(report.probes.len(), "probe"),
+        netfence_text::count(report.mismatches, "mismatch"),
         report.skipped.len()
     ));
     out

@@ -5,6 +5,7 @@
 //! on Ctrl-C/SIGTERM and on panic (unwinding runs `Drop`).
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::process::Command;
 use std::sync::{Mutex, Once};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -50,9 +51,11 @@ fn install_signal_cleanup() {
         let _ = ctrlc::set_handler(|| {
             let names: Vec<String> = live().iter().cloned().collect();
             delete_namespaces(&names);
-            eprintln!(
-                "netfence lab: interrupted; removed {} namespace(s)",
-                names.len()
+            // Never panic here: standard error may be a closed pipe.
+            let _ = writeln!(
+                std::io::stderr(),
+                "netfence lab: interrupted; removed {}",
+                netfence_text::count(names.len(), "namespace")
             );
             std::process::exit(130);
         });

@@ -60,6 +60,16 @@ impl LintRun {
         c
     }
 
+    /// Keeps the findings of `namespace` (`-n`): on objects in it, on the
+    /// Namespace itself, and those on no object.
+    pub fn retain_namespace(&mut self, namespace: &str) {
+        self.findings.retain(|f| {
+            f.object
+                .as_ref()
+                .is_none_or(|o| o.namespace.as_deref().unwrap_or(o.name.as_str()) == namespace)
+        });
+    }
+
     /// True when a finding is at or above `fail_on`: the run exits 1.
     pub fn failed(&self) -> bool {
         self.findings.iter().any(|f| f.severity >= self.fail_on)

@@ -247,8 +247,10 @@ fn top(run: &LintRun, n: usize) -> Vec<&Finding> {
 pub fn summary_text(run: &LintRun, sources: &Sources, n: usize) -> String {
     let c = run.counts();
     let mut out = format!(
-        "Lint: {} error(s), {} warning(s), {} info (details: netfence lint PATHS)\n",
-        c.error, c.warning, c.info
+        "Lint: {}, {}, {} info (details: netfence lint PATHS)\n",
+        netfence_text::count(c.error, "error"),
+        netfence_text::count(c.warning, "warning"),
+        c.info
     );
     for f in top(run, n) {
         let at = f

@@ -47,23 +47,23 @@ fn resolve_service(
     port: Option<u16>,
     protocol: Protocol,
 ) -> Result<Option<(EpId, Option<u16>, String)>, String> {
-    let parts: Vec<&str> = q.split('/').collect();
-    let [ns, "svc" | "service", rest] = parts.as_slice() else {
+    let netfence_engine::EndpointQuery::Service {
+        namespace: ns,
+        name,
+        port: svc_port,
+    } = netfence_engine::EndpointQuery::parse(q, None)?
+    else {
         return Ok(None);
     };
-    let (name, svc_port) = match rest.split_once(':') {
-        Some((n, p)) => (
-            n,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| format!("`{p}` is not a port number"))?,
-            ),
-        ),
-        None => (*rest, port),
+    let (ns, name, svc_port) = (ns.as_str(), name.as_str(), svc_port.or(port));
+    let Some(svc) = cluster.service(ns, name) else {
+        // `kube-system/svc/kube-dns` names the assumed cluster DNS when the
+        // input has none: the engine resolves it.
+        if engine.find(q).is_ok() {
+            return Ok(None);
+        }
+        return Err(format!("no Service {ns}/{name} in the input"));
     };
-    let svc = cluster
-        .service(ns, name)
-        .ok_or_else(|| format!("no Service {ns}/{name} in the input"))?;
     if svc.selector.is_none() {
         return Err(format!(
             "Service {ns}/{name} has no selector; check its endpoints' pods directly"
@@ -298,24 +298,37 @@ pub fn render_text(engine: &Engine, sources: &Sources, r: &CheckReport, q: &Chec
     );
     if let Some(p) = &r.proposal {
         let _ = writeln!(out);
-        let check = if p.verified {
-            "verified: with this change netfence allows the connection"
+        if p.verified {
+            let _ = writeln!(
+                out,
+                "Proposed fix (verified: with this change netfence allows the connection):"
+            );
         } else {
-            "NOT verified: the engine still denies it with this change"
-        };
-        let _ = writeln!(out, "Proposed fix ({check}):");
+            // Say only what was checked: the engine still denies with these.
+            let hint = if r.port.is_none() {
+                "; ask for one port with --port for a fix netfence can verify"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "No verified fix. Tried, and NOT enough (the engine still denies the connection with these changes{hint}):"
+            );
+        }
         for c in &p.changes {
             let _ = writeln!(out, "  {} {}: {}", c.action, c.policy, c.why);
             let _ = writeln!(out, "---");
             out.push_str(&c.yaml);
         }
-        if p.also_opens_total == 0 {
+        if !p.verified {
+            // What else an insufficient change opens is not worth a claim.
+        } else if p.also_opens_total == 0 {
             let _ = writeln!(out, "It opens nothing else.");
         } else {
             let _ = writeln!(
                 out,
-                "It would also open {} other pair(s):",
-                p.also_opens_total
+                "It would also open {}:",
+                netfence_text::count(p.also_opens_total, "other pair")
             );
             for a in &p.also_opens {
                 let _ = writeln!(out, "  {a}");

@@ -68,6 +68,15 @@ fn ports_written(ports: Option<&[netfence_model::PortSpec]>) -> String {
     }
 }
 
+/// `message`, with the nearest of `known` to `query` suggested.
+fn did_you_mean(mut message: String, query: &str, known: &[String]) -> String {
+    let close = netfence_engine::query::nearest(query, known.iter().map(String::as_str), 3);
+    if !close.is_empty() {
+        message.push_str(&format!("; did you mean {}?", close.join(", ")));
+    }
+    message
+}
+
 pub fn describe_policy(
     engine: &Engine,
     sources: &Sources,
@@ -81,7 +90,14 @@ pub fn describe_policy(
         .policies
         .iter()
         .position(|p| p.namespace == ns && p.name == name)
-        .ok_or_else(|| format!("no NetworkPolicy {ns}/{name} in the input"))?;
+        .ok_or_else(|| {
+            let ids: Vec<String> = cluster.policies.iter().map(|p| p.id()).collect();
+            did_you_mean(
+                format!("no NetworkPolicy {ns}/{name} in the input"),
+                id,
+                &ids,
+            )
+        })?;
     let p = &cluster.policies[pi];
     let selected = engine.selected_by(pi);
     let mut directions = Vec::new();
@@ -198,8 +214,8 @@ pub fn policy_text(d: &PolicyDescription) -> String {
     );
     let _ = writeln!(
         out,
-        "  selects {} pod(s): {}",
-        d.selects.len(),
+        "  selects {}: {}",
+        netfence_text::count(d.selects.len(), "pod"),
         if d.selects.is_empty() {
             "none".into()
         } else {
@@ -402,9 +418,10 @@ pub struct NamespaceDescription {
 
 pub fn describe_namespace(engine: &Engine, name: &str) -> Result<NamespaceDescription, String> {
     let cluster = engine.cluster;
-    let ns = cluster
-        .namespace(name)
-        .ok_or_else(|| format!("no namespace {name} in the input"))?;
+    let ns = cluster.namespace(name).ok_or_else(|| {
+        let names: Vec<String> = cluster.namespaces.iter().map(|n| n.name.clone()).collect();
+        did_you_mean(format!("no namespace {name} in the input"), name, &names)
+    })?;
     let policies: Vec<&netfence_model::Policy> = cluster
         .policies
         .iter()

@@ -2,6 +2,7 @@
 //! posture, pods left open, who can reach what (grouped by workload), DNS health
 //! and the input's warnings.
 
+use netfence_text::count;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -40,6 +41,18 @@ pub struct Report {
     pub reachability: Vec<Reachability>,
     pub dns: Vec<DnsProblem>,
     pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Keeps what concerns `namespace` (`-n`): its posture, the reachability of
+    /// its pods and their DNS problems. The summary still counts the whole input.
+    pub fn retain_namespace(&mut self, namespace: &str) {
+        let prefix = format!("{namespace}/");
+        self.namespaces.retain(|p| p.namespace == namespace);
+        self.reachability
+            .retain(|p| p.destination.starts_with(&prefix));
+        self.dns.retain(|p| p.pod.starts_with(&prefix));
+    }
 }
 
 pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) -> Report {
@@ -144,8 +157,16 @@ pub fn text(r: &Report) -> String {
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "netfence report: {} namespaces, {} pods/workloads, {} NetworkPolicies, {} nodes",
-        s.namespaces, s.pods, s.policies, s.nodes
+        "netfence report: {}, {} {}, {}, {}",
+        count(s.namespaces, "namespace"),
+        s.pods,
+        if s.pods == 1 {
+            "pod/workload"
+        } else {
+            "pods/workloads"
+        },
+        count(s.policies, "NetworkPolicy"),
+        count(s.nodes, "node")
     );
     if !s.not_analyzed.is_empty() {
         let _ = writeln!(
@@ -162,12 +183,12 @@ pub fn text(r: &Report) -> String {
         let yn = |b: bool| if b { "yes" } else { "no " };
         let _ = writeln!(
             out,
-            "  {:<24} default-deny ingress {}  egress {}  {} policies, {} pods",
+            "  {:<24} default-deny ingress {}  egress {}  {}, {}",
             ns.namespace,
             yn(ns.default_deny_ingress),
             yn(ns.default_deny_egress),
-            ns.policies,
-            ns.pods
+            count(ns.policies, "policy"),
+            count(ns.pods, "pod")
         );
         if ns.pods > 0 && !ns.open_ingress.is_empty() {
             let _ = writeln!(

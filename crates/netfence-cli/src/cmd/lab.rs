@@ -1,0 +1,239 @@
+//! `netfence lab run|up|probe|down`: the network-namespace lab. What a lab is
+//! and how an interactive one is kept up lives in `netfence-lab`; this module
+//! reads the inputs and prints.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use netfence_lab::session;
+
+use crate::args::{Global, Inputs};
+use crate::input::load;
+use crate::output::{TextJson, format, print_data};
+
+#[derive(Args)]
+pub(crate) struct Output {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
+    output: Option<TextJson>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LabCommand {
+    /// Build the lab, enforce, probe every pod pair and port, compare, tear down.
+    /// Needs root. Exit 0 when the kernel agrees with the engine everywhere, 1 otherwise.
+    #[command(after_help = "Formats (-o): text (default), json, yaml.
+Examples:
+  netfence lab run examples/nodes
+  netfence lab run examples/guide --nodes 2 -o json")]
+    Run {
+        /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
+        paths: Vec<PathBuf>,
+        /// Spread pods without spec.nodeName over this many nodes.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Leave the namespaces in place (remove them with `netfence lab down --all`).
+        #[arg(long)]
+        keep: bool,
+        /// Add one external host per address range the ipBlocks distinguish
+        /// (documentation addresses where possible), to probe ipBlock rules.
+        #[arg(long)]
+        externals: bool,
+        #[command(flatten)]
+        inputs: Inputs,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Build a lab that stays up: pods in named namespaces with listeners, policies enforced.
+    #[command(after_help = "Formats (-o): text (default), json, yaml.
+Example:
+  netfence lab up examples/nodes --name demo -o yaml")]
+    Up {
+        /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
+        paths: Vec<PathBuf>,
+        /// Spread pods without spec.nodeName over this many nodes.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Lab name (lowercase letters, digits, dashes).
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        inputs: Inputs,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Probe a lab made by `lab up` and compare with the engine.
+    #[command(after_help = "Formats (-o): text (default), json, yaml.
+Example:
+  netfence lab probe --name demo -o json")]
+    Probe {
+        /// The name given to `lab up`.
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Remove a lab made by `lab up` (and, with --all, whatever crashed labs left).
+    #[command(after_help = "Example:
+  netfence lab down --name demo")]
+    Down {
+        /// The name given to `lab up` [default: default].
+        #[arg(long)]
+        name: Option<String>,
+        /// Every lab, and the namespaces of `lab run`s whose process is gone.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The listener process of `lab up` (internal).
+    #[command(hide = true)]
+    Serve {
+        /// The lab whose pods to listen in.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub(crate) fn run(g: &Global, cmd: LabCommand) -> Result<u8, String> {
+    match cmd {
+        LabCommand::Run {
+            paths,
+            nodes,
+            keep,
+            externals,
+            inputs,
+            output,
+        } => run_lab(g, &paths, nodes, keep, externals, &inputs, output),
+        LabCommand::Up {
+            paths,
+            nodes,
+            name,
+            inputs,
+            output,
+        } => up(g, paths, nodes, &name, inputs, output),
+        LabCommand::Probe { name, output } => probe(g, &name, output),
+        LabCommand::Down { name, all } => {
+            let removed = session::down_labs(name.as_deref(), all).map_err(|e| e.to_string())?;
+            for lab in &removed.labs {
+                outln!("lab `{lab}` removed");
+            }
+            outln!(
+                "{} removed",
+                netfence_text::count(removed.namespaces, "namespace")
+            );
+            Ok(0)
+        }
+        LabCommand::Serve { name } => match session::serve(&name) {
+            Ok(never) => match never {},
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+fn run_lab(
+    g: &Global,
+    paths: &[PathBuf],
+    nodes: usize,
+    keep: bool,
+    externals: bool,
+    inputs: &Inputs,
+    output: Output,
+) -> Result<u8, String> {
+    let fmt = format(output.output, g, "lab run")?;
+    let (_, loaded) = match load(g, paths, inputs) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
+    let mut lab =
+        netfence_lab::Lab::up_with(&loaded.cluster, nodes, externals).map_err(|e| e.to_string())?;
+    lab.topology.keep = keep;
+    let cluster = lab.plan.cluster.clone();
+    lab.enforce(&cluster, false).map_err(|e| e.to_string())?;
+    let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
+    match fmt {
+        TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
+        TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
+    }
+    if keep {
+        eoutln!(
+            "kept namespaces: {} (remove with `netfence lab down --all`)",
+            lab.topology.all_namespaces().join(" ")
+        );
+    }
+    Ok(if report.mismatches == 0 { 0 } else { 1 })
+}
+
+fn up(
+    g: &Global,
+    paths: Vec<PathBuf>,
+    nodes: usize,
+    name: &str,
+    inputs: Inputs,
+    output: Output,
+) -> Result<u8, String> {
+    let fmt = format(output.output, g, "lab up")?;
+    let mut all: Vec<PathBuf> = paths;
+    all.extend(inputs.files.iter().cloned());
+    session::check_request(name, nodes, &all).map_err(|e| e.to_string())?;
+    // `lab probe` re-reads the inputs, maybe from another directory.
+    let absolute: Vec<PathBuf> = all
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let (_, loaded) = match load(g, &absolute, &Inputs { files: Vec::new() }) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut listener = std::process::Command::new(exe);
+    listener.args(["lab", "serve", "--name", name]);
+    let state =
+        session::up(&loaded.cluster, name, absolute, nodes, listener).map_err(|e| e.to_string())?;
+    if fmt != TextJson::Text {
+        print_data(&state, fmt == TextJson::Yaml)?;
+        return Ok(0);
+    }
+    outln!(
+        "lab `{name}` is up: {}, {}",
+        netfence_text::count(nodes, "node"),
+        netfence_text::count(state.pods.len(), "pod")
+    );
+    for p in &state.pods {
+        outln!(
+            "  {:<40} {:<15} {:<32} {}",
+            p.id,
+            p.ip,
+            p.netns,
+            p.ports.join(",")
+        );
+    }
+    if let Some(p) = state.pods.iter().find(|p| !p.ports.is_empty()) {
+        let port = p.ports[0].split('/').next().unwrap_or("80");
+        outln!(
+            "try: ip netns exec {} nc -zv -w 1 {} {port}",
+            state
+                .pods
+                .iter()
+                .find(|q| q.id != p.id)
+                .map_or(&p.netns, |q| &q.netns),
+            p.ip
+        );
+    }
+    outln!("probe: netfence lab probe --name {name}; remove: netfence lab down --name {name}");
+    Ok(0)
+}
+
+fn probe(g: &Global, name: &str, output: Output) -> Result<u8, String> {
+    let fmt = format(output.output, g, "lab probe")?;
+    let state = session::read_up(name).map_err(|e| e.to_string())?;
+    let (_, loaded) = match load(g, &state.inputs, &Inputs { files: Vec::new() }) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let report = session::probe(&state, &loaded.cluster).map_err(|e| e.to_string())?;
+    match fmt {
+        TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
+        TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
+    }
+    Ok(if report.mismatches == 0 { 0 } else { 1 })
+}

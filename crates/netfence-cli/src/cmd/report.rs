@@ -1,0 +1,61 @@
+//! `netfence report`: the page a reviewer reads instead of the YAML.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use netfence_engine::Engine;
+use netfence_views::report;
+
+use crate::args::{Global, Inputs};
+use crate::cmd::lint::{LintArgs, lint_settings, run_lint};
+use crate::input::load;
+use crate::output::{TextJson, format, print_data};
+
+/// How many findings `netfence report` quotes from lint.
+const REPORT_TOP_FINDINGS: usize = 5;
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// Manifest files or directories (*.yaml, *.yml, *.json, recursively); `-` for stdin.
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
+    output: Option<TextJson>,
+    #[command(flatten)]
+    inputs: Inputs,
+}
+
+pub(crate) fn run(g: &Global, a: ReportArgs) -> Result<u8, String> {
+    let fmt = format(a.output, g, "report")?;
+    let (sources, loaded) = match load(g, &a.paths, &a.inputs) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let settings = match lint_settings(g, &LintArgs::default()) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let engine = Engine::new(&loaded.cluster);
+    let mut r = report::report(&engine, &sources, &loaded.diagnostics);
+    if let Some(ns) = g.only_namespace() {
+        r.retain_namespace(ns);
+    }
+    // The lint summary is added here rather than in netfence-views so the
+    // views stay independent of the lint rules (lint depends on views).
+    let lint = run_lint(g, &engine, &sources, &settings);
+    match fmt {
+        TextJson::Json | TextJson::Yaml => {
+            let mut doc = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+            doc["lint"] = netfence_lint::output::summary_json(&lint, &sources, REPORT_TOP_FINDINGS);
+            print_data(&doc, fmt == TextJson::Yaml)?
+        }
+        TextJson::Text => {
+            out!("{}", report::text(&r));
+            out!(
+                "\n{}",
+                netfence_lint::output::summary_text(&lint, &sources, REPORT_TOP_FINDINGS)
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,112 @@
+//! Writing to the terminal: stdout that ends quietly on a closed pipe, JSON,
+//! the `-o` format of each command, and the colour policy.
+
+use std::io::IsTerminal;
+
+use clap::ValueEnum;
+
+use crate::args::{ColorChoice, Global};
+
+/// `print!` that ends quietly when stdout is closed (`netfence ... | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if std::io::stdout().write_fmt(format_args!($($arg)*)).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
+/// `eprint!` that never panics: with standard error closed (`2>&1 | head`)
+/// the message is lost, and the command goes on to its exit code.
+macro_rules! eout {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_fmt(format_args!($($arg)*));
+    }};
+}
+
+macro_rules! eoutln {
+    ($($arg:tt)*) => {{
+        eout!($($arg)*);
+        eout!("\n");
+    }};
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    outln!("{text}");
+    Ok(())
+}
+
+/// The `-o` format of a command that prints text or data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
+pub(crate) enum TextJson {
+    /// For people.
+    #[default]
+    Text,
+    /// For programs (schemas in docs/json.md).
+    Json,
+    /// The JSON document as YAML.
+    Yaml,
+}
+
+/// Prints `value` as JSON, or with `yaml` as the same document in YAML.
+pub(crate) fn print_data<T: serde::Serialize>(value: &T, yaml: bool) -> Result<(), String> {
+    if !yaml {
+        return print_json(value);
+    }
+    let doc = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    out!("{}", netfence_text::yaml::to_yaml(&doc));
+    Ok(())
+}
+
+/// The format a command prints: its own `-o` (a value of its format enum,
+/// checked by clap), else `-o` given before the command, checked here against
+/// the same enum, else the enum's default.
+pub(crate) fn format<F: ValueEnum + Default + Clone>(
+    own: Option<F>,
+    g: &Global,
+    command: &str,
+) -> Result<F, String> {
+    if let Some(f) = own {
+        return Ok(f);
+    }
+    let Some(name) = &g.output else {
+        return Ok(F::default());
+    };
+    F::from_str(name, false).map_err(|_| {
+        let names: Vec<String> = F::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|p| format!("-o {}", p.get_name()))
+            .collect();
+        let list = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.join(""),
+        };
+        format!("{command} supports {list}")
+    })
+}
+
+/// Whether to colour what goes to standard error.
+pub(crate) fn color(g: &Global) -> bool {
+    color_for(g, std::io::stderr().is_terminal())
+}
+
+pub(crate) fn color_for(g: &Global, terminal: bool) -> bool {
+    match g.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+    }
+}

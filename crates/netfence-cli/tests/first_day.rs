@@ -1,0 +1,354 @@
+//! What a first day with netfence hit (issue 14), each as it must behave now.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{netfence, netfence_stdin, root};
+
+/// A pipe whose reading end is already closed: every write to it fails with
+/// EPIPE, as when `netfence ... | head -5` has read its five lines.
+fn closed_pipe() -> Stdio {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    Stdio::from(write)
+}
+
+/// Runs netfence with stdout and/or stderr on a closed pipe; the exit code.
+fn with_closed(args: &[&str], stdout_closed: bool, stderr_closed: bool) -> i32 {
+    let pick = |closed: bool| if closed { closed_pipe() } else { Stdio::null() };
+    Command::new(env!("CARGO_BIN_EXE_netfence"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(pick(stdout_closed))
+        .stderr(pick(stderr_closed))
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+#[test]
+fn no_panic_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gen");
+    let out = out.to_str().unwrap();
+    let gen_args = ["gen", "--workloads", "3", "--policies", "1", "-o", out];
+    // `gen` writes only to stderr: with it closed the work is still done.
+    assert_eq!(with_closed(&gen_args, false, true), 0);
+    // A warning (pods without IPs) on stderr, the ruleset on stdout.
+    let compile = ["compile", "examples/guide"];
+    assert_eq!(with_closed(&compile, false, true), 0);
+    assert_eq!(with_closed(&compile, true, false), 0);
+    assert_eq!(with_closed(&compile, true, true), 0);
+    // An error message on a closed stderr: still exit 2, not a panic's 101.
+    assert_eq!(
+        with_closed(&["check", "a/b", "c/d", "does/not/exist"], true, true),
+        2
+    );
+    // Help on a closed pipe.
+    assert_eq!(with_closed(&["--help"], true, true), 0);
+}
+
+#[test]
+fn empty_or_comment_only_input_says_so_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let comments = dir.path().join("comments.yaml");
+    std::fs::write(&comments, "# only a comment\n---\n# and another\n").unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    for file in [&comments, &empty] {
+        let f = file.to_str().unwrap();
+        for args in [
+            vec!["report", f],
+            vec!["lint", f],
+            vec!["matrix", f],
+            vec!["describe", "namespace", "default", f],
+            vec!["compile", f],
+            vec!["check", "a/b", "c/d", f],
+        ] {
+            let r = netfence(&args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.stdout);
+            assert!(
+                r.stderr.contains("no Kubernetes objects found in") && r.stderr.contains(f),
+                "{args:?}: {}",
+                r.stderr
+            );
+            assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        }
+    }
+    let stdin = netfence_stdin(&["lint", "-"], Some("# nothing\n"));
+    assert_eq!(stdin.code, 2);
+    assert!(
+        stdin
+            .stderr
+            .contains("no Kubernetes objects found in <stdin>"),
+        "{}",
+        stdin.stderr
+    );
+    // diff: an empty side is a real comparison, said out loud; two are an error.
+    let c = comments.to_str().unwrap();
+    let one = netfence(&["diff", c, "examples/guide"]);
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    assert!(
+        one.stderr
+            .contains("warning: BEFORE: no Kubernetes objects found"),
+        "{}",
+        one.stderr
+    );
+    let both = netfence(&["diff", c, c]);
+    assert_eq!(both.code, 2);
+    assert!(
+        both.stderr.contains("both inputs are empty"),
+        "{}",
+        both.stderr
+    );
+}
+
+#[test]
+fn kubectl_kind_names_and_short_names_everywhere() {
+    // describe: a Deployment by its name with -n, by kind, by short kind.
+    for args in [
+        vec!["describe", "pod", "frontend", "-n", "app", "examples/guide"],
+        vec!["describe", "po", "app/frontend", "examples/guide"],
+        vec![
+            "describe",
+            "deploy",
+            "frontend",
+            "-n",
+            "app",
+            "examples/guide",
+        ],
+        vec!["describe", "deployment", "app/frontend", "examples/guide"],
+        vec!["describe", "pods", "app/deploy/frontend", "examples/guide"],
+    ] {
+        let r = netfence(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("app/deployment/frontend"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    for kind in ["policy", "netpol", "networkpolicy", "NetworkPolicies"] {
+        let r = netfence(&["describe", kind, "app/default-deny-all", "examples/guide"]);
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("NetworkPolicy app/default-deny-all"),
+            "{kind}: {}",
+            r.stdout
+        );
+    }
+    for kind in ["ns", "namespace", "namespaces"] {
+        let r = netfence(&["describe", kind, "app", "examples/guide"]);
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+    }
+    let r = netfence(&["describe", "foo", "x", "examples/guide"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("describe takes policy"), "{}", r.stderr);
+    // --without: kubectl's names and describe's word for a policy.
+    let full = netfence(&[
+        "diff",
+        "examples/guide",
+        "examples/guide",
+        "--without",
+        "NetworkPolicy/app/default-deny-all",
+    ]);
+    assert_eq!(full.code, 1, "{}", full.stderr);
+    for spec in [
+        "netpol/app/default-deny-all",
+        "policy/app/default-deny-all",
+        "networkpolicies/app/default-deny-all",
+    ] {
+        let r = netfence(&[
+            "diff",
+            "examples/guide",
+            "examples/guide",
+            "--without",
+            spec,
+        ]);
+        assert_eq!(r.code, 1, "{spec}: {}", r.stderr);
+        assert_eq!(
+            r.stdout.lines().skip(1).collect::<Vec<_>>(),
+            full.stdout.lines().skip(1).collect::<Vec<_>>(),
+            "{spec}"
+        );
+    }
+    // check: short workload kinds in endpoints.
+    let r = netfence(&[
+        "check",
+        "app/deploy/frontend",
+        "app/deploy/api",
+        "examples/guide",
+        "--port",
+        "8080",
+    ]);
+    let long = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "app/deployment/api",
+        "examples/guide",
+        "--port",
+        "8080",
+    ]);
+    assert_eq!(r.code, long.code);
+    assert_eq!(r.stdout, long.stdout);
+}
+
+/// The guide's namespaces and policies with a frontend but no DNS pods, so
+/// netfence assumes the cluster DNS.
+fn no_dns_pods(dir: &std::path::Path) -> Vec<String> {
+    let workload = dir.join("frontend.yaml");
+    std::fs::write(
+        &workload,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: frontend, namespace: app}\n\
+         spec:\n  selector: {matchLabels: {app: frontend}}\n  template:\n    metadata: {labels: {app: frontend}}\n\
+         \x20   spec: {containers: [{name: web, image: nginx}]}\n",
+    )
+    .unwrap();
+    vec![
+        "examples/guide-no-dns/namespaces.yaml".into(),
+        "examples/guide-no-dns/policies.yaml".into(),
+        workload.to_str().unwrap().into(),
+    ]
+}
+
+#[test]
+fn natural_names_for_cluster_dns_and_nearest_ids_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = no_dns_pods(dir.path());
+    let check = |dst: &str| {
+        let mut args = vec!["check", "app/deployment/frontend", dst];
+        args.extend(inputs.iter().map(String::as_str));
+        args.extend(["--port", "53", "--protocol", "UDP"]);
+        netfence(&args)
+    };
+    let synthetic = check("kube-system/synthetic/cluster-dns");
+    assert_eq!(synthetic.code, 1, "{}", synthetic.stderr);
+    for natural in [
+        "kube-system/deployment/coredns",
+        "kube-system/deploy/coredns",
+        "kube-system/coredns",
+        "kube-system/kube-dns",
+        "kube-system/svc/kube-dns",
+    ] {
+        let r = check(natural);
+        assert_eq!(r.code, 1, "{natural}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with(
+                "DENIED: app/deployment/frontend -> kube-system/synthetic/cluster-dns (UDP/53)"
+            ),
+            "{natural}: {}",
+            r.stdout
+        );
+    }
+    // A typo: the nearest real ids, not just "no endpoint".
+    let r = check("app/frontnd");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(
+            "no endpoint `app/frontnd` in the input; did you mean app/deployment/frontend"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = netfence(&["check", "shop/nope", "app/deployment/api", "examples/guide"]);
+    assert!(r.stderr.contains("did you mean"), "{}", r.stderr);
+    let r = netfence(&["describe", "policy", "app/default-deny", "examples/guide"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean app/default-deny-all"),
+        "{}",
+        r.stderr
+    );
+    let r = netfence(&["describe", "namespace", "ap", "examples/guide"]);
+    assert!(r.stderr.contains("did you mean app"), "{}", r.stderr);
+}
+
+#[test]
+fn check_never_claims_what_was_not_verified() {
+    // Without --port the proposer's changes open different ports on the two
+    // sides, so the engine still denies: no "fix", no "opens nothing else".
+    let r = netfence(&[
+        "check",
+        "app/deployment/api",
+        "app/deployment/frontend",
+        "examples/guide",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stdout.contains("Proposed fix"), "{}", r.stdout);
+    assert!(!r.stdout.contains("opens nothing else"), "{}", r.stdout);
+    assert!(!r.stdout.contains("already opens the port"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("No verified fix. Tried, and NOT enough"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("--port"), "{}", r.stdout);
+    let json = netfence(&[
+        "check",
+        "app/deployment/api",
+        "app/deployment/frontend",
+        "examples/guide",
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["proposal"]["verified"], false);
+    assert_eq!(v["proposal"]["also_opens_total"], 0);
+    // A verified fix still says what else it opens.
+    let ok = netfence(&[
+        "check",
+        "app/deployment/frontend",
+        "kube-system/deployment/coredns",
+        "examples/guide-no-dns",
+        "--port",
+        "53",
+        "--protocol",
+        "UDP",
+    ]);
+    assert!(
+        ok.stdout.contains("Proposed fix (verified"),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        ok.stdout.contains("It would also open 1 other pair:"),
+        "{}",
+        ok.stdout
+    );
+}
+
+#[test]
+fn counts_agree_with_their_nouns() {
+    let r = netfence(&["report", "examples/guide"]);
+    assert!(r.stdout.contains("0 policies, 1 pod\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Lint: 0 errors, 1 warning, 3 info"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("(s)"), "{}", r.stdout);
+    let d = netfence(&[
+        "diff",
+        "examples/guide",
+        "examples/guide",
+        "--with",
+        "examples/allow-all.yaml",
+    ]);
+    assert!(
+        d.stdout
+            .contains("10 changes: 10 add connections, 0 remove connections"),
+        "{}",
+        d.stdout
+    );
+    let bad = netfence_stdin(&["report", "-"], Some("kind: NetworkPolicy\n"));
+    assert!(
+        bad.stderr.contains("error: 1 error in the input"),
+        "{}",
+        bad.stderr
+    );
+}
