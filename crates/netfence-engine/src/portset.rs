@@ -47,6 +47,42 @@ impl PortSet {
         &self.ranges
     }
 
+    /// The ports at least two of `sets` contain, in one sweep over their
+    /// boundaries (a set is covered by the others exactly where it lies in
+    /// this: near-linear where pairwise unions are quadratic).
+    pub fn covered_twice<'a>(sets: impl IntoIterator<Item = &'a PortSet>) -> PortSet {
+        let mut events: Vec<(u32, i32)> = Vec::new();
+        for set in sets {
+            for &(lo, hi) in &set.ranges {
+                events.push((u32::from(lo), 1));
+                events.push((u32::from(hi) + 1, -1));
+            }
+        }
+        events.sort_unstable();
+        let mut out = PortSet::empty();
+        let (mut depth, mut start) = (0i32, None);
+        let mut i = 0;
+        while i < events.len() {
+            let at = events[i].0;
+            while i < events.len() && events[i].0 == at {
+                depth += events[i].1;
+                i += 1;
+            }
+            match (depth >= 2, start) {
+                (true, None) => start = Some(at),
+                (false, Some(lo)) => {
+                    // Bounds come from u16 ports, so both fit; the ranges come
+                    // out sorted with gaps between them, as a PortSet keeps them.
+                    let hi = u16::try_from(at - 1).unwrap_or(u16::MAX);
+                    out.ranges.push((u16::try_from(lo).unwrap_or(u16::MAX), hi));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn contains(&self, p: u16) -> bool {
         self.ranges
             .binary_search_by(|&(lo, hi)| {
@@ -241,6 +277,17 @@ impl ConnSet {
         self.difference(o).is_empty()
     }
 
+    /// The connections at least two of `sets` allow (see
+    /// [`PortSet::covered_twice`]).
+    pub fn covered_twice<'a>(sets: impl IntoIterator<Item = &'a ConnSet> + Clone) -> ConnSet {
+        let other = sets.clone().into_iter().filter(|c| c.other).take(2).count() == 2;
+        ConnSet {
+            ports: [0, 1, 2]
+                .map(|i| PortSet::covered_twice(sets.clone().into_iter().map(|c| &c.ports[i]))),
+            other,
+        }
+    }
+
     /// The set as readable pieces: `["all"]`, `[]` for none, or one piece per
     /// protocol (`TCP 80,8080-8090`) and `other protocols`. Deltas prefix each
     /// piece with `+` or `-`.
@@ -288,6 +335,36 @@ impl Serialize for ConnSet {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn covered_twice_is_where_two_sets_meet() {
+        let a = PortSet::range(10, 20);
+        let b = PortSet::range(15, 30);
+        let c = PortSet::range(25, 40).union(&PortSet::single(5));
+        let twice = PortSet::covered_twice([&a, &b, &c]);
+        assert_eq!(twice.ranges(), &[(15, 20), (25, 30)]);
+        // Adjacent but not overlapping: never twice.
+        let d = PortSet::range(0, 9);
+        assert!(PortSet::covered_twice([&a, &d]).is_empty());
+        // The top port.
+        let top = PortSet::range(65000, u16::MAX);
+        assert_eq!(
+            PortSet::covered_twice([&top, &PortSet::full()]).ranges(),
+            &[(65000, u16::MAX)]
+        );
+        // Each set lies in the union of the others exactly where it lies in `twice`.
+        let sets = [&a, &b, &c, &d];
+        for (i, s) in sets.iter().enumerate() {
+            let others = sets
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .fold(PortSet::empty(), |acc, (_, o)| acc.union(o));
+            let all = PortSet::covered_twice(sets);
+            assert_eq!(s.is_subset(&others), s.is_subset(&all), "{i}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

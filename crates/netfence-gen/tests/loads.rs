@@ -116,3 +116,23 @@ fn pods_mode_writes_pods_with_ips_on_nodes() {
     assert_eq!(loaded.cluster.nodes.len(), 4);
     assert!(pods.iter().all(|p| p.node.is_some()));
 }
+
+#[test]
+fn same_pods_shape_isolates_one_workload_with_every_policy() {
+    let files = netfence_gen::same_pods(300);
+    let texts: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let (_, loaded) = load_texts(&texts, &LoadOptions::default());
+    let cluster = loaded.unwrap().cluster;
+    assert_eq!(cluster.policies.len(), 300);
+    let selector = &cluster.policies[0].pod_selector;
+    assert!(cluster.policies.iter().all(|p| p.pod_selector == *selector));
+    assert!(
+        cluster
+            .endpoints
+            .iter()
+            .any(|e| selector.matches(&e.labels) && e.id == "app/deployment/api")
+    );
+}
