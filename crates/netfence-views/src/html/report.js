@@ -338,17 +338,28 @@
     list.sort(function (p, q) { return (q.sel - p.sel) || (q.direct - p.direct) || (q.edges.length - p.edges.length); });
     var total = list.length;
     var drawn = list.filter(function (gr, i) { return gr.sel || i < MAX_EDGES; });
+    var placed = [];
     drawn.forEach(function (gr) {
       var A = pos.get(gr.a), B = pos.get(gr.b);
-      var x1 = A.x + A.w, y1 = A.y + A.h / 2, x2 = B.x, y2 = B.y + B.h / 2;
-      if (B.x + B.w < A.x) { x1 = A.x; x2 = B.x + B.w; }
-      else if (B.x < A.x + A.w && B.x + B.w > A.x) { // stacked: connect top/bottom
-        x1 = A.x + A.w / 2; x2 = B.x + B.w / 2;
-        if (B.y > A.y) { y1 = A.y + A.h; y2 = B.y; } else { y1 = A.y; y2 = B.y + B.h; }
+      var x1 = A.x + A.w, y1 = A.y + A.h / 2, x2 = B.x, y2 = B.y + B.h / 2, c1, c2;
+      if (B.x >= A.x + A.w) { // left to right
+        var bend = Math.min(60, (x2 - x1) / 2 + 10);
+        c1 = [x1 + bend, y1]; c2 = [x2 - bend, y2];
+      } else if (B.x + B.w <= A.x) { // right to left
+        x1 = A.x; x2 = B.x + B.w;
+        var back = Math.min(60, (x1 - x2) / 2 + 10);
+        c1 = [x1 - back, y1]; c2 = [x2 + back, y2];
+      } else { // one above the other: loop out to the left of both
+        x1 = A.x; x2 = B.x;
+        var bulge = Math.min(90, 24 + Math.abs(y2 - y1) / 5);
+        c1 = [Math.min(x1, x2) - bulge, y1]; c2 = [Math.min(x1, x2) - bulge, y2];
       }
-      var mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
-      var bend = Math.min(60, Math.abs(x2 - x1) / 3 + 10);
-      var d = 'M' + x1 + ',' + y1 + ' C' + (x1 + (x2 >= x1 ? bend : -bend)) + ',' + y1 + ' ' + (x2 - (x2 >= x1 ? bend : -bend)) + ',' + y2 + ' ' + x2 + ',' + y2;
+      var d = 'M' + x1 + ',' + y1 + ' C' + c1[0] + ',' + c1[1] + ' ' + c2[0] + ',' + c2[1] + ' ' + x2 + ',' + y2;
+      // The label sits at 70% of the way, near its destination, so the labels
+      // of edges fanning out of one workload do not pile up at its side.
+      var t = 0.7, u = 1 - t;
+      var mx = u * u * u * x1 + 3 * u * u * t * c1[0] + 3 * u * t * t * c2[0] + t * t * t * x2;
+      var my = u * u * u * y1 + 3 * u * u * t * c1[1] + 3 * u * t * t * c2[1] + t * t * t * y2;
       var cls = 'edge' + (gr.dns ? ' dnsedge' : '') + (gr.sel ? ' hl' : (state.selected ? ' fade' : ''));
       var label = gr.edges.length === 1 ? gr.edges[0].label : gr.edges.length + ' connections';
       var path = sv('path', { class: cls, d: d, 'marker-end': 'url(#arrow)', 'data-from': gr.a, 'data-to': gr.b },
@@ -356,9 +367,16 @@
           (gr.edges.length > 20 ? '\n\u2026' : '')));
       edgeLayer.appendChild(path);
       if (drawn.length <= LABEL_EDGES || gr.sel) {
-        var t = short(label, 28);
-        labelLayer.appendChild(sv('rect', { class: 'elabel-bg', x: mx - t.length * 3.1 - 3, y: my - 9, width: t.length * 6.2 + 6, height: 13, rx: 3 }));
-        labelLayer.appendChild(sv('text', { class: 'elabel', x: mx, y: my + 1, 'text-anchor': 'middle' }, t));
+        var txt = short(label, 28);
+        var box = { x: mx - txt.length * 3.1 - 3, y: my - 9, w: txt.length * 6.2 + 6, h: 13 };
+        // A label that would cover another is left out (the edge's tooltip and
+        // the details pane still give it); the selected workload's labels win.
+        var clash = placed.some(function (o) { return box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h; });
+        if (!clash || gr.sel) {
+          placed.push(box);
+          labelLayer.appendChild(sv('rect', { class: 'elabel-bg', x: box.x, y: box.y, width: box.w, height: box.h, rx: 3 }));
+          labelLayer.appendChild(sv('text', { class: 'elabel', x: mx, y: my + 1, 'text-anchor': 'middle' }, txt));
+        }
       }
     });
     svg.setAttribute('data-workloads-drawn', shownNodes);
@@ -498,5 +516,7 @@
   render();
   showDetails();
   if (state.selected) select(state.selected);
+  // Milliseconds from navigation to a drawn page, for measuring large inputs.
+  document.body.setAttribute('data-ready-ms', String(Math.round(performance.now())));
   document.body.setAttribute('data-ready', '1');
 })();
