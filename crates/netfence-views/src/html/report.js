@@ -211,7 +211,7 @@
       var w, h, shown = [], cols = 1;
       if (open) {
         shown = members.slice(0, MAX_NODES_PER_NS);
-        cols = Math.max(1, Math.min(shown.length, Math.ceil(Math.sqrt(shown.length * 1.5)), columns ? 1 : 6));
+        cols = Math.max(1, Math.min(shown.length, Math.ceil(Math.sqrt(shown.length * 1.5)), columns && visibleNs.length > 2 ? 1 : 6));
         var rows = Math.ceil(shown.length / cols);
         w = Math.max(200, cols * (NW + GAP) + GAP + 8);
         h = 48 + rows * (NH + GAP) + (members.length > shown.length ? 18 : 0);
@@ -441,7 +441,7 @@
         return el('li', null, linkTo(e.from.id), ': ', el('span', { class: 'ports' }, e.label));
       })));
     }
-    add(details, el('h3', null, 'Reaches (' + n.outbound.length + ' isolated destinations)'));
+    add(details, el('h3', null, 'Reaches (' + n.outbound.length + ' isolated destination' + (n.outbound.length === 1 ? '' : 's') + ')'));
     if (!n.outbound.length) add(details, el('p', { class: 'muted' }, 'no destination isolated for ingress'));
     add(details, el('ul', null, n.outbound.map(function (e) {
       return el('li', null, linkTo(e.to.id), ': ', el('span', { class: 'ports' }, e.label));
