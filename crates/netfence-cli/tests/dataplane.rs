@@ -45,6 +45,8 @@ struct Netns(String);
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        // And what `enforce` recorded for it: tests leave nothing behind.
+        netfence_nft::status::remove_state(&netfence_nft::apply::Target::Netns(self.0.clone()));
     }
 }
 

@@ -921,3 +921,86 @@ spec:
         "the node received what the engine denies (or not what it allows)"
     );
 }
+
+/// Issue 15.7 (second half): a packet carrying a local pod's address that
+/// arrives on another interface (here from the other node, where no pod rule
+/// could stop it) is dropped, not accepted as that pod's traffic.
+#[test]
+fn a_local_pod_address_from_another_interface_is_dropped() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = Lab::up(&load_files(&[conformance_model()]), 2).unwrap();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let on = |node: usize| {
+        lab.plan
+            .pods
+            .iter()
+            .find(|p| p.node == node)
+            .map(|p| p.id.clone())
+            .unwrap()
+    };
+    // Two pods on node 0: the one whose address is forged, and the receiver.
+    let victim = on(0);
+    let receiver = lab
+        .plan
+        .pods
+        .iter()
+        .find(|p| p.node == 0 && p.id != victim && p.id != "x/a")
+        .map(|p| p.id.clone())
+        .unwrap();
+    let (_, victim_ip) = pod_at(&lab, &victim);
+    let (r_ns, r_ip) = pod_at(&lab, &receiver);
+    let listener = udp_in(
+        &r_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9500),
+    );
+    // Node 1 itself (its output path is not filtered by any pod rule) sends with
+    // the node-0 pod's address.
+    let node1 = lab.topology.node_ns[1].clone();
+    let ok = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &node1,
+            "addr",
+            "add",
+            &format!("{victim_ip}/32"),
+            "dev",
+            "lo",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let sender = udp_in(&node1, SocketAddr::new(IpAddr::V4(victim_ip), 0));
+    sender
+        .send_to(b"forged", SocketAddr::new(IpAddr::V4(r_ip), 9500))
+        .unwrap();
+    assert!(
+        received(&listener).is_empty(),
+        "{victim}'s address arriving from node 1 reached {receiver}"
+    );
+    // The same datagram from node 1's own address is delivered (the receiver is
+    // not isolated): the path works.
+    let ok = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &node1,
+            "addr",
+            "del",
+            &format!("{victim_ip}/32"),
+            "dev",
+            "lo",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let honest = udp_in(
+        &node1,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    );
+    honest
+        .send_to(b"honest", SocketAddr::new(IpAddr::V4(r_ip), 9500))
+        .unwrap();
+    assert_eq!(received(&listener), vec![b"honest".to_vec()]);
+}
