@@ -56,10 +56,13 @@ Examples:
     )]
     Matrix(cmd::matrix::MatrixArgs),
     /// The page a reviewer reads instead of the YAML.
-    #[command(after_help = "Formats (-o): text (default), json, yaml.
+    #[command(
+        after_help = "Formats (-o): text (default), json, yaml, html (one self-contained page).
 Examples:
   netfence report examples/shop
-  netfence report examples/guide-no-dns -o json")]
+  netfence report examples/guide-no-dns -o json
+  netfence report examples/shop -o html > report.html"
+    )]
     Report(cmd::report::ReportArgs),
     /// Print the nftables ruleset that enforces the policies on one node.
     #[command(

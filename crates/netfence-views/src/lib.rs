@@ -4,5 +4,6 @@
 
 pub mod check;
 pub mod describe;
+pub mod html;
 pub mod matrix;
 pub mod report;

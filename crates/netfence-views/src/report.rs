@@ -22,6 +22,9 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 pub struct Source {
     pub from: String,
+    /// Whether `from` is an external address range rather than a workload, so a
+    /// reader (the HTML report) need not guess from the id's shape.
+    pub external: bool,
     pub allowed: ConnSet,
 }
 
@@ -30,6 +33,8 @@ pub struct Reachability {
     /// Workload (`ns/kind/name`) or pod.
     pub destination: String,
     pub ingress_isolated: bool,
+    /// Whether the destination is cluster DNS (`--cluster-dns`).
+    pub cluster_dns: bool,
     /// For isolated destinations: every source group and what it may open.
     pub sources: Vec<Source>,
 }
@@ -121,7 +126,9 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
                 froms.insert(0, "any external address".into());
             }
             for from in froms {
+                let external = from == "any external address" || externals.contains(&from);
                 sources.push(Source {
+                    external,
                     from: abbreviate(&from),
                     allowed: allowed.clone(),
                 });
@@ -130,6 +137,8 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
         reachability.push(Reachability {
             destination: group.clone(),
             ingress_isolated: isolated,
+            cluster_dns: engine.is_cluster_dns(dst)
+                || engine.endpoint(dst).kind == EndpointKind::SyntheticDns,
             sources,
         });
     }

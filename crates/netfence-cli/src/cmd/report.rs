@@ -9,10 +9,24 @@ use netfence_views::report;
 use crate::args::{Global, Inputs};
 use crate::cmd::lint::{LintArgs, lint_settings, run_lint};
 use crate::input::load;
-use crate::output::{TextJson, format, print_data};
+use crate::output::{format, print_data};
 
 /// How many findings `netfence report` quotes from lint.
 const REPORT_TOP_FINDINGS: usize = 5;
+
+/// The `-o` format of `netfence report`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// For programs (schema in docs/json.md).
+    Json,
+    /// The JSON document as YAML.
+    Yaml,
+    /// One self-contained page (graph and tables) drawn from the JSON document.
+    Html,
+}
 
 #[derive(Args)]
 pub(crate) struct ReportArgs {
@@ -20,7 +34,7 @@ pub(crate) struct ReportArgs {
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
-    output: Option<TextJson>,
+    output: Option<ReportFormat>,
     #[command(flatten)]
     inputs: Inputs,
 }
@@ -44,12 +58,16 @@ pub(crate) fn run(g: &Global, a: ReportArgs) -> Result<u8, String> {
     // views stay independent of the lint rules (lint depends on views).
     let lint = run_lint(g, &engine, &sources, &settings);
     match fmt {
-        TextJson::Json | TextJson::Yaml => {
+        ReportFormat::Json | ReportFormat::Yaml | ReportFormat::Html => {
             let mut doc = serde_json::to_value(&r).map_err(|e| e.to_string())?;
             doc["lint"] = netfence_lint::output::summary_json(&lint, &sources, REPORT_TOP_FINDINGS);
-            print_data(&doc, fmt == TextJson::Yaml)?
+            if fmt == ReportFormat::Html {
+                out!("{}", netfence_views::html::report_page(&doc));
+            } else {
+                print_data(&doc, fmt == ReportFormat::Yaml)?
+            }
         }
-        TextJson::Text => {
+        ReportFormat::Text => {
             out!("{}", report::text(&r));
             out!(
                 "\n{}",

@@ -1,0 +1,256 @@
+//! `netfence report -o html` in a real browser: headless Chromium loads the page
+//! from file:// and the tests read the DOM its script built (`--dump-dom`).
+//! Without Chromium the tests skip, unless NETFENCE_REQUIRE_BROWSER=1 (CI).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{netfence, root};
+
+fn browser() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("NETFENCE_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "NETFENCE_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)"
+        );
+        eprintln!("skipped: no chromium on PATH (set NETFENCE_REQUIRE_BROWSER=1 to fail instead)");
+    }
+    found
+}
+
+/// Where the pages and screenshots go: under target/, kept for a look.
+fn out_dir() -> PathBuf {
+    let dir = root().join("target/html-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn render(paths: &[&str], file: &str) -> PathBuf {
+    let mut args = vec!["report"];
+    args.extend_from_slice(paths);
+    args.extend_from_slice(&["-o", "html"]);
+    let run = netfence(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("<!DOCTYPE html>"));
+    let path = out_dir().join(file);
+    std::fs::write(&path, &run.stdout).unwrap();
+    path
+}
+
+/// Runs headless Chromium on `page` (with `fragment`, e.g. `#ns=app`) and
+/// returns its standard output; `extra` adds `--dump-dom` or `--screenshot=...`.
+fn chromium(bin: &Path, page: &Path, fragment: &str, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}{fragment}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn dump(bin: &Path, page: &Path, fragment: &str) -> String {
+    let dom = chromium(bin, page, fragment, &["--dump-dom".to_string()]);
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page's script did not finish:\n{dom}"
+    );
+    dom
+}
+
+/// The report's own JSON: what the page must show.
+fn report_json(path: &str) -> serde_json::Value {
+    let run = netfence(&["report", path, "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn destinations(doc: &serde_json::Value) -> Vec<String> {
+    doc["reachability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["destination"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn guide_draws_every_workload_and_the_posture_table_and_filters() {
+    let Some(bin) = browser() else { return };
+    let page = render(&["examples/guide"], "guide.html");
+    let doc = report_json("examples/guide");
+    let dom = dump(&bin, &page, "");
+    assert!(dom.contains("<svg id=\"graph\""), "{dom}");
+    let dsts = destinations(&doc);
+    assert!(dsts.len() >= 3);
+    for d in &dsts {
+        assert!(
+            dom.contains(&format!("data-id=\"{d}\" data-ns=")),
+            "workload {d} not drawn"
+        );
+    }
+    // The guide's workloads are not isolated for ingress: drawn as open.
+    for r in doc["reachability"].as_array().unwrap() {
+        if r["ingress_isolated"] == false {
+            let d = r["destination"].as_str().unwrap();
+            assert!(dom.contains("class=\"wl open"), "{d}");
+        }
+    }
+    let postures = &dom[dom.find("id=\"postures\"").expect("posture section")..];
+    let postures = &postures[..postures.find("</section>").unwrap()];
+    for ns in doc["namespaces"].as_array().unwrap() {
+        let name = ns["namespace"].as_str().unwrap();
+        assert!(
+            postures.contains(&format!("<td>{name}</td>")),
+            "namespace {name} missing from the posture table"
+        );
+    }
+
+    // The namespace filter from the URL: only app's workloads are drawn.
+    let filtered = dump(&bin, &page, "#ns=app");
+    let (inside, outside): (Vec<&String>, Vec<&String>) =
+        dsts.iter().partition(|d| d.starts_with("app/"));
+    assert!(!inside.is_empty() && !outside.is_empty());
+    for d in inside {
+        assert!(
+            filtered.contains(&format!("data-id=\"{d}\"")),
+            "{d} hidden by #ns=app"
+        );
+    }
+    for d in outside {
+        assert!(
+            !filtered.contains(&format!("data-id=\"{d}\"")),
+            "{d} drawn despite #ns=app"
+        );
+    }
+}
+
+#[test]
+fn shop_renders_and_its_screenshot_is_not_blank() {
+    let Some(bin) = browser() else { return };
+    let page = render(&["examples/shop"], "shop.html");
+    let shop = page.clone();
+    let doc = report_json("examples/shop");
+    let dom = dump(&bin, &page, "");
+    // Allowed connections are drawn as edges.
+    assert!(dom.contains("class=\"edge"), "no edge drawn");
+    for d in destinations(&doc) {
+        assert!(dom.contains(&format!("data-id=\"{d}\"")), "{d} not drawn");
+    }
+    // Cluster DNS is marked.
+    assert!(
+        dom.contains("class=\"wl open dns\""),
+        "cluster DNS not highlighted"
+    );
+    // A search dims what does not match and keeps what does.
+    let searched = dump(&bin, &page, "#q=postgres");
+    assert!(searched.contains("data-id=\"data/statefulset/postgres\""));
+    assert!(searched.contains("class=\"wl dim\" data-id=\"data/statefulset/redis\""));
+    assert!(!searched.contains("data-id=\"storefront/deployment/web\""));
+
+    // Selecting a workload lists what reaches it, from the report's sources.
+    let target = doc["reachability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| !r["sources"].as_array().unwrap().is_empty())
+        .expect("a destination with sources");
+    let id = target["destination"].as_str().unwrap();
+    let selected = dump(&bin, &shop, &format!("#select={id}"));
+    let aside = &selected[selected.find("<aside id=\"details\"").unwrap()..];
+    let aside = &aside[..aside.find("</aside>").unwrap()];
+    assert!(aside.contains(&format!("<h2>{id}</h2>")), "{aside}");
+    assert!(aside.contains("Reached by"));
+    for s in target["sources"].as_array().unwrap() {
+        let from = s["from"].as_str().unwrap();
+        assert!(aside.contains(from), "source {from} missing from {aside}");
+    }
+
+    let png = out_dir().join("shop.png");
+    let _ = std::fs::remove_file(&png);
+    chromium(
+        &bin,
+        &page,
+        "",
+        &[format!("--screenshot={}", png.display())],
+    );
+    let bytes = std::fs::read(&png).expect("chromium wrote no screenshot");
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    // A blank 1400x900 page compresses to a few kilobytes.
+    assert!(bytes.len() > 30_000, "screenshot is {} bytes", bytes.len());
+}
+
+#[test]
+fn input_names_are_shown_as_text_never_as_markup() {
+    let Some(bin) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let evil = "<script>document.title='pwned'</script>";
+    let img = "<img src=x onerror=document.title='pwned2'>";
+    std::fs::write(
+        dir.path().join("pods.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{evil}\"\n  namespace: app\n  labels: {{app: x}}\nstatus: {{podIP: 10.0.0.5}}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{img}\"\n  namespace: app\n  labels: {{app: why}}\nstatus: {{podIP: 10.0.0.7}}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\n  namespace: app\n  labels: {{app: plain}}\nstatus: {{podIP: 10.0.0.6}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: plain\n  namespace: app\n\
+             spec:\n  podSelector: {{matchLabels: {{app: plain}}}}\n  ingress:\n  - from:\n    - podSelector: {{matchLabels: {{app: x}}}}\n"
+        ),
+    )
+    .unwrap();
+    let input = dir.path().to_str().unwrap();
+    let page = render(&[input], "escape.html");
+    let dom = dump(&bin, &page, "#select=app/plain");
+    // Neither payload ran.
+    assert!(dom.contains("<title>netfence report</title>"), "{dom}");
+    // The name shows as text: in the posture/open-pods tables and as a source.
+    assert!(
+        dom.contains("app/&lt;script&gt;document.title='pwned'&lt;/script&gt;"),
+        "{dom}"
+    );
+    assert!(dom.contains("&lt;img src=x onerror"));
+    // Only the page's own two script elements and no injected img exist.
+    assert_eq!(dom.matches("<script").count(), 2, "{dom}");
+    assert!(!dom.contains("<img"), "{dom}");
+}
