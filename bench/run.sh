@@ -29,6 +29,11 @@ run_engine S 100 20 5
 run_engine M 1000 200 5
 run_engine L 10000 2000 3
 [ "$xl" = 1 ] && run_engine XL 50000 10000 1
+for n in 500 2000 8000; do # many policies selecting the same pods
+  echo "engine same-pods ($n policies)..."
+  "$bench" engine --shape same-pods --workloads 0 --policies "$n" --runs 3 \
+    --phases matrix,lint,report > "$out/engine-same-pods-$n.json"
+done
 
 if [ "$(id -u)" = 0 ] && command -v nft >/dev/null && command -v conntrack >/dev/null; then
   echo "data plane: compile + apply, one-policy changes..."

@@ -36,6 +36,11 @@ enum Command {
         /// lint-rules (each lint rule on its own). Load and the engine always run.
         #[arg(long, value_delimiter = ',', default_value = "matrix,check,diff,lint")]
         phases: Vec<Phase>,
+        /// `cluster`: `netfence gen`'s realistic cluster; `same-pods`: the
+        /// one-policy-per-port habit, every policy selecting the same pods
+        /// (`--workloads` is ignored; check and diff need the cluster shape).
+        #[arg(long, value_enum, default_value = "cluster")]
+        shape: Shape,
     },
     /// Compile + apply at a size, and one-policy changes as delta transactions (root).
     Apply {
@@ -64,6 +69,14 @@ enum Phase {
     Diff,
     Lint,
     LintRules,
+    /// The report view's data (as `report -o json` without its lint summary).
+    Report,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Shape {
+    Cluster,
+    SamePods,
 }
 
 fn main() {
@@ -75,7 +88,8 @@ fn main() {
             runs,
             seed,
             phases,
-        } => engine(workloads, policies, runs.max(1), seed, &phases),
+            shape,
+        } => engine(workloads, policies, runs.max(1), seed, &phases, shape),
         Command::Apply {
             workloads,
             policies,
@@ -165,17 +179,22 @@ fn engine(
     runs: usize,
     seed: u64,
     phases: &[Phase],
+    shape: Shape,
 ) -> Result<Value, String> {
-    let files = generate(&GenOptions {
-        workloads,
-        policies,
-        seed,
-        pods_per_workload: None,
-        nodes: 1,
-    });
+    let files = match shape {
+        Shape::Cluster => generate(&GenOptions {
+            workloads,
+            policies,
+            seed,
+            pods_per_workload: None,
+            nodes: 1,
+        }),
+        Shape::SamePods => netfence_gen::same_pods(policies),
+    };
     let bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
     let opts = LoadOptions::default();
     let mut out = serde_json::Map::new();
+    out.insert("shape".into(), json!(format!("{shape:?}")));
     out.insert("workloads".into(), json!(workloads));
     out.insert("policies".into(), json!(policies));
     out.insert("input_bytes".into(), json!(bytes));
@@ -307,6 +326,16 @@ fn engine(
         put(&mut out, "diff_one_policy", diff_t, true);
         out.insert("diff_removed_policy".into(), json!(victim));
         out.insert("diff_changes".into(), json!(changes));
+    }
+
+    if phases.contains(&Phase::Report) {
+        reset_peak_rss();
+        let (report_t, bytes) = time(runs, || {
+            let r = netfence_views::report::report(&engine, &sources, &loaded.diagnostics);
+            serde_json::to_string(&r).map(|s| s.len()).unwrap_or(0)
+        });
+        put(&mut out, "report_json", report_t, true);
+        out.insert("report_json_bytes".into(), json!(bytes));
     }
 
     let settings = netfence_lint::Settings::default();
