@@ -352,6 +352,28 @@ fn app_policy(
     out
 }
 
+/// The "one policy per port" habit: `policies` NetworkPolicies in one
+/// namespace, each selecting the same pods (`app: api`) and admitting
+/// `app: frontend` on a port of its own. Every policy isolates the same pods,
+/// so whatever compares policies or rules with each other meets all of them at
+/// once: the shape that makes a quadratic analysis show.
+pub fn same_pods(policies: usize) -> Vec<(String, String)> {
+    let mut text = String::from("apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n");
+    for app in ["api", "frontend"] {
+        text.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {app}, namespace: app}}\nspec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata: {{labels: {{app: {app}}}}}\n    spec: {{containers: [{{name: c, image: registry.example/{app}:1}}]}}\n"
+        ));
+    }
+    for i in 0..policies {
+        // Ports from 1024 up, wrapping inside the unprivileged range.
+        let port = 1024 + i % 60000;
+        text.push_str(&format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: api-port-{i}, namespace: app}}\nspec:\n  podSelector: {{matchLabels: {{app: api}}}}\n  policyTypes: [Ingress]\n  ingress:\n  - from: [{{podSelector: {{matchLabels: {{app: frontend}}}}}}]\n    ports: [{{protocol: TCP, port: {port}}}]\n"
+        ));
+    }
+    vec![("same-pods.yaml".to_string(), text)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,26 +402,4 @@ mod tests {
         let other = generate(&GenOptions { seed: 8, ..opts });
         assert_ne!(a, other);
     }
-}
-
-/// The "one policy per port" habit: `policies` NetworkPolicies in one
-/// namespace, each selecting the same pods (`app: api`) and admitting
-/// `app: frontend` on a port of its own. Every policy isolates the same pods,
-/// so whatever compares policies or rules with each other meets all of them at
-/// once: the shape that makes a quadratic analysis show.
-pub fn same_pods(policies: usize) -> Vec<(String, String)> {
-    let mut text = String::from("apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n");
-    for app in ["api", "frontend"] {
-        text.push_str(&format!(
-            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {app}, namespace: app}}\nspec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata: {{labels: {{app: {app}}}}}\n    spec: {{containers: [{{name: c, image: registry.example/{app}:1}}]}}\n"
-        ));
-    }
-    for i in 0..policies {
-        // Ports from 1024 up, wrapping inside the unprivileged range.
-        let port = 1024 + i % 60000;
-        text.push_str(&format!(
-            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: api-port-{i}, namespace: app}}\nspec:\n  podSelector: {{matchLabels: {{app: api}}}}\n  policyTypes: [Ingress]\n  ingress:\n  - from: [{{podSelector: {{matchLabels: {{app: frontend}}}}}}]\n    ports: [{{protocol: TCP, port: {port}}}]\n"
-        ));
-    }
-    vec![("same-pods.yaml".to_string(), text)]
 }
