@@ -205,6 +205,18 @@ fn shop_renders_and_its_screenshot_is_not_blank() {
     for s in target["sources"].as_array().unwrap() {
         let from = s["from"].as_str().unwrap();
         assert!(aside.contains(from), "source {from} missing from {aside}");
+        // With the policies responsible for each edge.
+        let policies = s["policies"].as_array().unwrap();
+        assert!(
+            !policies.is_empty(),
+            "{from}: no policy grants an allowed edge"
+        );
+        for p in policies {
+            assert!(
+                aside.contains(p.as_str().unwrap()),
+                "policy {p} of {from} missing"
+            );
+        }
     }
 
     let png = out_dir().join("shop.png");

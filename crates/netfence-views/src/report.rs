@@ -3,7 +3,7 @@
 //! and the input's warnings.
 
 use netfence_text::count;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use netfence_engine::{ConnSet, DnsProblem, EndpointKind, Engine, EpId, NamespacePosture};
@@ -26,6 +26,10 @@ pub struct Source {
     /// reader (the HTML report) need not guess from the id's shape.
     pub external: bool,
     pub allowed: ConnSet,
+    /// The policies whose rules grant these connections: the destination's
+    /// ingress rules and, when the source is egress-isolated, its egress rules
+    /// (`ns/name`, sorted).
+    pub policies: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,7 +105,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
     for (group, members) in &dst_groups {
         let dst = members[0];
         let isolated = !engine.isolating(dst, Direction::Ingress).is_empty();
-        let mut sources_by: BTreeMap<(String, ConnSet), ()> = BTreeMap::new();
+        let mut sources_by: BTreeMap<(String, ConnSet), BTreeSet<usize>> = BTreeMap::new();
         if isolated {
             for s in 0..engine.endpoints.len() {
                 if members.contains(&s) {
@@ -109,28 +113,47 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
                 }
                 let set = engine.allowed(s, dst);
                 if !set.is_empty() {
-                    sources_by.insert((engine.group_of(s), set), ());
+                    let policies = sources_by.entry((engine.group_of(s), set)).or_default();
+                    // Provenance per class pair, as the engine decided it.
+                    let (sc, dc) = (engine.class_of[s], engine.class_of[dst]);
+                    engine.side_classes(Direction::Ingress, dc, sc, |c| {
+                        policies.insert(c.policy);
+                    });
+                    engine.side_classes(Direction::Egress, sc, dc, |c| {
+                        policies.insert(c.policy);
+                    });
                 }
             }
         }
         // Sources with the same allowed set share a line; all external ranges
         // together read as "any external address".
-        let mut by_set: BTreeMap<ConnSet, Vec<String>> = BTreeMap::new();
-        for (from, allowed) in sources_by.into_keys() {
-            by_set.entry(allowed).or_default().push(from);
+        let mut by_set: BTreeMap<ConnSet, Vec<(String, BTreeSet<usize>)>> = BTreeMap::new();
+        for ((from, allowed), policies) in sources_by {
+            by_set.entry(allowed).or_default().push((from, policies));
         }
         let mut sources = Vec::new();
-        for (allowed, mut froms) in by_set {
+        for (allowed, froms) in by_set {
+            let policies_of: BTreeMap<String, BTreeSet<usize>> = froms.into_iter().collect();
+            let mut froms: Vec<String> = policies_of.keys().cloned().collect();
+            let mut any_external = BTreeSet::new();
             if !externals.is_empty() && externals.iter().all(|x| froms.contains(x)) {
+                for x in &externals {
+                    any_external.extend(policies_of.get(x).into_iter().flatten().copied());
+                }
                 froms.retain(|f| !externals.contains(f));
                 froms.insert(0, "any external address".into());
             }
             for from in froms {
                 let external = from == "any external address" || externals.contains(&from);
+                let policies = policies_of.get(&from).unwrap_or(&any_external);
+                let mut policies: Vec<String> =
+                    policies.iter().map(|&p| cluster.policies[p].id()).collect();
+                policies.sort();
                 sources.push(Source {
                     external,
                     from: abbreviate(&from),
                     allowed: allowed.clone(),
+                    policies,
                 });
             }
         }

@@ -83,7 +83,7 @@
     var dst = nodes.get(r.destination);
     (r.sources || []).forEach(function (s) {
       var src = node(s.from, !!s.external);
-      var e = { from: src, to: dst, label: ports(s.allowed || {}) };
+      var e = { from: src, to: dst, label: ports(s.allowed || {}), policies: s.policies || [] };
       edges.push(e);
       src.outbound.push(e);
       dst.inbound.push(e);
@@ -393,6 +393,12 @@
     render();
   }
 
+  // The policies that grant an edge, as the report's data names them.
+  function byPolicies(e) {
+    if (!e.policies.length) return '';
+    return el('span', { class: 'muted policies' }, ' (by ' + e.policies.join(', ') + ')');
+  }
+
   function linkTo(id) {
     if (!nodes.has(id)) return document.createTextNode(id);
     var a = el('a', { class: 'link', 'data-go': id }, id);
@@ -438,13 +444,13 @@
       if (n.isolated === false) add(details, el('p', { class: 'muted' }, 'anything whose own egress allows it'));
       else if (!n.inbound.length) add(details, el('p', { class: 'muted' }, 'nothing can reach it'));
       add(details, el('ul', null, n.inbound.map(function (e) {
-        return el('li', null, linkTo(e.from.id), ': ', el('span', { class: 'ports' }, e.label));
+        return el('li', null, linkTo(e.from.id), ': ', el('span', { class: 'ports' }, e.label), byPolicies(e));
       })));
     }
     add(details, el('h3', null, 'Reaches (' + n.outbound.length + ' isolated destination' + (n.outbound.length === 1 ? '' : 's') + ')'));
     if (!n.outbound.length) add(details, el('p', { class: 'muted' }, 'no destination isolated for ingress'));
     add(details, el('ul', null, n.outbound.map(function (e) {
-      return el('li', null, linkTo(e.to.id), ': ', el('span', { class: 'ports' }, e.label));
+      return el('li', null, linkTo(e.to.id), ': ', el('span', { class: 'ports' }, e.label), byPolicies(e));
     })));
     if (notIsolatedCount) add(details, el('p', { class: 'muted' }, 'and, if its own egress allows it, ' +
       (notIsolatedCount === 1 ? 'the destination' : 'any of the ' + notIsolatedCount + ' destinations') + ' not isolated for ingress.'));
