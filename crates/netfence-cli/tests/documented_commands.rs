@@ -114,8 +114,16 @@ fn run_all(commands: &[String]) {
         let cmd = cmd.split(" #").next().unwrap().trim();
         let cmd = cmd.split(" > ").next().unwrap().trim();
         let mut args: Vec<String> = cmd.split_whitespace().skip(1).map(String::from).collect();
-        // Examples that write files write them under a temporary directory.
+        // Examples that write files write them under a temporary directory,
+        // and the documented lab name `demo` becomes one of this run's own, so
+        // that parallel runs (other checkouts, CI) never share a lab.
+        let lab = format!("demo{}", std::process::id());
         for a in &mut args {
+            if a == "demo" {
+                *a = lab.clone();
+            } else if let Some(rest) = a.strip_prefix("netfence-lab-up-demo-") {
+                *a = format!("netfence-lab-up-{lab}-{rest}");
+            }
             if let Some(rest) = a.strip_prefix("/tmp/") {
                 *a = dir.path().join(rest).to_str().unwrap().to_string();
             }
