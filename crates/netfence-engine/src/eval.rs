@@ -201,7 +201,9 @@ impl<'c> Engine<'c> {
             Direction::Ingress => subject,
             Direction::Egress => peer,
         };
-        let mut allowed = ConnSet::none();
+        // Collected and united once: many rules isolating the same pods (one
+        // policy per port) would make uniting them one by one quadratic.
+        let mut granted: Vec<ConnSet> = Vec::new();
         for &pi in policies {
             let policy = &self.cluster.policies[pi];
             for (ri, rule) in policy.effective_rules(dir).iter().enumerate() {
@@ -218,7 +220,7 @@ impl<'c> Engine<'c> {
                 if conns.is_empty() {
                     continue;
                 }
-                allowed.union_with(&conns);
+                granted.push(conns.clone());
                 visit(Contribution {
                     policy: pi,
                     rule: ri,
@@ -227,7 +229,7 @@ impl<'c> Engine<'c> {
                 });
             }
         }
-        SideOutcome::Isolated(allowed)
+        SideOutcome::Isolated(ConnSet::union_all(&granted))
     }
 
     /// Classes a peer reference matches, ascending.

@@ -47,6 +47,25 @@ impl PortSet {
         &self.ranges
     }
 
+    /// The union of many sets at once: sort every range, merge once (uniting
+    /// them one by one is quadratic in the number of sets).
+    pub fn union_all<'a>(sets: impl IntoIterator<Item = &'a PortSet>) -> PortSet {
+        let mut all: Vec<(u16, u16)> = sets
+            .into_iter()
+            .flat_map(|s| s.ranges.iter().copied())
+            .collect();
+        all.sort_unstable();
+        let mut ranges: Vec<(u16, u16)> = Vec::with_capacity(all.len());
+        for (lo, hi) in all {
+            match ranges.last_mut() {
+                // Overlapping or adjacent: one range (PortSet keeps no two adjacent).
+                Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+                _ => ranges.push((lo, hi)),
+            }
+        }
+        PortSet { ranges }
+    }
+
     /// The ports at least two of `sets` contain, in one sweep over their
     /// boundaries (a set is covered by the others exactly where it lies in
     /// this: near-linear where pairwise unions are quadratic).
@@ -277,6 +296,15 @@ impl ConnSet {
         self.difference(o).is_empty()
     }
 
+    /// The union of many connection sets at once (see [`PortSet::union_all`]).
+    pub fn union_all<'a>(sets: impl IntoIterator<Item = &'a ConnSet> + Clone) -> ConnSet {
+        ConnSet {
+            ports: [0, 1, 2]
+                .map(|i| PortSet::union_all(sets.clone().into_iter().map(|c| &c.ports[i]))),
+            other: sets.into_iter().any(|c| c.other),
+        }
+    }
+
     /// The connections at least two of `sets` allow (see
     /// [`PortSet::covered_twice`]).
     pub fn covered_twice<'a>(sets: impl IntoIterator<Item = &'a ConnSet> + Clone) -> ConnSet {
@@ -335,6 +363,34 @@ impl Serialize for ConnSet {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn union_all_equals_uniting_one_by_one() {
+        let sets = [
+            PortSet::range(10, 20),
+            PortSet::range(21, 25),
+            PortSet::range(5, 12).union(&PortSet::single(40)),
+            PortSet::empty(),
+            PortSet::range(60000, u16::MAX),
+            PortSet::single(39),
+        ];
+        let one_by_one = sets.iter().fold(PortSet::empty(), |acc, s| acc.union(s));
+        assert_eq!(PortSet::union_all(&sets), one_by_one);
+        assert_eq!(
+            PortSet::union_all(&sets).ranges(),
+            &[(5, 25), (39, 40), (60000, u16::MAX)]
+        );
+        let conns = [
+            ConnSet::of(Protocol::Tcp, PortSet::single(80)),
+            ConnSet::of(Protocol::Udp, PortSet::single(53)),
+            ConnSet {
+                other: true,
+                ..ConnSet::none()
+            },
+        ];
+        let folded = conns.iter().fold(ConnSet::none(), |acc, c| acc.union(c));
+        assert_eq!(ConnSet::union_all(&conns), folded);
+    }
 
     #[test]
     fn covered_twice_is_where_two_sets_meet() {
