@@ -124,6 +124,7 @@ pub(crate) fn parse_protocol(s: &str) -> Result<Protocol, String> {
 pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    netfence_text::set_width(terminal_width());
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -132,6 +133,17 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// Columns to wrap text at: `COLUMNS` when set, else the terminal's (stdout,
+/// then stderr), else 100.
+fn terminal_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return n;
+    }
+    terminal_size::terminal_size_of(std::io::stdout())
+        .or_else(|| terminal_size::terminal_size_of(std::io::stderr()))
+        .map_or(100, |(w, _)| usize::from(w.0))
 }
 
 fn run(cli: Cli) -> Result<u8, String> {

@@ -352,3 +352,76 @@ fn counts_agree_with_their_nouns() {
         bad.stderr
     );
 }
+
+#[test]
+fn one_colour_policy_everywhere() {
+    let esc = "\x1b[";
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "check",
+            "app/deployment/frontend",
+            "app/deployment/api",
+            "examples/guide",
+            "--port",
+            "8080",
+        ],
+        vec!["report", "examples/guide-no-dns"],
+        vec!["describe", "pod", "app/deployment/api", "examples/guide"],
+        vec![
+            "diff",
+            "examples/guide",
+            "examples/guide",
+            "--with",
+            "examples/allow-all.yaml",
+        ],
+        vec!["lint", "examples/guide-no-dns"],
+    ];
+    for args in cases {
+        // The harness sets NO_COLOR and pipes stdout: no colour...
+        let plain = netfence(&args);
+        assert!(!plain.stdout.contains(esc), "{args:?}");
+        // ...unless asked for: --color always wins over NO_COLOR and a pipe.
+        let mut always = args.clone();
+        always.extend(["--color", "always"]);
+        let r = netfence(&always);
+        assert!(
+            r.stdout.contains(esc),
+            "{args:?}: no colour with --color always"
+        );
+        let mut never = args.clone();
+        never.extend(["--color", "never"]);
+        assert!(!netfence(&never).stdout.contains(esc), "{args:?}");
+    }
+}
+
+#[test]
+fn text_wraps_at_the_terminal_width_between_words_only() {
+    let run = |columns: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_netfence"))
+            .args(["lint", "examples/guide-no-dns", "--color", "never"])
+            .current_dir(root())
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let narrow = run("60");
+    // The wrapped message lines of each finding (source snippets are quoted as they are).
+    let wrapped = narrow.lines().filter(|l| {
+        ["  │ ", "  ☞ ", "  × ", "  ⚠ "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    });
+    for line in wrapped {
+        assert!(line.chars().count() <= 60, "too wide: {line}");
+        // Never inside a name: an id is split neither at `/` nor at `-`.
+        let t = line.trim_end();
+        assert!(
+            !t.ends_with('/') && !t.ends_with("kube-"),
+            "broken name: {line}"
+        );
+    }
+    assert!(narrow.contains("kube-system/deployment/coredns"));
+    let wide = run("160");
+    assert!(wide.lines().any(|l| l.chars().count() > 100), "{wide}");
+}

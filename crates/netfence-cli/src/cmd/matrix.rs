@@ -9,7 +9,7 @@ use netfence_views::matrix;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{format, print_data};
+use crate::output::{format, print_data, print_text};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -59,7 +59,7 @@ pub(crate) fn run(g: &Global, a: MatrixArgs) -> Result<u8, String> {
     match fmt {
         Format::Json => print_data(&m, false)?,
         Format::Yaml => print_data(&m, true)?,
-        Format::Text => out!("{}", matrix::text(&m)),
+        Format::Text => print_text(g, &matrix::text(&m)),
         Format::Csv => out!("{}", matrix::csv(&m)),
         Format::Md => out!("{}", matrix::markdown(&m)),
         Format::Dot => out!("{}", matrix::dot(&m)),
