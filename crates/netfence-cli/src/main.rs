@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use netfence_model::Protocol;
 
 #[macro_use]
@@ -114,6 +114,19 @@ Examples:
   netfence lint --explain NF012"
     )]
     Lint(cmd::lint::LintCommand),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  netfence completions bash > ~/.local/share/bash-completion/completions/netfence
+  netfence completions zsh > ~/.zfunc/_netfence
+  netfence completions fish > ~/.config/fish/completions/netfence.fish")]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these help texts.
+    #[command(after_help = "Example:
+  netfence man > netfence.1 && man ./netfence.1")]
+    Man,
 }
 
 pub(crate) fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -162,6 +175,20 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Status(a) => cmd::status::run(g, a),
         Command::Gen(a) => cmd::gen_cluster::run(g, a),
         Command::Lab(c) => cmd::lab::run(g, c),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "netfence", &mut buf);
+            out!("{}", String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .map_err(|e| e.to_string())?;
+            out!("{}", String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
     }
 }
 
@@ -170,6 +197,25 @@ mod tests {
     use clap::CommandFactory;
 
     use super::Cli;
+
+    /// The manual page covers every command, from the same definitions as --help.
+    #[test]
+    fn man_page_names_every_command() {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut buf)
+            .unwrap();
+        let roff = String::from_utf8(buf).unwrap();
+        assert!(roff.starts_with(".ie \\n(.g .ds Aq"), "{}", &roff[..80]);
+        for (path, _) in commands() {
+            if !path.contains(' ') {
+                assert!(
+                    roff.contains(&format!("netfence\\-{path}")),
+                    "{path} missing from the man page"
+                );
+            }
+        }
+    }
 
     /// Every visible command, with its path (`lab up`).
     fn commands() -> Vec<(String, clap::Command)> {

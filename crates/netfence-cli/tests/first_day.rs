@@ -425,3 +425,25 @@ fn text_wraps_at_the_terminal_width_between_words_only() {
     let wide = run("160");
     assert!(wide.lines().any(|l| l.chars().count() > 100), "{wide}");
 }
+
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "_netfence()"),
+        ("zsh", "#compdef netfence"),
+        ("fish", "complete -c netfence"),
+    ] {
+        let r = netfence(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains(marker), "{shell}");
+        // Subcommands and their flags are completed.
+        assert!(
+            r.stdout.contains("check") && r.stdout.contains("per-pair"),
+            "{shell}"
+        );
+    }
+    let man = netfence(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.contains(".TH netfence 1"), "{}", man.stdout);
+    assert!(man.stdout.contains("netfence\\-lint"));
+}
