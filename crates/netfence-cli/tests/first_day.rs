@@ -447,3 +447,50 @@ fn completions_and_man_page() {
     assert!(man.stdout.contains(".TH netfence 1"), "{}", man.stdout);
     assert!(man.stdout.contains("netfence\\-lint"));
 }
+
+#[test]
+fn matrix_leaves_out_pairs_of_two_external_ranges() {
+    let externals = |args: &[&str]| -> usize {
+        let r = netfence(args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let external: std::collections::HashSet<&str> = v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "external")
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        let mut pairs = 0;
+        for c in v["connections"].as_array().unwrap() {
+            let ids = |k: &str| -> Vec<&str> {
+                c[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap())
+                    .collect()
+            };
+            for s in ids("src") {
+                for d in ids("dst") {
+                    pairs += usize::from(external.contains(s) && external.contains(d));
+                }
+            }
+        }
+        pairs
+    };
+    for per_pair in [false, true] {
+        let mut args = vec!["matrix", "examples/shop", "-o", "json"];
+        if per_pair {
+            args.push("--per-pair");
+        }
+        assert_eq!(externals(&args), 0, "per_pair {per_pair}");
+        args.push("--external-pairs");
+        assert!(externals(&args) > 0, "per_pair {per_pair}");
+    }
+    let text = netfence(&["matrix", "examples/guide"]);
+    assert!(
+        !text.stdout.contains("0.0.0.0/0 -> ::/0"),
+        "{}",
+        text.stdout
+    );
+}

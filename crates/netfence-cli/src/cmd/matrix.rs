@@ -35,6 +35,10 @@ pub(crate) struct MatrixArgs {
     /// One entry per pair instead of grouped entries.
     #[arg(long)]
     per_pair: bool,
+    /// Also list connections between two external address ranges (left out
+    /// by default: that traffic never crosses the cluster).
+    #[arg(long)]
+    external_pairs: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<Format>,
@@ -54,6 +58,7 @@ pub(crate) fn run(g: &Global, a: MatrixArgs) -> Result<u8, String> {
         port: a.port,
         protocol: a.protocol,
         per_pair: a.per_pair,
+        skip_external_pairs: !a.external_pairs,
     };
     let m = engine.matrix(&filter);
     match fmt {
