@@ -126,7 +126,7 @@ pub fn apply_bench(workloads: usize, policies: usize, changes: usize) -> Result<
         } else {
             listed.push(ms)
         }
-        sizes.push(plan.commands.lines().count());
+        sizes.push(plan.text().lines().count());
     }
     let _ = std::fs::remove_file(&cache);
     for v in [&mut cached, &mut listed] {

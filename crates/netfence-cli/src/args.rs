@@ -22,7 +22,7 @@ pub(crate) struct Global {
     /// Leave an object out (what-if): KIND/NAMESPACE/NAME.
     #[arg(long = "without", global = true, value_name = "KIND/NS/NAME")]
     pub without: Vec<String>,
-    /// Cluster DNS pods as NAMESPACE/SELECTOR (default kube-system/k8s-app=kube-dns).
+    /// Cluster DNS pods as NAMESPACE/SELECTOR (default: kube-system/k8s-app in (kube-dns,coredns)).
     #[arg(long = "cluster-dns", global = true, value_name = "NS/SELECTOR")]
     pub cluster_dns: Option<String>,
     /// Whether ipBlock peers match pod IPs (most CNIs: true; Cilium: false).

@@ -66,9 +66,7 @@ pub(crate) fn nothing_found_message(sources: &Sources) -> String {
         if names.len() > 1 {
             format!(
                 ": {}",
-                netfence_views::short_list(
-                    &names.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-                )
+                netfence_text::short_list(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             )
         } else {
             String::new()

@@ -66,7 +66,7 @@ pub(crate) fn print_data<T: serde::Serialize>(value: &T, yaml: bool) -> Result<(
         return print_json(value);
     }
     let doc = serde_json::to_value(value).map_err(|e| e.to_string())?;
-    out!("{}", netfence_views::yaml::to_yaml(&doc));
+    out!("{}", netfence_text::yaml::to_yaml(&doc));
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 mod common;
 use common::netfence;
@@ -248,4 +249,306 @@ fn lab_run_json_matches_the_documented_shape() {
         .unwrap();
     assert_eq!(denied["observed"], false);
     assert_eq!(denied["dropped_by"], "egress");
+}
+
+/// The table in a form two namespaces can be compared in: handles dropped,
+/// set elements and objects sorted.
+fn table_content(ns: &str) -> Vec<String> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                o.remove("handle");
+                if let Some(serde_json::Value::Array(elems)) = o.get_mut("elem") {
+                    elems.sort_by_key(|e| e.to_string());
+                }
+                o.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "nft", "-j", "list", "table", "inet", "netfence",
+        ])
+        .output()
+        .unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    strip(&mut v);
+    let mut items: Vec<String> = v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("metainfo").is_none())
+        .map(|i| i.to_string())
+        .collect();
+    items.sort();
+    items
+}
+
+/// The children of `parent` with their command lines.
+fn children(parent: u32) -> Vec<(u32, Vec<String>)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`; comm may hold spaces, so read after `)`.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args = String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect();
+            (pid, args)
+        })
+        .collect()
+}
+
+/// Issue 15.2: an enforce killed at any moment leaves the previous table or the
+/// new one, never a part of the transaction. The kill is aimed at the worst
+/// moment: while the writer is blocked handing the transaction to nft.
+#[test]
+fn a_killed_enforce_leaves_the_old_table_or_the_new_one() {
+    if !root_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (seed, out) in [("1", &a), ("3296", &b)] {
+        let r = netfence(&[
+            "gen",
+            "--workloads",
+            "400",
+            "--policies",
+            "80",
+            "--pods-per-workload",
+            "1",
+            "--seed",
+            seed,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let ns = Netns(format!("netfence-cli-kill-{}", std::process::id()));
+    let reference = Netns(format!("netfence-cli-killref-{}", std::process::id()));
+    for n in [&ns, &reference] {
+        assert!(
+            Command::new("ip")
+                .args(["netns", "add", &n.0])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let enforce = |input: &Path, netns: &str| {
+        let r = netfence(&["enforce", input.to_str().unwrap(), "--netns", netns]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    enforce(&b, &reference.0);
+    let new = table_content(&reference.0);
+    enforce(&a, &ns.0);
+    let old = table_content(&ns.0);
+    assert_ne!(old, new);
+    // The transaction a run sends from the old table to the new one.
+    let dry = netfence(&[
+        "enforce",
+        b.to_str().unwrap(),
+        "--netns",
+        &ns.0,
+        "--dry-run",
+    ]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let transaction = dry.stdout.trim_end().to_string();
+    assert!(
+        transaction.len() > 70_000,
+        "{} bytes: too small to fill a pipe",
+        transaction.len()
+    );
+    let mut blocked_kills = 0;
+    let mut seen_nft = 0;
+    for attempt in 0..6u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netfence"))
+            .args(["enforce", b.to_str().unwrap(), "--netns", &ns.0])
+            .current_dir(common::root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let started = std::time::Instant::now();
+        let mut nft_pid = None;
+        // Half the attempts wait for the writer to block on a pipe; the others
+        // kill after a growing delay, wherever the run is.
+        let deadline = Duration::from_millis(150 * (attempt + 1));
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            // nft must only ever read a complete transaction.
+            for (child_pid, args) in children(pid) {
+                if args.iter().any(|a| a.ends_with("nft")) {
+                    nft_pid = Some(child_pid);
+                    let file = args.last().cloned().unwrap_or_default();
+                    assert_ne!(
+                        file, "-",
+                        "nft reads the transaction while it is being written"
+                    );
+                    if let Ok(text) = std::fs::read_to_string(&file) {
+                        seen_nft += 1;
+                        assert_eq!(
+                            text.trim_end(),
+                            transaction,
+                            "nft got an incomplete transaction"
+                        );
+                    }
+                }
+            }
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            let blocked = wchan.contains("pipe_write");
+            if blocked || (attempt % 2 == 1 && started.elapsed() > deadline) {
+                blocked_kills += usize::from(blocked);
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = child.wait();
+        // A killed enforce's nft may still be finishing.
+        while nft_pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let now = table_content(&ns.0);
+        assert!(
+            now == old || now == new,
+            "attempt {attempt}: the table is neither the old nor the new one ({} vs {} / {} objects)",
+            now.len(),
+            old.len(),
+            new.len()
+        );
+        if now == new {
+            enforce(&a, &ns.0);
+            assert_eq!(table_content(&ns.0), old);
+        }
+    }
+    eprintln!(
+        "{blocked_kills} kill(s) while the writer was blocked on a pipe; nft seen reading {seen_nft} time(s)"
+    );
+}
+
+/// Issue 15.8: `enforce` runs on one table take turns: while another run holds
+/// the table's lock, a second one waits and changes nothing.
+#[test]
+fn enforce_waits_for_the_tables_lock() {
+    if !root_available() {
+        return;
+    }
+    let ns = Netns(format!("netfence-cli-lock-{}", std::process::id()));
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = Path::new("/run/netfence/enforce");
+    std::fs::create_dir_all(dir).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("netns-{}.lock", ns.0)))
+        .unwrap();
+    held.lock().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netfence"))
+        .args([
+            "enforce",
+            "examples/nodes",
+            "--node",
+            "node-a",
+            "--netns",
+            &ns.0,
+        ])
+        .current_dir(common::root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = child.try_wait().unwrap();
+    let table_while_locked = table(&ns.0);
+    drop(held);
+    let status = child.wait().unwrap();
+    assert!(
+        early.is_none(),
+        "enforce did not wait for the lock (exit {early:?})"
+    );
+    assert!(
+        !table_while_locked.contains("chain forward_"),
+        "enforce changed the table while another run held it"
+    );
+    assert!(status.success());
+    assert!(table(&ns.0).contains("chain forward_"));
+    let _ = std::fs::remove_file(dir.join(format!("netns-{}.lock", ns.0)));
+}
+
+/// `--pod-interface-prefix` turns on anti-spoofing from the node's routes; a pod
+/// without a route through such an interface is said to be unwired.
+#[test]
+fn enforce_binds_pods_to_their_routed_interfaces() {
+    if !root_available() {
+        return;
+    }
+    let ns = Netns(format!("netfence-cli-ifs-{}", std::process::id()));
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let plain = netfence(&[
+        "enforce",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+    ]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(
+        plain.stderr.contains("--pod-interface-prefix"),
+        "{}",
+        plain.stderr
+    );
+    assert!(!table(&ns.0).contains("spoofed source"));
+    let bound = netfence(&[
+        "enforce",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--netns",
+        &ns.0,
+        "--pod-interface-prefix",
+        "cali",
+    ]);
+    assert_eq!(bound.code, 0, "{}", bound.stderr);
+    assert!(
+        bound
+            .stderr
+            .contains("no host route through a `cali*` interface"),
+        "{}",
+        bound.stderr
+    );
+    let t = table(&ns.0);
+    assert!(t.contains("iifname \"cali*\""), "{t}");
+    assert!(t.contains("spoofed source from a pod interface"), "{t}");
 }

@@ -185,12 +185,14 @@ impl Lab {
                 },
             );
             let target = Target::Netns(self.topology.node_ns[n].clone());
-            let cache = netfence_nft::status::cache_path(&target);
+            let record = netfence_nft::status::record_path(&target);
+            let _lock = netfence_nft::status::lock(&target)
+                .map_err(|e| LabError::Engine(format!("locking the table of {node}: {e}")))?;
             plans.push(netfence_nft::apply::enforce(
                 &target,
                 &compiled.ruleset,
                 false,
-                Some(&cache),
+                Some(&record),
             )?);
             // So that `netfence status --netns NODE` can explain a lab node too.
             let _ = netfence_nft::status::write_sidecar(&target, &compiled, audit);

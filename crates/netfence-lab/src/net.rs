@@ -41,6 +41,8 @@ pub fn delete_namespaces(names: &[String]) {
     let mut reg = live();
     for n in names {
         reg.remove(n);
+        // What `enforce` recorded for a node namespace goes with it.
+        netfence_nft::status::remove_state(&netfence_nft::apply::Target::Netns(n.clone()));
     }
 }
 

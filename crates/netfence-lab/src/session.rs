@@ -87,12 +87,8 @@ pub fn up_id(name: &str) -> String {
 }
 
 pub fn save(state: &LabState) -> std::io::Result<()> {
-    std::fs::create_dir_all(STATE_DIR)?;
     let text = serde_json::to_string_pretty(state).map_err(std::io::Error::other)?;
-    let path = state_path(&state.name);
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    netfence_nft::status::write_private(&state_path(&state.name), &text)
 }
 
 /// Refuses, before any input is read, what `up` could not do.

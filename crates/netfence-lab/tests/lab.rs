@@ -520,3 +520,404 @@ fn external_hosts_probe_ip_block_rules() {
     assert!(report.probes.iter().any(|p| p.src.starts_with("external:")));
     assert_no_mismatch("shop with external hosts", &report);
 }
+
+/// The namespace and address of a lab pod.
+fn pod_at(lab: &Lab, id: &str) -> (String, Ipv4Addr) {
+    let i = lab.plan.pods.iter().position(|p| p.id == id).unwrap();
+    (lab.topology.pod_ns[i].clone(), lab.plan.pods[i].ip)
+}
+
+/// Gives the pod namespace `ns` a second address (what a pod with
+/// CAP_NET_ADMIN can do to itself).
+fn add_address(ns: &str, ip: Ipv4Addr) {
+    address(ns, "add", ip);
+}
+
+fn address(ns: &str, verb: &str, ip: Ipv4Addr) {
+    let ok = std::process::Command::new("ip")
+        .args(["-n", ns, "addr", verb, &format!("{ip}/32"), "dev", "eth0"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// A UDP socket in `ns` bound to `from`.
+fn udp_in(ns: &str, from: SocketAddr) -> std::net::UdpSocket {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        netfence_lab::serve::enter_netns(&ns).unwrap();
+        let s = std::net::UdpSocket::bind(from).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(800)))
+            .unwrap();
+        s
+    })
+    .join()
+    .unwrap()
+}
+
+/// What `socket` receives before its read timeout.
+fn received(socket: &std::net::UdpSocket) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
+/// Issue 15.1: a pod may not ride on another pod's established flow, nor forge
+/// its replies. y/a has a real UDP exchange with x/a:9000 (allowed); z/a (denied
+/// by x/a's policy) sends with y/a's address and port into that flow, and forges
+/// x/a's reply to y/a. Both must be dropped.
+#[test]
+fn spoofed_packets_cannot_ride_on_established_flows() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let (s_ns, s_ip) = pod_at(&lab, "x/a");
+    let (a_ns, a_ip) = pod_at(&lab, "y/a");
+    let (e_ns, _) = pod_at(&lab, "z/a");
+    let server = SocketAddr::new(IpAddr::V4(s_ip), 9000);
+    let client = SocketAddr::new(IpAddr::V4(a_ip), 5555);
+    let s = udp_in(
+        &s_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9000),
+    );
+    let a = udp_in(&a_ns, client);
+    a.send_to(b"hello", server).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"hello"[..], client));
+    s.send_to(b"ack", client).unwrap();
+    let (n, _) = a.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ack", "the allowed exchange did not happen");
+
+    // The attacker takes each address in turn (holding both, it would deliver
+    // to itself) and sends from the flow's own ports.
+    add_address(&e_ns, a_ip);
+    let forged_request = udp_in(&e_ns, client);
+    forged_request.send_to(b"forged-request", server).unwrap();
+    drop(forged_request);
+    address(&e_ns, "del", a_ip);
+    add_address(&e_ns, s_ip);
+    let forged_reply = udp_in(&e_ns, server);
+    forged_reply.send_to(b"forged-reply", client).unwrap();
+    assert!(
+        !received(&s).contains(&b"forged-request".to_vec()),
+        "a packet with y/a's source from z/a's interface reached x/a"
+    );
+    assert!(
+        !received(&a).contains(&b"forged-reply".to_vec()),
+        "a forged reply of x/a from z/a's interface reached y/a"
+    );
+    // The real flow still works.
+    a.send_to(b"again", server).unwrap();
+    assert_eq!(received(&s), vec![b"again".to_vec()]);
+}
+
+/// Issue 15.5: connections opened before the first `enforce` (which conntrack
+/// has never seen) survive `--audit` whatever the policy says, and their would-be
+/// drops are recorded; a first real enforce keeps the ones the policy allows.
+#[test]
+fn audit_and_first_enforce_keep_flows_opened_before() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let gate = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    let mut allowed = open_echo_connection(&lab, "y/a", "x/a", 9100);
+    let mut denied = open_echo_connection(&lab, "z/a", "x/a", 9101);
+    assert!(echoes(&mut allowed) && echoes(&mut denied));
+
+    lab.enforce(&gate, true).unwrap();
+    assert!(echoes(&mut allowed), "audit mode cut an allowed connection");
+    assert!(echoes(&mut denied), "audit mode cut a denied connection");
+    let records = lab.drop_records().unwrap();
+    let (_, z) = pod_at(&lab, "z/a");
+    let (_, x) = pod_at(&lab, "x/a");
+    assert!(
+        records.contains_key(&(IpAddr::V4(z), IpAddr::V4(x), Protocol::Tcp, 9101)),
+        "audit mode did not record the would-be drop: {records:?}"
+    );
+
+    // As if conntrack had never seen the flows: the first real enforce.
+    lab.flush_conntrack();
+    lab.enforce(&gate, false).unwrap();
+    assert!(
+        echoes(&mut allowed),
+        "the first enforce cut a connection the policy allows"
+    );
+}
+
+fn nft_in(ns: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue 15.3: a deny chain flushed by hand makes the table fail open; `status`
+/// says the kernel differs from what was applied, and the next `enforce`
+/// repairs it instead of trusting the generation it finds.
+#[test]
+fn drift_in_the_kernel_is_reported_and_repaired() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let node_ns = lab.topology.node_ns[0].clone();
+    let node = Target::Netns(node_ns.clone());
+    let denied = spec(&lab, "z/a", "x/a", 80);
+    assert_eq!(
+        probe::attempt_in(&denied, Duration::from_millis(500)),
+        Outcome::TimedOut
+    );
+    assert!(
+        netfence_nft::status::status(&node)
+            .unwrap()
+            .drift
+            .is_empty()
+    );
+
+    let chains = nft_in(&node_ns, &["list", "table", "inet", "netfence"]);
+    let deny = chains
+        .split_whitespace()
+        .find(|w| w.starts_with("deny_ingress_"))
+        .unwrap()
+        .to_string();
+    nft_in(&node_ns, &["flush", "chain", "inet", "netfence", &deny]);
+    assert_eq!(
+        probe::attempt_in(&denied, Duration::from_millis(500)),
+        Outcome::Connected,
+        "the flushed deny chain should have opened the table"
+    );
+    let drift = netfence_nft::status::status(&node).unwrap().drift;
+    assert!(
+        drift.iter().any(|d| d.contains(&deny)),
+        "status does not report the flushed chain: {drift:?}"
+    );
+
+    let plans = lab.enforce(&cluster, false).unwrap();
+    assert!(
+        plans[0].repaired.iter().any(|r| r.contains(&deny)),
+        "enforce did not repair {deny}: {}",
+        plans[0].summary()
+    );
+    assert_eq!(
+        probe::attempt_in(&denied, Duration::from_millis(500)),
+        Outcome::TimedOut,
+        "still fail-open after enforce"
+    );
+    assert!(
+        netfence_nft::status::status(&node)
+            .unwrap()
+            .drift
+            .is_empty()
+    );
+    let again = &lab.enforce(&cluster, false).unwrap()[0];
+    assert!(again.is_empty(), "{}\n{}", again.summary(), again.text());
+}
+
+/// Issue 15.10: what `enforce` records is for root only, and a lab takes its
+/// nodes' records with it.
+#[test]
+fn the_lab_keeps_state_private_and_leaves_no_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(_turn) = lab_turn() else { return };
+    let lab = Lab::up(&load_files(&[conformance_model()]), 2).unwrap();
+    let cluster = lab.plan.cluster.clone();
+    lab.enforce(&cluster, false).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(Path::new(netfence_nft::status::STATE_DIR)), 0o700);
+    let mut files = Vec::new();
+    for ns in &lab.topology.node_ns {
+        let target = Target::Netns(ns.clone());
+        for path in [
+            netfence_nft::status::sidecar_path(&target),
+            netfence_nft::status::record_path(&target),
+        ] {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files.push(path);
+        }
+    }
+    // `netfence-lab-<pid>-<time>-n0`: what every file of this lab's nodes names.
+    let prefix = lab.topology.node_ns[0].clone();
+    drop(lab);
+    for path in &files {
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    let stem = &prefix[..prefix.len() - 3];
+    let left: Vec<String> = std::fs::read_dir(netfence_nft::status::STATE_DIR)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(stem))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Compiles `cluster` for the lab's node 0 as the CLI does (no interface names
+/// from the lab), with interfaces discovered from the node's routes when
+/// `prefix` is given, and applies it.
+fn enforce_like_the_cli(lab: &Lab, cluster: &Cluster, prefix: Option<&str>) {
+    let engine = Engine::new(cluster);
+    let node = Target::Netns(lab.topology.node_ns[0].clone());
+    let interfaces = prefix.map(|prefix| {
+        let routes = netfence_nft::discover::host_routes(&node, prefix).unwrap();
+        let pods: Vec<(String, Vec<IpAddr>)> = engine
+            .pods()
+            .map(|p| engine.endpoint(p))
+            .map(|e| (e.id.clone(), e.ips.clone()))
+            .collect();
+        netfence_nft::discover::interfaces(prefix, &routes, &pods)
+    });
+    let compiled = netfence_nft::compile(
+        &engine,
+        &netfence_nft::CompileOptions {
+            node: Some(lab.plan.nodes[0].clone()),
+            interfaces,
+            audit: false,
+        },
+    );
+    netfence_nft::apply::enforce(&node, &compiled.ruleset, false, None).unwrap();
+}
+
+/// Issue 15.4: with addresses only (the CLI's `enforce` before
+/// `--pod-interface-prefix`), a pod sending from an address that belongs to no
+/// pod reaches a pod nothing isolates. With the prefix, the pods' interfaces
+/// are found in the node's routes and the forged source is dropped; the policy
+/// is enforced exactly as before.
+#[test]
+fn discovered_pod_interfaces_stop_unknown_sources() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    let (e_ns, _) = pod_at(&lab, "z/a");
+    let (t_ns, t_ip) = pod_at(&lab, "y/b");
+    let forged: Ipv4Addr = "10.250.254.254".parse().unwrap();
+    add_address(&e_ns, forged);
+    let target = SocketAddr::new(IpAddr::V4(t_ip), 9300);
+    let listener = udp_in(
+        &t_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9300),
+    );
+    let sender = udp_in(&e_ns, SocketAddr::new(IpAddr::V4(forged), 0));
+
+    enforce_like_the_cli(&lab, &cluster, None);
+    sender.send_to(b"by-address", target).unwrap();
+    assert_eq!(
+        received(&listener),
+        vec![b"by-address".to_vec()],
+        "address-only mode was expected to let an unknown source through"
+    );
+
+    enforce_like_the_cli(
+        &lab,
+        &cluster,
+        Some(netfence_lab::plan::POD_INTERFACE_PREFIX),
+    );
+    sender.send_to(b"by-interface", target).unwrap();
+    assert!(
+        received(&listener).is_empty(),
+        "a source address of no pod got through a pod interface"
+    );
+    let report = lab.probe(&cluster).unwrap();
+    assert_no_mismatch("discovered interfaces", &report);
+}
+
+/// Issue 15.6: two pods flood denied UDP flows (80,000 distinct flows, more than
+/// the drop records hold); a third pod's denied flow is still recorded,
+/// `status` counts what was not recorded and stays short.
+#[test]
+fn drop_record_floods_are_rate_limited_per_source() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let (_, x_ip) = pod_at(&lab, "x/a");
+    for flooder in ["z/a", "z/c"] {
+        let (ns, _) = pod_at(&lab, flooder);
+        let socket = udp_in(&ns, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        for port in 1..=40_000u16 {
+            let _ = socket.send_to(b"x", SocketAddr::new(IpAddr::V4(x_ip), port));
+        }
+    }
+    let (victim_ns, victim_ip) = pod_at(&lab, "z/b");
+    let victim = udp_in(
+        &victim_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    );
+    victim
+        .send_to(b"v", SocketAddr::new(IpAddr::V4(x_ip), 50_000))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let node = Target::Netns(lab.topology.node_ns[0].clone());
+    let status = netfence_nft::status::status(&node).unwrap();
+    assert!(
+        status
+            .dropped
+            .iter()
+            .any(|d| d.port == 50_000 && d.src == "z/b" && d.dst == "x/a"),
+        "the flood hid {victim_ip}'s dropped flow"
+    );
+    assert!(
+        status.lost_records.rate_limited > 70_000,
+        "{:?}",
+        status.lost_records
+    );
+    let text = netfence_nft::status::render_text(&status);
+    assert!(text.lines().count() < 80, "{} lines", text.lines().count());
+    assert!(text.contains("left no record"), "{text}");
+}
+
+/// Issue 15.7: a pod whose egress the policies deny cannot reach an address of
+/// its own node that the input does not list (the engine sees an external
+/// address); a pod that is not egress-isolated still can.
+#[test]
+fn the_node_itself_is_held_to_egress_policy() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let deny_egress_z = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: z}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+"#;
+    let cluster = lab.adopt(&policy_set("deny.yaml", deny_egress_z));
+    lab.enforce(&cluster, false).unwrap();
+    let node_ns = lab.topology.node_ns[0].clone();
+    let node_ip: Ipv4Addr = "169.254.123.1".parse().unwrap();
+    let engine = Engine::new(&cluster);
+    let to_node = |src: &str| {
+        engine.allows(
+            engine.find(src).unwrap(),
+            engine.find(&node_ip.to_string()).unwrap(),
+            Protocol::Udp,
+            9400,
+        )
+    };
+    assert!(!to_node("z/a") && to_node("x/a"));
+    let listener = udp_in(
+        &node_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9400),
+    );
+    let node = SocketAddr::new(IpAddr::V4(node_ip), 9400);
+    for (src, payload) in [("z/a", b"denied"), ("x/a", b"allows")] {
+        let (ns, _) = pod_at(&lab, src);
+        let s = udp_in(&ns, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        s.send_to(payload, node).unwrap();
+    }
+    assert_eq!(
+        received(&listener),
+        vec![b"allows".to_vec()],
+        "the node received what the engine denies (or not what it allows)"
+    );
+}

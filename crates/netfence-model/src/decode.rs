@@ -4,7 +4,7 @@
 use netfence_yaml::PathSegment;
 use serde::de::DeserializeOwned;
 
-use crate::diag::{Anchor, Diagnostic};
+use crate::diag::{Anchor, Diagnostic, DiagnosticKind, ScalarType};
 use crate::sources::{FieldLoc, ObjectOrigin};
 
 /// Bound on decode-and-repair rounds for one object; each round finds one type error.
@@ -191,11 +191,21 @@ fn type_error(
         (_, e) if e.starts_with("a mapping") => "write `key: value` pairs indented under this field".to_string(),
         _ => format!("write {expected} here"),
     };
+    let kind = match (found, expected.as_str()) {
+        (Some(serde_json::Value::Bool(_)), "a string") => DiagnosticKind::UnquotedScalar {
+            read_as: ScalarType::Boolean,
+        },
+        (Some(serde_json::Value::Number(_)), "a string") => DiagnosticKind::UnquotedScalar {
+            read_as: ScalarType::Number,
+        },
+        _ => DiagnosticKind::Other,
+    };
     Diagnostic::error(
         format!("wrong type: expected {expected}, found {found_desc}"),
         Anchor::Field { loc, key: false },
     )
     .with_help(help)
+    .with_kind(kind)
 }
 
 fn humanize_expected(expected: &str) -> String {

@@ -36,9 +36,37 @@ pub enum Anchor {
     None,
 }
 
+/// What a diagnostic is about, for code that adds to it (a better help text)
+/// or groups it, so that nobody has to match on message text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    #[default]
+    Other,
+    /// A string belongs here, and YAML read the unquoted word as `read_as`.
+    UnquotedScalar { read_as: ScalarType },
+}
+
+/// The non-string scalars YAML reads unquoted words as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalarType {
+    Boolean,
+    Number,
+}
+
+impl ScalarType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarType::Boolean => "boolean",
+            ScalarType::Number => "number",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    pub kind: DiagnosticKind,
     pub message: String,
     pub anchor: Anchor,
     /// `NetworkPolicy app/allow-dns`, when the problem belongs to an object.
@@ -51,6 +79,7 @@ impl Diagnostic {
     pub fn error(message: impl Into<String>, anchor: Anchor) -> Self {
         Diagnostic {
             severity: Severity::Error,
+            kind: DiagnosticKind::Other,
             message: message.into(),
             anchor,
             object: None,
@@ -74,6 +103,11 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_kind(mut self, kind: DiagnosticKind) -> Self {
+        self.kind = kind;
         self
     }
 

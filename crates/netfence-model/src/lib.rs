@@ -5,23 +5,34 @@
 //! ([`model`]). Every problem becomes a [`Diagnostic`] pointing at a file, line,
 //! column and field path.
 
+mod build;
 pub mod decode;
 pub mod diag;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixture;
 pub mod git;
+mod kinds;
 pub mod labels;
 pub mod load;
 pub mod model;
+mod objects;
+pub mod overlay;
 pub mod policy;
+pub mod read;
+mod select;
 pub mod sources;
 pub mod validate;
+pub mod whatif;
 
-pub use diag::{Anchor, Diagnostic, Severity};
+pub use diag::{Anchor, Diagnostic, DiagnosticKind, ScalarType, Severity};
 pub use git::read_git;
-pub use labels::{Labels, Operator, Requirement, Selector};
-pub use load::{LoadOptions, Loaded, load, load_policy_overlays, read_inputs};
+pub use labels::{Labels, Operator, Requirement, Selector, UNSTABLE_LABELS, stable_labels};
+pub use load::{LoadOptions, Loaded, load};
 pub use model::*;
+pub use overlay::load_policy_overlays;
+pub use read::read_inputs;
 pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
+pub use whatif::PolicyChange;
 
 /// Loads text given in memory (tests, `--with` overlays built by tools).
 pub fn load_texts(

@@ -9,12 +9,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ruleset::{ChainDef, Element, FAMILY, Ruleset, SetDef, TABLE};
+use crate::ruleset::{
+    ChainDef, Element, FAMILY, Family, Op, Part, References, Ruleset, SetDef, TABLE, Transaction,
+    Verdict, ip_key,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -95,12 +99,27 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Result<String, ApplyError> 
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// What the kernel has: object names, chain hashes, and the fixed maps' elements.
+/// What the kernel has: sets and maps with their types, chains with what their
+/// rules name, and the maps' elements.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Applied {
     pub sets: BTreeMap<String, Vec<String>>,
-    pub chains: BTreeSet<String>,
-    pub map_elements: BTreeMap<String, BTreeSet<(String, String)>>,
+    pub chains: BTreeMap<String, References>,
+    pub map_elements: BTreeMap<String, BTreeSet<Element>>,
+    /// Rules per chain and elements per plain set (not maps, drop records or the
+    /// generation): a hand-flushed chain or a deleted element shows here.
+    #[serde(default)]
+    pub rule_counts: BTreeMap<String, usize>,
+    #[serde(default)]
+    pub element_counts: BTreeMap<String, usize>,
+}
+
+impl Applied {
+    fn is_map(&self, name: &str) -> bool {
+        self.sets
+            .get(name)
+            .is_some_and(|ty| ty.iter().any(|t| t.starts_with(':')))
+    }
 }
 
 fn list_json(target: &Target, args: &[&str]) -> Result<Option<Vec<Value>>, ApplyError> {
@@ -127,44 +146,77 @@ fn list_json(target: &Target, args: &[&str]) -> Result<Option<Vec<Value>>, Apply
 }
 
 /// Reads the applied table; `None` when there is none yet.
-pub fn read_applied(target: &Target, desired: &Ruleset) -> Result<Option<Applied>, ApplyError> {
-    let Some(items) = list_json(target, &["-j", "-t", "list", "table", FAMILY, TABLE])? else {
+pub fn read_applied(target: &Target) -> Result<Option<Applied>, ApplyError> {
+    let Some(items) = list_json(target, &["-j", "list", "table", FAMILY, TABLE])? else {
         return Ok(None);
     };
     let mut applied = Applied::default();
     for item in &items {
-        for kind in ["set", "map"] {
-            if let Some(s) = item.get(kind) {
-                let name = s["name"].as_str().unwrap_or_default().to_string();
-                applied.sets.insert(name, type_of(s));
+        if let Some(s) = item.get("set")
+            && let Some(name) = s["name"].as_str()
+        {
+            applied.sets.insert(name.to_string(), type_of(s));
+            // Drop records (dynamic sets, listed with a timeout) fill by themselves.
+            let dynamic = s["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "dynamic" || x == "timeout"));
+            if !dynamic && name != GENERATION_SET {
+                let n = s["elem"].as_array().map_or(0, Vec::len);
+                applied.element_counts.insert(name.to_string(), n);
             }
         }
         if let Some(c) = item.get("chain") {
-            applied
-                .chains
-                .insert(c["name"].as_str().unwrap_or_default().to_string());
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            applied.rule_counts.entry(name.clone()).or_default();
+            applied.chains.entry(name).or_default();
         }
-    }
-    for (name, set) in &desired.sets {
-        if set.is_map() && applied.sets.contains_key(name) {
-            let items =
-                list_json(target, &["-j", "list", "map", FAMILY, TABLE, name])?.unwrap_or_default();
+        if let Some(r) = item.get("rule") {
+            let name = r["chain"].as_str().unwrap_or_default().to_string();
+            *applied.rule_counts.entry(name.clone()).or_default() += 1;
+            collect_references(&r["expr"], applied.chains.entry(name).or_default());
+        }
+        if let Some(m) = item.get("map")
+            && let Some(name) = m["name"].as_str()
+        {
+            applied.sets.insert(name.to_string(), type_of(m));
             let mut elements = BTreeSet::new();
-            for item in &items {
-                let elems = item
-                    .get("map")
-                    .and_then(|m| m.get("elem"))
-                    .and_then(Value::as_array);
-                for pair in elems.into_iter().flatten() {
-                    if let [k, v] = pair.as_array().map(Vec::as_slice).unwrap_or_default() {
-                        elements.insert((key_text(k), verdict_text(v)));
-                    }
+            for pair in m["elem"].as_array().into_iter().flatten() {
+                if let [k, v] = pair.as_array().map(Vec::as_slice).unwrap_or_default()
+                    && let (Some(key), Some(value)) = (key_parts(k), verdict_of(v))
+                {
+                    elements.insert(Element {
+                        key,
+                        value: Some(value),
+                    });
                 }
             }
-            applied.map_elements.insert(name.clone(), elements);
+            applied.map_elements.insert(name.to_string(), elements);
         }
     }
     Ok(Some(applied))
+}
+
+/// The chains a rule's expressions go to and the sets (`@name`) they use.
+fn collect_references(v: &Value, into: &mut References) {
+    match v {
+        Value::String(s) => {
+            if let Some(set) = s.strip_prefix('@') {
+                into.sets.insert(set.to_string());
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_references(x, into)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x["target"].as_str()) {
+                    ("goto" | "jump", Some(t)) => {
+                        into.chains.insert(t.to_string());
+                    }
+                    _ => collect_references(x, into),
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn type_of(set: &Value) -> Vec<String> {
@@ -182,25 +234,66 @@ fn type_of(set: &Value) -> Vec<String> {
     out
 }
 
-fn key_text(k: &Value) -> String {
+/// A key as libnftables JSON shows it, in the compiler's terms; `None` for a
+/// shape the compiler never writes.
+fn key_parts(k: &Value) -> Option<Vec<Part>> {
+    let addr = |s: &str| -> Option<(Family, u128)> {
+        let ip: IpAddr = s.parse().ok()?;
+        Some((Family::of(ip), ip_key(ip)))
+    };
     match k {
-        Value::String(s) if s.parse::<std::net::IpAddr>().is_ok() => s.clone(),
-        Value::String(s) => format!("\"{s}\""),
-        Value::Object(o) => match o.get("concat").and_then(Value::as_array) {
-            Some(parts) => parts.iter().map(key_text).collect::<Vec<_>>().join(" . "),
-            None => k.to_string(),
-        },
-        other => other.to_string(),
+        Value::String(s) => Some(vec![match addr(s) {
+            Some((f, a)) => Part::Addrs(f, a, a),
+            None => Part::Ifname(s.clone()),
+        }]),
+        Value::Number(n) => Some(vec![Part::Ports(
+            u16::try_from(n.as_u64()?).ok()?,
+            u16::try_from(n.as_u64()?).ok()?,
+        )]),
+        Value::Object(o) => {
+            if let Some(parts) = o.get("concat").and_then(Value::as_array) {
+                let mut out = Vec::new();
+                for p in parts {
+                    out.extend(key_parts(p)?);
+                }
+                Some(out)
+            } else if let Some(p) = o.get("prefix") {
+                let (f, lo) = addr(p["addr"].as_str()?)?;
+                let bits: u32 = match f {
+                    Family::V4 => 32,
+                    Family::V6 => 128,
+                };
+                let host = bits.checked_sub(u32::try_from(p["len"].as_u64()?).ok()?)?;
+                let span = if host >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << host) - 1
+                };
+                Some(vec![Part::Addrs(f, lo, lo | span)])
+            } else if let Some([a, b]) = o.get("range").and_then(Value::as_array).map(Vec::as_slice)
+            {
+                let ((f, lo), (g, hi)) = (addr(a.as_str()?)?, addr(b.as_str()?)?);
+                (f == g).then(|| vec![Part::Addrs(f, lo, hi)])
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 
-fn verdict_text(v: &Value) -> String {
+fn verdict_of(v: &Value) -> Option<Verdict> {
     if let Some(t) = v.get("goto").and_then(|g| g["target"].as_str()) {
-        return format!("goto {t}");
+        return Some(Verdict::Goto(t.to_string()));
     }
-    match v.as_object().and_then(|o| o.keys().next()) {
-        Some(k) => k.clone(),
-        None => v.to_string(),
+    match v
+        .as_object()
+        .and_then(|o| o.keys().next())
+        .map(String::as_str)
+    {
+        Some("accept") => Some(Verdict::Accept),
+        Some("drop") => Some(Verdict::Drop),
+        _ => None,
     }
 }
 
@@ -215,22 +308,30 @@ fn declared_type(set: &SetDef) -> Vec<String> {
 /// The transaction that turns `applied` into `desired`, and what it does.
 #[derive(Debug, Default)]
 pub struct Plan {
-    pub commands: String,
+    pub transaction: Transaction,
     pub sets_added: usize,
     pub sets_deleted: usize,
     pub chains_added: usize,
     pub chains_deleted: usize,
     pub elements_added: usize,
     pub elements_deleted: usize,
+    /// Chains and sets that existed but differed from what was applied (changed
+    /// by hand): refilled.
+    pub repaired: Vec<String>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
+        self.transaction.is_empty()
+    }
+
+    /// The transaction as nft reads it (what `--dry-run` prints).
+    pub fn text(&self) -> String {
+        self.transaction.to_nft()
     }
 
     pub fn summary(&self) -> String {
-        format!(
+        let mut s = format!(
             "sets +{} -{}, chains +{} -{}, map elements +{} -{}",
             self.sets_added,
             self.sets_deleted,
@@ -238,41 +339,99 @@ impl Plan {
             self.chains_deleted,
             self.elements_added,
             self.elements_deleted
-        )
+        );
+        if !self.repaired.is_empty() {
+            s.push_str(&format!(", repaired {}", self.repaired.join(" ")));
+        }
+        s
     }
 }
 
-/// Chains that refer to others are deleted first: a chain still targeted by a
-/// `goto` cannot be deleted, even within one transaction.
-fn deletion_rank(chain: &str) -> u8 {
-    if chain.starts_with("ingress_stage") {
-        3
-    } else if chain.starts_with("deny_") {
-        2
-    } else if chain.starts_with("forward") || chain.starts_with("input") {
-        0
-    } else {
-        1
-    }
+/// An object of the table; chains sort first, so that when both a chain and a
+/// set may go next the chain does (chains are what name sets).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Object {
+    Chain(String),
+    Set(String),
 }
 
-fn map_pairs(set: &SetDef) -> BTreeSet<(String, String)> {
-    set.elements
+/// `doomed` in an order the kernel accepts: whatever refers to an object (a rule
+/// going to a chain or using a set, a map element going to a chain) is deleted
+/// before it, since nft refuses to delete what is still referenced, even within
+/// one transaction. Derived from the references the kernel reported, never from
+/// names.
+fn deletion_order(applied: &Applied, doomed: &BTreeSet<Object>) -> Vec<Object> {
+    let mut referees: BTreeMap<&Object, Vec<Object>> = BTreeMap::new();
+    for obj in doomed {
+        let mut targets = Vec::new();
+        match obj {
+            Object::Chain(name) => {
+                if let Some(r) = applied.chains.get(name) {
+                    targets.extend(r.chains.iter().cloned().map(Object::Chain));
+                    targets.extend(r.sets.iter().cloned().map(Object::Set));
+                }
+            }
+            Object::Set(name) => {
+                for e in applied.map_elements.get(name).into_iter().flatten() {
+                    if let Some(Verdict::Goto(c)) = &e.value {
+                        targets.push(Object::Chain(c.clone()));
+                    }
+                }
+            }
+        }
+        targets.retain(|t| doomed.contains(t) && t != obj);
+        targets.sort();
+        targets.dedup();
+        referees.insert(obj, targets);
+    }
+    let mut referrers: BTreeMap<&Object, usize> = doomed.iter().map(|o| (o, 0)).collect();
+    for t in referees.values().flatten() {
+        if let Some(n) = referrers.get_mut(t) {
+            *n += 1;
+        }
+    }
+    let mut order = Vec::new();
+    let mut left: BTreeSet<&Object> = doomed.iter().collect();
+    while let Some(&next) = left
         .iter()
-        .map(|e| {
-            (
-                e.key_text(),
-                e.value.as_ref().map(|v| v.text()).unwrap_or_default(),
-            )
-        })
-        .collect()
+        .find(|o| referrers.get(*o) == Some(&0))
+        .or_else(|| left.iter().next())
+    {
+        // The fallback (a reference cycle) cannot come from a table nft accepted.
+        left.remove(next);
+        for t in referees.get(next).into_iter().flatten() {
+            if let Some(n) = referrers.get_mut(t) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        referrers.remove(next);
+        order.push(next.clone());
+    }
+    order
+}
+
+/// Deletes `doomed` in a valid order, counting what goes.
+fn delete_objects(p: &mut Plan, ops: &mut Vec<Op>, applied: &Applied, doomed: &BTreeSet<Object>) {
+    for obj in deletion_order(applied, doomed) {
+        match obj {
+            Object::Chain(name) => {
+                p.chains_deleted += 1;
+                ops.push(Op::DeleteChain { name });
+            }
+            Object::Set(name) => {
+                p.sets_deleted += 1;
+                let map = applied.is_map(&name);
+                ops.push(Op::DeleteSet { name, map });
+            }
+        }
+    }
 }
 
 pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
     let empty = Applied::default();
     let mut applied = applied.unwrap_or(&empty);
     let mut p = Plan::default();
-    let mut out = String::new();
+    let mut ops = Vec::new();
 
     // A fixed-name set whose type changed cannot be altered in place: everything
     // is rebuilt in this one transaction (rare: a change of dispatch mode).
@@ -283,22 +442,15 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
             .is_some_and(|t| *t != declared_type(set))
     });
     if retyped {
-        out.push_str(&format!("flush table {FAMILY} {TABLE}\n"));
-        let mut chains: Vec<&String> = applied.chains.iter().collect();
-        chains.sort_by_key(|c| deletion_rank(c));
-        for name in chains {
-            out.push_str(&format!("delete chain {FAMILY} {TABLE} {name}\n"));
-            p.chains_deleted += 1;
-        }
-        for (name, ty) in &applied.sets {
-            let kind = if ty.iter().any(|t| t.starts_with(':')) {
-                "map"
-            } else {
-                "set"
-            };
-            out.push_str(&format!("delete {kind} {FAMILY} {TABLE} {name}\n"));
-            p.sets_deleted += 1;
-        }
+        ops.push(Op::FlushTable);
+        let everything: BTreeSet<Object> = applied
+            .chains
+            .keys()
+            .cloned()
+            .map(Object::Chain)
+            .chain(applied.sets.keys().cloned().map(Object::Set))
+            .collect();
+        delete_objects(&mut p, &mut ops, applied, &everything);
         applied = &empty;
     }
 
@@ -311,98 +463,158 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
         .filter(|(n, s)| !s.is_map() && is_new(n))
     {
         p.sets_added += 1;
-        out.push_str(&Ruleset::add_set_text(name, set));
+        ops.push(Op::AddSet {
+            name: name.clone(),
+            set: set.clone(),
+        });
     }
     let new_chains: Vec<(&String, &ChainDef)> = desired
         .chains
         .iter()
-        .filter(|(name, _)| !applied.chains.contains(*name))
+        .filter(|(name, _)| !applied.chains.contains_key(*name))
         .collect();
     for (name, chain) in &new_chains {
         p.chains_added += 1;
-        out.push_str(&Ruleset::add_chain_text(
-            name,
-            &ChainDef {
-                rules: Vec::new(),
-                ..(*chain).clone()
-            },
-        ));
+        ops.push(Op::AddChain {
+            name: (*name).clone(),
+            hook: chain.hook,
+            comment: chain.comment.clone(),
+        });
     }
     for (name, set) in desired.sets.iter().filter(|(n, s)| s.is_map() && is_new(n)) {
         p.sets_added += 1;
-        out.push_str(&Ruleset::add_set_text(name, set));
+        ops.push(Op::AddSet {
+            name: name.clone(),
+            set: set.clone(),
+        });
     }
     for (name, chain) in &new_chains {
-        for r in &chain.rules {
-            out.push_str(&format!("add rule {FAMILY} {TABLE} {name} {}\n", r.text()));
+        for rule in &chain.rules {
+            ops.push(Op::AddRule {
+                chain: (*name).clone(),
+                rule: rule.clone(),
+            });
         }
     }
-    // Existing maps: only the entries that differ.
+    // Content-named objects that exist are right unless changed by hand: a chain
+    // or set whose size differs from its content is refilled.
+    for (name, chain) in &desired.chains {
+        if applied
+            .rule_counts
+            .get(name)
+            .is_some_and(|&n| n != chain.rules.len())
+        {
+            p.repaired.push(format!("chain {name}"));
+            ops.push(Op::FlushChain { name: name.clone() });
+            ops.extend(chain.rules.iter().map(|rule| Op::AddRule {
+                chain: name.clone(),
+                rule: rule.clone(),
+            }));
+        }
+    }
+    // Drop records change by themselves; the generation is rewritten below.
+    for (name, set) in desired
+        .sets
+        .iter()
+        .filter(|(n, s)| !s.is_map() && !s.dynamic && *n != GENERATION_SET)
+    {
+        if applied
+            .element_counts
+            .get(name)
+            .is_some_and(|&n| n != set.elements.len())
+        {
+            p.repaired.push(format!("set {name}"));
+            ops.push(Op::FlushSet { set: name.clone() });
+            if !set.elements.is_empty() {
+                ops.push(Op::AddElements {
+                    set: name.clone(),
+                    elements: set.elements.clone(),
+                });
+            }
+        }
+    }
+    // Existing maps: only the entries that differ (a changed entry is deleted by
+    // key and added again).
     for (name, set) in desired
         .sets
         .iter()
         .filter(|(n, s)| s.is_map() && applied.sets.contains_key(*n))
     {
         let have = applied.map_elements.get(name).cloned().unwrap_or_default();
-        let want = map_pairs(set);
-        let stale: Vec<&str> = have.difference(&want).map(|(k, _)| k.as_str()).collect();
-        for chunk in stale.chunks(512) {
-            out.push_str(&format!(
-                "delete element {FAMILY} {TABLE} {name} {{ {} }}\n",
-                chunk.join(", ")
-            ));
-        }
+        let want: BTreeSet<Element> = set.elements.iter().cloned().collect();
+        let stale: Vec<Element> = have.difference(&want).cloned().collect();
         p.elements_deleted += stale.len();
+        if !stale.is_empty() {
+            ops.push(Op::DeleteElements {
+                set: name.clone(),
+                elements: stale,
+            });
+        }
         let fresh: Vec<Element> = set
             .elements
             .iter()
-            .filter(|e| {
-                !have.contains(&(
-                    e.key_text(),
-                    e.value.as_ref().map(|v| v.text()).unwrap_or_default(),
-                ))
-            })
+            .filter(|e| !have.contains(*e))
             .cloned()
             .collect();
         p.elements_added += fresh.len();
-        out.push_str(&Ruleset::add_elements_text(name, &fresh));
-    }
-    // Last, what nothing refers to any more.
-    let mut old_chains: Vec<&String> = applied
-        .chains
-        .iter()
-        .filter(|c| !desired.chains.contains_key(*c))
-        .collect();
-    old_chains.sort_by_key(|c| deletion_rank(c));
-    for name in old_chains {
-        p.chains_deleted += 1;
-        out.push_str(&format!("delete chain {FAMILY} {TABLE} {name}\n"));
-    }
-    for (name, ty) in &applied.sets {
-        if !desired.sets.contains_key(name) {
-            p.sets_deleted += 1;
-            let kind = if ty.iter().any(|t| t.starts_with(':')) {
-                "map"
-            } else {
-                "set"
-            };
-            out.push_str(&format!("delete {kind} {FAMILY} {TABLE} {name}\n"));
+        if !fresh.is_empty() {
+            ops.push(Op::AddElements {
+                set: name.clone(),
+                elements: fresh,
+            });
         }
     }
-    if !out.is_empty() {
-        p.commands = format!("add table {FAMILY} {TABLE}\n{out}");
+    // Last, what nothing refers to any more.
+    let doomed: BTreeSet<Object> = applied
+        .chains
+        .keys()
+        .filter(|c| !desired.chains.contains_key(*c))
+        .cloned()
+        .map(Object::Chain)
+        .chain(
+            applied
+                .sets
+                .keys()
+                .filter(|s| !desired.sets.contains_key(*s))
+                .cloned()
+                .map(Object::Set),
+        )
+        .collect();
+    delete_objects(&mut p, &mut ops, applied, &doomed);
+    if !ops.is_empty() {
+        p.transaction.push(Op::AddTable);
+        p.transaction.ops.extend(ops);
     }
     p
 }
 
-/// Applies `plan` as one transaction (`nft -f -`).
+/// Applies `plan` as one transaction. The whole transaction is written to a
+/// private file (unique name, mode 0600) and synced before nft starts: nft
+/// applies whatever prefix of a stream it reads, so a writer killed while
+/// streaming into `nft -f -` could commit half a transaction. nft never sees an
+/// incomplete file.
 pub fn execute(target: &Target, plan: &Plan) -> Result<(), ApplyError> {
     if plan.is_empty() {
         return Ok(());
     }
+    let staged = stage(&plan.text()).map_err(|source| ApplyError::Spawn {
+        command: "writing the transaction to a temporary file".into(),
+        source,
+    })?;
     let mut cmd = target.command("nft");
-    cmd.args(["-f", "-"]);
-    run(cmd, Some(&plan.commands)).map(|_| ())
+    cmd.arg("-f").arg(staged.path());
+    run(cmd, None).map(|_| ())
+}
+
+/// The transaction, complete on disk; removed when dropped.
+fn stage(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix("netfence-transaction-")
+        .suffix(".nft")
+        .tempfile()?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    Ok(file)
 }
 
 /// The set holding the generation of the applied ruleset (one number).
@@ -431,25 +643,90 @@ pub fn generation(desired: &Ruleset) -> u32 {
 }
 
 /// What `desired` looks like once applied.
-fn applied_of(desired: &Ruleset) -> Applied {
+pub fn applied_of(desired: &Ruleset) -> Applied {
     Applied {
         sets: desired
             .sets
             .iter()
             .map(|(n, s)| (n.clone(), declared_type(s)))
             .collect(),
-        chains: desired.chains.keys().cloned().collect(),
+        chains: desired
+            .chains
+            .iter()
+            .map(|(n, c)| (n.clone(), c.references()))
+            .collect(),
         map_elements: desired
             .sets
             .iter()
             .filter(|(_, s)| s.is_map())
-            .map(|(n, s)| (n.clone(), map_pairs(s)))
+            .map(|(n, s)| (n.clone(), s.elements.iter().cloned().collect()))
+            .collect(),
+        rule_counts: desired
+            .chains
+            .iter()
+            .map(|(n, c)| (n.clone(), c.rules.len()))
+            .collect(),
+        element_counts: desired
+            .sets
+            .iter()
+            .filter(|(n, s)| !s.is_map() && !s.dynamic && *n != GENERATION_SET)
+            .map(|(n, s)| (n.clone(), s.elements.len()))
             .collect(),
     }
 }
 
+/// How the kernel's table differs from `expected` (what was applied), one line
+/// per object; empty when it holds exactly that.
+pub fn drift(expected: &Applied, kernel: &Applied) -> Vec<String> {
+    let mut out = Vec::new();
+    let kind = |a: &Applied, n: &str| if a.is_map(n) { "map" } else { "set" };
+    for name in expected.sets.keys() {
+        if !kernel.sets.contains_key(name) {
+            out.push(format!("{} {name} is missing", kind(expected, name)));
+        }
+    }
+    for name in kernel.sets.keys() {
+        if !expected.sets.contains_key(name) {
+            out.push(format!("{} {name} was not applied", kind(kernel, name)));
+        }
+    }
+    for (name, want) in &expected.element_counts {
+        if let Some(have) = kernel.element_counts.get(name)
+            && have != want
+        {
+            out.push(format!("set {name} has {have} element(s), {want} applied"));
+        }
+    }
+    for (name, want) in &expected.map_elements {
+        if let Some(have) = kernel.map_elements.get(name)
+            && have != want
+        {
+            let differ = have.symmetric_difference(want).count();
+            out.push(format!("map {name}: {differ} entry(ies) differ"));
+        }
+    }
+    for name in expected.chains.keys() {
+        if !kernel.chains.contains_key(name) {
+            out.push(format!("chain {name} is missing"));
+        }
+    }
+    for name in kernel.chains.keys() {
+        if !expected.chains.contains_key(name) {
+            out.push(format!("chain {name} was not applied"));
+        }
+    }
+    for (name, want) in &expected.rule_counts {
+        if let Some(have) = kernel.rule_counts.get(name)
+            && have != want
+        {
+            out.push(format!("chain {name} has {have} rule(s), {want} applied"));
+        }
+    }
+    out
+}
+
 /// The generation the kernel's table says it holds.
-pub fn kernel_generation(target: &Target) -> Result<Option<u32>, ApplyError> {
+fn generation_of(target: &Target) -> Result<Option<u32>, ApplyError> {
     let items = list_json(
         target,
         &["-j", "list", "set", FAMILY, TABLE, GENERATION_SET],
@@ -463,74 +740,57 @@ pub fn kernel_generation(target: &Target) -> Result<Option<u32>, ApplyError> {
     }))
 }
 
-/// What the last successful apply left, kept beside the table so the next apply
-/// need not list the whole table (its generation must match the kernel's).
+/// What the last successful apply put in the kernel, kept beside the table so
+/// that `status` can tell when the kernel differs from it.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cache {
-    generation: u32,
-    applied: Applied,
+pub struct Record {
+    pub generation: u32,
+    pub applied: Applied,
 }
 
-fn read_cache(path: &std::path::Path) -> Option<Cache> {
+pub fn read_record(path: &std::path::Path) -> Option<Record> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-fn write_cache(path: &std::path::Path, cache: &Cache) {
-    if let (Some(dir), Ok(text)) = (path.parent(), serde_json::to_string(cache)) {
-        let _ = std::fs::create_dir_all(dir);
-        let tmp = path.with_extension("tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(tmp, path);
-        }
-    }
-}
-
-/// Reads, plans and applies: what `enforce` does. With `cache`, an apply whose
-/// table still carries the generation recorded there skips listing the table.
+/// Reads, plans and applies: what `enforce` does. The kernel's table is always
+/// read whole and compared object by object with `desired`, so a table changed
+/// by hand is repaired, not trusted because its generation matches. With
+/// `record`, what was applied is written there (for `status`). Callers that
+/// also write state of their own hold [`crate::status::lock`] around this.
 pub fn enforce(
     target: &Target,
     desired: &Ruleset,
     dry_run: bool,
-    cache: Option<&std::path::Path>,
+    record: Option<&std::path::Path>,
 ) -> Result<Plan, ApplyError> {
     let want = generation(desired);
-    let have = kernel_generation(target)?;
-    if have == Some(want) {
-        return Ok(Plan::default());
-    }
-    let cached = cache
-        .and_then(read_cache)
-        .filter(|c| Some(c.generation) == have)
-        .map(|c| c.applied);
-    let from_cache = cached.is_some();
-    let applied = match cached {
-        Some(a) => Some(a),
-        None => read_applied(target, desired)?,
-    };
+    let applied = read_applied(target)?;
     let mut p = plan(desired, applied.as_ref());
+    let have = match &applied {
+        Some(_) => generation_of(target)?,
+        None => None,
+    };
+    if p.is_empty() && have == Some(want) {
+        return Ok(p);
+    }
     mark_generation(&mut p, applied.as_ref(), want);
     if dry_run {
         return Ok(p);
     }
-    match execute(target, &p) {
-        Ok(()) => {}
-        // The cache was wrong (the table was changed by hand): read it and retry.
-        Err(_) if from_cache => {
-            let applied = read_applied(target, desired)?;
-            p = plan(desired, applied.as_ref());
-            mark_generation(&mut p, applied.as_ref(), want);
-            execute(target, &p)?;
-        }
-        Err(e) => return Err(e),
-    }
-    if let Some(path) = cache {
-        write_cache(
-            path,
-            &Cache {
-                generation: want,
-                applied: applied_of(desired),
-            },
-        );
+    execute(target, &p)?;
+    if let Some(path) = record {
+        let text = serde_json::to_string(&Record {
+            generation: want,
+            applied: applied_of(desired),
+        })
+        .map_err(|e| ApplyError::Output {
+            command: "recording the applied table".into(),
+            detail: e.to_string(),
+        })?;
+        crate::status::write_private(path, &text).map_err(|source| ApplyError::Spawn {
+            command: format!("writing {}", path.display()),
+            source,
+        })?;
     }
     Ok(p)
 }
@@ -538,14 +798,290 @@ pub fn enforce(
 /// The transaction also records the new generation (replacing the old one).
 fn mark_generation(p: &mut Plan, applied: Option<&Applied>, generation: u32) {
     let exists = applied.is_some_and(|a| a.sets.contains_key(GENERATION_SET));
-    if p.commands.is_empty() {
-        p.commands = format!("add table {FAMILY} {TABLE}\n");
+    if p.transaction.is_empty() {
+        p.transaction.push(Op::AddTable);
     }
     if exists {
-        p.commands
-            .push_str(&format!("flush set {FAMILY} {TABLE} {GENERATION_SET}\n"));
+        p.transaction.push(Op::FlushSet {
+            set: GENERATION_SET.into(),
+        });
     }
-    p.commands.push_str(&format!(
-        "add element {FAMILY} {TABLE} {GENERATION_SET} {{ {generation} }}\n"
-    ));
+    p.transaction.push(Op::AddElements {
+        set: GENERATION_SET.into(),
+        elements: vec![Element {
+            key: vec![Part::Mark(generation)],
+            value: None,
+        }],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ruleset::{Hook, Key, Rule, Stmt};
+
+    fn refs(chains: &[&str], sets: &[&str]) -> References {
+        References {
+            chains: chains.iter().map(|s| s.to_string()).collect(),
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn deletions(p: &Plan) -> Vec<String> {
+        p.transaction
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::DeleteChain { name } => Some(format!("chain {name}")),
+                Op::DeleteSet { name, map } => {
+                    Some(format!("{} {name}", if *map { "map" } else { "set" }))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Names chosen so that the old name-prefix ranking (base chains first,
+    /// `ingress_stage` last) would get it wrong: only the references decide.
+    #[test]
+    fn deletion_order_follows_references_not_names() {
+        let mut applied = Applied::default();
+        applied
+            .chains
+            .insert("ingress_stage_1".into(), refs(&["forward_9"], &[]));
+        applied.chains.insert("forward_9".into(), refs(&[], &[]));
+        applied.chains.insert("zz_3".into(), refs(&["deny_2"], &[]));
+        applied
+            .chains
+            .insert("deny_2".into(), refs(&[], &["drops"]));
+        applied.chains.insert("a_1".into(), refs(&[], &[]));
+        applied
+            .sets
+            .insert("drops".into(), vec!["ipv4_addr".into()]);
+        applied.sets.insert(
+            "dispatch".into(),
+            vec!["ipv4_addr".into(), ": verdict".into()],
+        );
+        applied.map_elements.insert(
+            "dispatch".into(),
+            [Element {
+                key: vec![Part::Addrs(Family::V4, 1, 1)],
+                value: Some(Verdict::Goto("a_1".into())),
+            }]
+            .into(),
+        );
+        let p = plan(&Ruleset::default(), Some(&applied));
+        assert_eq!(
+            deletions(&p),
+            [
+                "chain ingress_stage_1",
+                "chain forward_9",
+                "chain zz_3",
+                "chain deny_2",
+                "map dispatch",
+                "chain a_1",
+                "set drops",
+            ]
+        );
+        assert_eq!((p.chains_deleted, p.sets_deleted), (5, 2));
+    }
+
+    /// The references of a ruleset we applied come from its chains' rules.
+    #[test]
+    fn references_of_an_applied_ruleset_order_its_removal() {
+        let mut old = Ruleset::default();
+        let lookup = |set: &str| Stmt::Lookup {
+            keys: vec![Key::Saddr(Family::V4)],
+            set: set.into(),
+        };
+        old.chains.insert(
+            "a_last".into(),
+            ChainDef::regular(vec![Rule::new(vec![
+                lookup("s"),
+                Stmt::Verdict(Verdict::Accept),
+            ])]),
+        );
+        old.chains.insert(
+            "b_middle".into(),
+            ChainDef::regular(vec![Rule::new(vec![Stmt::Verdict(Verdict::Goto(
+                "a_last".into(),
+            ))])]),
+        );
+        old.chains.insert(
+            "c_first".into(),
+            ChainDef {
+                hook: Some(Hook::Forward),
+                rules: vec![Rule::new(vec![Stmt::Verdict(Verdict::Goto(
+                    "b_middle".into(),
+                ))])],
+                comment: None,
+            },
+        );
+        old.sets.insert(
+            "s".into(),
+            SetDef {
+                key: vec!["ipv4_addr"],
+                data: None,
+                interval: false,
+                counter: false,
+                dynamic: false,
+                elements: Vec::new(),
+            },
+        );
+        let p = plan(&Ruleset::default(), Some(&applied_of(&old)));
+        assert_eq!(
+            deletions(&p),
+            ["chain c_first", "chain b_middle", "chain a_last", "set s"]
+        );
+    }
+
+    #[test]
+    fn kernel_rules_report_their_references() {
+        let expr: Value = serde_json::from_str(
+            r#"[{"vmap": {"key": {"payload": {"protocol": "ip", "field": "saddr"}},
+                           "data": "@egress_pods4"}},
+                {"match": {"op": "==", "left": {"concat": []}, "right": "@ep4_1"}},
+                {"set": {"op": "add", "elem": {"concat": []}, "set": "@egress_drops4"}},
+                {"goto": {"target": "deny_egress_1"}},
+                {"jump": {"target": "other"}}]"#,
+        )
+        .unwrap(); // ok: test
+        let mut r = References::default();
+        collect_references(&expr, &mut r);
+        assert_eq!(
+            r,
+            refs(
+                &["deny_egress_1", "other"],
+                &["egress_drops4", "egress_pods4", "ep4_1"]
+            )
+        );
+    }
+
+    #[test]
+    fn kernel_map_elements_read_back_as_written() {
+        let written = Element {
+            key: vec![
+                Part::Ifname("nfp3".into()),
+                Part::Addrs(Family::V4, 0x0afa_0003, 0x0afa_0003),
+            ],
+            value: Some(Verdict::Goto("e_1".into())),
+        };
+        let pair: Value = serde_json::from_str(
+            r#"[{"concat": ["nfp3", "10.250.0.3"]}, {"goto": {"target": "e_1"}}]"#,
+        )
+        .unwrap(); // ok: test
+        let [k, v] = pair.as_array().unwrap().as_slice() else {
+            panic!("a pair")
+        }; // ok: test
+        assert_eq!(key_parts(k), Some(written.key.clone()));
+        assert_eq!(verdict_of(v), written.value);
+        let prefix: Value =
+            serde_json::from_str(r#"{"prefix": {"addr": "10.0.0.0", "len": 8}}"#).unwrap(); // ok: test
+        assert_eq!(
+            key_parts(&prefix),
+            Some(vec![Part::Addrs(Family::V4, 0x0a00_0000, 0x0aff_ffff)])
+        );
+        // A record round-trips through JSON with its typed elements.
+        let cache = serde_json::to_string(&Record {
+            generation: 7,
+            applied: Applied {
+                map_elements: [("m".to_string(), [written].into())].into(),
+                ..Applied::default()
+            },
+        })
+        .unwrap(); // ok: test
+        let back: Record = serde_json::from_str(&cache).unwrap(); // ok: test
+        assert_eq!(back.applied.map_elements["m"].len(), 1);
+    }
+
+    #[test]
+    fn a_changed_map_entry_is_deleted_by_key_and_added_again() {
+        let map = |target: &str| SetDef {
+            key: vec!["ipv4_addr"],
+            data: Some("verdict"),
+            interval: false,
+            counter: false,
+            dynamic: false,
+            elements: vec![Element {
+                key: vec![Part::Addrs(Family::V4, 1, 1)],
+                value: Some(Verdict::Goto(target.into())),
+            }],
+        };
+        let mut old = Ruleset::default();
+        old.sets.insert("m".into(), map("e_old"));
+        let mut new = Ruleset::default();
+        new.sets.insert("m".into(), map("e_new"));
+        let p = plan(&new, Some(&applied_of(&old)));
+        assert_eq!(
+            p.text(),
+            "add table inet netfence\n\
+             delete element inet netfence m { 0.0.0.1 }\n\
+             add element inet netfence m { 0.0.0.1 : goto e_new }\n"
+        );
+        assert_eq!((p.elements_deleted, p.elements_added), (1, 1));
+        assert!(plan(&new, Some(&applied_of(&new))).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod repair_tests {
+    use super::*;
+    use crate::ruleset::{Rule, Stmt};
+
+    /// A kernel whose objects carry the right names but not the right content
+    /// (a chain flushed, an element deleted by hand) is refilled, object by
+    /// object, in the same transaction.
+    #[test]
+    fn objects_changed_by_hand_are_refilled() {
+        let mut want = Ruleset::default();
+        want.chains.insert(
+            "deny_1".into(),
+            ChainDef::regular(vec![
+                Rule::new(vec![Stmt::Counter]),
+                Rule::new(vec![Stmt::Verdict(Verdict::Drop)]),
+            ]),
+        );
+        let elements: Vec<Element> = (1..=3)
+            .map(|p| Element {
+                key: vec![Part::Ports(p, p)],
+                value: None,
+            })
+            .collect();
+        want.sets.insert(
+            "ep4_1".into(),
+            SetDef {
+                key: vec!["inet_service"],
+                data: None,
+                interval: true,
+                counter: true,
+                dynamic: false,
+                elements,
+            },
+        );
+        let intact = applied_of(&want);
+        assert!(plan(&want, Some(&intact)).is_empty());
+        assert!(drift(&intact, &intact).is_empty());
+
+        let mut kernel = intact.clone();
+        kernel.rule_counts.insert("deny_1".into(), 0);
+        kernel.element_counts.insert("ep4_1".into(), 2);
+        let p = plan(&want, Some(&kernel));
+        assert_eq!(p.repaired, ["chain deny_1", "set ep4_1"]);
+        assert_eq!(
+            p.text(),
+            "add table inet netfence\n\
+             flush chain inet netfence deny_1\n\
+             add rule inet netfence deny_1 counter\n\
+             add rule inet netfence deny_1 drop\n\
+             flush set inet netfence ep4_1\n\
+             add element inet netfence ep4_1 { 1, 2, 3 }\n"
+        );
+        assert_eq!(
+            drift(&intact, &kernel),
+            [
+                "set ep4_1 has 2 element(s), 3 applied",
+                "chain deny_1 has 0 rule(s), 2 applied"
+            ]
+        );
+    }
 }

@@ -157,7 +157,7 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
     c.shared_chains(opts.interfaces.as_ref());
     let pods = c.local_pods(opts);
     c.dispatch_maps(&pods, opts.interfaces.as_ref());
-    c.hook_chains(opts.interfaces.as_ref());
+    c.hook_chains(&pods, opts.interfaces.as_ref());
     // Holds the applied generation (written by `enforce`, never by the compiler).
     c.ruleset.sets.insert(
         crate::apply::GENERATION_SET.into(),
@@ -523,82 +523,291 @@ impl Compiler<'_, '_> {
         let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
         ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
         self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
+        let dynamic = |key: Vec<&'static str>| SetDef {
+            key,
+            data: None,
+            interval: false,
+            counter: false,
+            dynamic: true,
+            elements: Vec::new(),
+        };
+        for family in Family::BOTH {
+            self.ruleset.sets.insert(
+                record_limit_set_name(family),
+                dynamic(vec![family.addr_type()]),
+            );
+        }
         for dir in [Direction::Egress, Direction::Ingress] {
-            let mut rules = Vec::new();
-            for family in Family::BOTH {
-                let set = drop_set_name(dir, family);
-                rules.push(Rule::new(vec![Stmt::Remember {
-                    keys: vec![
-                        Key::Saddr(family),
-                        Key::Daddr(family),
-                        Key::L4proto,
-                        Key::Dport,
-                    ],
-                    set: set.clone(),
-                }]));
-                self.ruleset.sets.insert(
-                    set,
-                    SetDef {
-                        key: vec![
-                            family.addr_type(),
-                            family.addr_type(),
-                            "inet_proto",
-                            "inet_service",
-                        ],
-                        data: None,
-                        interval: false,
-                        counter: false,
-                        dynamic: true,
-                        elements: Vec::new(),
-                    },
-                );
-            }
             let tail = match (self.audit, dir) {
                 (false, _) => Verdict::Drop,
                 (true, Direction::Egress) => Verdict::Goto(self.ingress_stage.clone()),
                 (true, Direction::Ingress) => Verdict::Accept,
             };
-            rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]));
+            let flow = |family| {
+                vec![
+                    Key::Saddr(family),
+                    Key::Daddr(family),
+                    Key::L4proto,
+                    Key::Dport,
+                ]
+            };
+            // A flow already recorded needs no new record (retransmissions and
+            // repeated attempts cost nothing). One source cannot fill the drop
+            // records for everyone: past its rate of new records its drops are
+            // counted, not recorded. The counters of the `LOST_*` rules are what
+            // `status` reports as lost.
+            let mut rules: Vec<Rule> = Family::BOTH
+                .iter()
+                .map(|&family| {
+                    Rule::new(vec![
+                        Stmt::Lookup {
+                            keys: flow(family),
+                            set: drop_set_name(dir, family),
+                        },
+                        Stmt::Counter,
+                        Stmt::Verdict(tail.clone()),
+                    ])
+                })
+                .collect();
+            rules.extend(Family::BOTH.iter().map(|&family| {
+                Rule::new(vec![
+                    Stmt::RateOver {
+                        keys: vec![Key::Saddr(family)],
+                        set: record_limit_set_name(family),
+                        per_second: RECORD_RATE,
+                        burst: RECORD_BURST,
+                    },
+                    Stmt::Counter,
+                    Stmt::Verdict(tail.clone()),
+                ])
+                .with_comment(LOST_RATE)
+            }));
+            for family in Family::BOTH {
+                let set = drop_set_name(dir, family);
+                rules.push(Rule::new(vec![
+                    Stmt::Remember {
+                        keys: flow(family),
+                        set: set.clone(),
+                    },
+                    Stmt::Counter,
+                    Stmt::Verdict(tail.clone()),
+                ]));
+                self.ruleset.sets.insert(
+                    set,
+                    dynamic(vec![
+                        family.addr_type(),
+                        family.addr_type(),
+                        "inet_proto",
+                        "inet_service",
+                    ]),
+                );
+            }
+            // Reached only when the record could not be added: the set is full.
+            rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]).with_comment(LOST_FULL));
             let tag = format!("deny_{}", dir_word(dir));
             self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
         }
     }
 
-    fn hook_chains(&mut self, interfaces: Option<&Interfaces>) {
+    /// Where interfaces are known, every packet (not only a new flow: a forged
+    /// packet can ride on another pod's established flow or fake its replies) is
+    /// checked first: a pod interface may only send its pod's addresses, and a
+    /// local pod's address may only arrive from its interface. IPv6 is held to
+    /// the same rule, so a pod without IPv6 addresses can send no IPv6 at all.
+    fn anti_spoofing(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) -> Vec<Rule> {
+        let Some(ifs) = interfaces else {
+            return Vec::new();
+        };
+        let mut rules = Vec::new();
+        for family in Family::BOTH {
+            let mut bound = Vec::new();
+            let mut addrs = Vec::new();
+            for pod in pods {
+                for ip in pod.ips.iter().filter(|ip| Family::of(**ip) == family) {
+                    let k = crate::ruleset::ip_key(*ip);
+                    let addr = Part::Addrs(family, k, k);
+                    if let Some(ifname) = &pod.interface {
+                        bound.push(Element {
+                            key: vec![Part::Ifname(ifname.clone()), addr.clone()],
+                            value: None,
+                        });
+                    }
+                    addrs.push(Element {
+                        key: vec![addr],
+                        value: None,
+                    });
+                }
+            }
+            let bound_set = self.add_fixed_set(
+                &format!("src{}", family.suffix()),
+                vec!["ifname", family.addr_type()],
+                bound,
+            );
+            let addr_set = self.add_fixed_set(
+                &format!("srcaddr{}", family.suffix()),
+                vec![family.addr_type()],
+                addrs,
+            );
+            let not_bound = Stmt::NotInSet {
+                keys: vec![Key::Iifname, Key::Saddr(family)],
+                set: bound_set,
+            };
+            rules.push(
+                Rule::new(vec![
+                    Stmt::IfnamePrefix {
+                        key: Key::Iifname,
+                        prefix: ifs.prefix.clone(),
+                    },
+                    not_bound.clone(),
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("spoofed source from a pod interface"),
+            );
+            rules.push(
+                Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![Key::Saddr(family)],
+                        set: addr_set,
+                    },
+                    not_bound,
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("local pod address from another interface"),
+            );
+        }
+        rules
+    }
+
+    /// A content-named set that exists even when empty (a rule names it).
+    fn add_fixed_set(
+        &mut self,
+        tag: &str,
+        key: Vec<&'static str>,
+        mut elements: Vec<Element>,
+    ) -> String {
+        elements.sort();
+        elements.dedup();
+        let text: String = elements.iter().map(|e| e.text() + "\n").collect();
+        let name = format!("{tag}_{}", content_hash(&format!("{key:?}\n{text}")));
+        self.ruleset.sets.insert(
+            name.clone(),
+            SetDef {
+                key,
+                data: None,
+                interval: false,
+                counter: false,
+                dynamic: false,
+                elements,
+            },
+        );
+        name
+    }
+
+    fn hook_chains(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) {
+        let anti_spoofing = self.anti_spoofing(pods, interfaces);
         let established = || {
             Rule::new(vec![
                 Stmt::CtStateEstablished,
                 Stmt::Verdict(Verdict::Accept),
             ])
         };
+        // Audit mode accepts everything policy could drop: invalid packets are
+        // counted and then judged (and recorded) like any other.
+        let audit = self.audit;
         let invalid = || {
-            Rule::new(vec![
-                Stmt::CtStateInvalid,
-                Stmt::Counter,
-                Stmt::Verdict(Verdict::Drop),
-            ])
+            let mut stmts = vec![Stmt::CtStateInvalid, Stmt::Counter];
+            if !audit {
+                stmts.push(Stmt::Verdict(Verdict::Drop));
+            }
+            Rule::new(stmts)
         };
-        let mut forward = vec![
-            established(),
-            invalid(),
-            Rule::new(vec![
-                Stmt::NewTcpWithoutSyn,
-                Stmt::Counter,
-                Stmt::Verdict(Verdict::Drop),
-            ])
-            .with_comment("new TCP flow without SYN, e.g. a revoked connection"),
-        ];
+        // A flow conntrack picks up mid-stream (opened before the first enforce)
+        // meets the policy like a new one, so an allowed long-lived flow
+        // survives the first enforce; a revoked flow keeps its conntrack entry,
+        // marked, and every packet of it is dropped.
+        let mut forward = anti_spoofing.clone();
+        if !audit {
+            forward.push(
+                Rule::new(vec![
+                    Stmt::CtMark(crate::revoke::REVOKED_MARK),
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Drop),
+                ])
+                .with_comment("revoked connection"),
+            );
+        }
+        forward.extend([established(), invalid()]);
         forward.extend(self.dispatch_rules(Direction::Egress, interfaces));
         forward.push(Rule::new(vec![Stmt::Verdict(Verdict::Goto(
             self.ingress_stage.clone(),
         ))]));
         self.add_chain("forward", Some(Hook::Forward), forward);
-        if !self.engine.cluster.semantics.egress_to_own_node {
-            let mut input = vec![established(), invalid()];
-            input.extend(self.dispatch_rules(Direction::Egress, interfaces));
-            input.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
-            self.add_chain("input", Some(Hook::Input), input);
+        // Traffic from a pod to this node's own addresses never reaches
+        // `forward`: the input hook holds it to the pod's egress policy too.
+        // With `egress_to_own_node` the node's addresses from the input (and
+        // its hostNetwork pods') are allowed first, as the engine allows them;
+        // any other address of the node (link-local, a bridge, a local DNS
+        // cache) is an external address to the engine, and so here.
+        let mut input = anti_spoofing;
+        input.extend([established(), invalid()]);
+        if self.engine.cluster.semantics.egress_to_own_node {
+            input.extend(self.own_node_rules(pods));
         }
+        input.extend(self.dispatch_rules(Direction::Egress, interfaces));
+        input.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
+        self.add_chain("input", Some(Hook::Input), input);
+    }
+
+    /// `ip daddr @node4_<hash> accept`: the addresses of the local pods' nodes.
+    fn own_node_rules(&mut self, pods: &[LocalPod]) -> Vec<Rule> {
+        let engine = self.engine;
+        let local: BTreeSet<&str> = pods.iter().map(|p| p.id.as_str()).collect();
+        let local_nodes: BTreeSet<&String> = engine
+            .pods()
+            .map(|ep| engine.endpoint(ep))
+            .filter(|e| local.contains(e.id.as_str()))
+            .filter_map(|e| e.node.as_ref())
+            .collect();
+        let addrs: Vec<IpAddr> = engine
+            .endpoints
+            .iter()
+            .filter(|e| {
+                e.acts_as_node
+                    .as_ref()
+                    .is_some_and(|n| local_nodes.contains(n))
+            })
+            .flat_map(|e| e.ips.iter().copied())
+            .collect();
+        Family::BOTH
+            .iter()
+            .map(|&family| {
+                let elements = addrs
+                    .iter()
+                    .filter(|ip| Family::of(**ip) == family)
+                    .map(|ip| {
+                        let k = crate::ruleset::ip_key(*ip);
+                        Element {
+                            key: vec![Part::Addrs(family, k, k)],
+                            value: None,
+                        }
+                    })
+                    .collect();
+                let set = self.add_fixed_set(
+                    &format!("node{}", family.suffix()),
+                    vec![family.addr_type()],
+                    elements,
+                );
+                Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![Key::Daddr(family)],
+                        set,
+                    },
+                    Stmt::Verdict(Verdict::Accept),
+                ])
+            })
+            .collect()
     }
 }
 
@@ -627,6 +836,18 @@ fn target_verdict(target: &str) -> Verdict {
 
 pub fn dispatch_map_name(dir: Direction, family: Family) -> String {
     format!("{}_pods{}", dir_word(dir), family.suffix())
+}
+
+/// Drop records per second one source may add (beyond a burst); past it the
+/// drops are counted as lost.
+pub const RECORD_RATE: u32 = 10;
+pub const RECORD_BURST: u32 = 200;
+/// Comments of the rules whose counters count drops that were not recorded.
+pub const LOST_RATE: &str = "drop not recorded: source over the record rate";
+pub const LOST_FULL: &str = "drop not recorded: drop records full";
+
+fn record_limit_set_name(family: Family) -> String {
+    format!("drops_rate{}", family.suffix())
 }
 
 pub fn drop_set_name(dir: Direction, family: Family) -> String {

@@ -9,6 +9,7 @@
 pub mod addrmap;
 pub mod apply;
 pub mod compile;
+pub mod discover;
 pub mod revoke;
 pub mod ruleset;
 pub mod status;

@@ -1,8 +1,9 @@
 //! `--revoke-established`: cut the tracked connections the new ruleset denies.
 //!
-//! Deleting a conntrack entry is enough: the next packet of the flow is a new
-//! flow without SYN (dropped by `forward`), or a new UDP flow that meets the
-//! policy again. Flows the engine still allows are left alone.
+//! A denied flow's conntrack entry is marked with [`REVOKED_MARK`] rather than
+//! deleted: `forward` drops every packet of a marked flow, in both directions.
+//! (A deleted entry would let the flow be picked up again mid-stream, from
+//! whichever end speaks first.) Flows the engine still allows are left alone.
 
 use std::net::IpAddr;
 
@@ -11,6 +12,9 @@ use netfence_model::Protocol;
 use serde::Serialize;
 
 use crate::apply::{ApplyError, Target, run};
+
+/// The conntrack mark of a revoked flow ("nfrv").
+pub const REVOKED_MARK: u32 = 0x6e66_7276;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Flow {
@@ -48,7 +52,7 @@ pub fn parse_conntrack(text: &str) -> Vec<Flow> {
         .collect()
 }
 
-/// Deletes the tracked flows in `target` that the engine denies; returns them.
+/// Marks the tracked flows in `target` that the engine denies; returns them.
 pub fn revoke_denied(target: &Target, engine: &Engine) -> Result<Vec<Flow>, ApplyError> {
     let mut list = target.command("conntrack");
     list.arg("-L");
@@ -60,9 +64,10 @@ pub fn revoke_denied(target: &Target, engine: &Engine) -> Result<Vec<Flow>, Appl
         if engine.allows(src, dst, flow.protocol, flow.dport) {
             continue;
         }
-        let mut del = target.command("conntrack");
-        del.args([
-            "-D",
+        let mut mark = target.command("conntrack");
+        let mark_value = REVOKED_MARK.to_string();
+        mark.args([
+            "-U",
             "-p",
             &flow.protocol.as_str().to_ascii_lowercase(),
             "-s",
@@ -73,8 +78,10 @@ pub fn revoke_denied(target: &Target, engine: &Engine) -> Result<Vec<Flow>, Appl
             &flow.sport.to_string(),
             "--dport",
             &flow.dport.to_string(),
+            "--mark",
+            &mark_value,
         ]);
-        match run(del, None) {
+        match run(mark, None) {
             Ok(_) => revoked.push(flow),
             // Gone between listing and deleting: nothing left to cut.
             Err(ApplyError::Failed { .. }) => {}

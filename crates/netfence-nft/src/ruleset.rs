@@ -5,16 +5,17 @@
 //! through [`sanitize_comment`]: object names are generated, interface names come
 //! from the lab, addresses and ports are numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 pub const TABLE: &str = "netfence";
 pub const FAMILY: &str = "inet";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Family {
     V4,
     V6,
@@ -108,7 +109,7 @@ fn keys_json(keys: &[Key]) -> Value {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Verdict {
     Accept,
     Drop,
@@ -140,9 +141,8 @@ pub enum Stmt {
     CtStateEstablished,
     /// `ct state invalid`
     CtStateInvalid,
-    /// `ct state new` on a TCP segment that is not a bare SYN (a mid-stream packet
-    /// whose conntrack entry was revoked must not start a connection).
-    NewTcpWithoutSyn,
+    /// `ct mark MARK`: a flow `--revoke-established` marked.
+    CtMark(u32),
     /// `meta l4proto != { tcp, udp, sctp }`
     NotPortProtocol,
     /// `iifname "PREFIX*"` / `oifname "PREFIX*"`
@@ -152,6 +152,11 @@ pub enum Stmt {
     },
     /// `KEYS @set`
     Lookup {
+        keys: Vec<Key>,
+        set: String,
+    },
+    /// `KEYS != @set`
+    NotInSet {
         keys: Vec<Key>,
         set: String,
     },
@@ -165,6 +170,14 @@ pub enum Stmt {
         keys: Vec<Key>,
         set: String,
     },
+    /// `update @set { KEYS limit rate over N/second burst B packets }`: matches
+    /// when the packet's key has gone over the rate (a per-key meter).
+    RateOver {
+        keys: Vec<Key>,
+        set: String,
+        per_second: u32,
+        burst: u32,
+    },
     Counter,
     Verdict(Verdict),
 }
@@ -174,12 +187,22 @@ impl Stmt {
         match self {
             Stmt::CtStateEstablished => "ct state established,related".into(),
             Stmt::CtStateInvalid => "ct state invalid".into(),
-            Stmt::NewTcpWithoutSyn => "ct state new tcp flags & (fin|syn|rst|ack) != syn".into(),
+            Stmt::CtMark(m) => format!("ct mark {m:#010x}"),
             Stmt::NotPortProtocol => "meta l4proto != { tcp, udp, sctp }".into(),
             Stmt::IfnamePrefix { key, prefix } => format!("{} \"{prefix}*\"", key.text()),
             Stmt::Lookup { keys, set } => format!("{} @{set}", keys_text(keys)),
+            Stmt::NotInSet { keys, set } => format!("{} != @{set}", keys_text(keys)),
             Stmt::Vmap { keys, map } => format!("{} vmap @{map}", keys_text(keys)),
             Stmt::Remember { keys, set } => format!("add @{set} {{ {} }}", keys_text(keys)),
+            Stmt::RateOver {
+                keys,
+                set,
+                per_second,
+                burst,
+            } => format!(
+                "update @{set} {{ {} limit rate over {per_second}/second burst {burst} packets }}",
+                keys_text(keys)
+            ),
             Stmt::Counter => "counter".into(),
             Stmt::Verdict(v) => v.text(),
         }
@@ -193,23 +216,29 @@ impl Stmt {
             Stmt::CtStateInvalid => {
                 vec![json!({"match": {"op": "in", "left": ct_state, "right": "invalid"}})]
             }
-            Stmt::NewTcpWithoutSyn => vec![
-                json!({"match": {"op": "in", "left": ct_state, "right": "new"}}),
-                json!({"match": {"op": "!=", "left": {"&": [
-                    {"payload": {"protocol": "tcp", "field": "flags"}},
-                    ["fin", "syn", "rst", "ack"]]}, "right": "syn"}}),
-            ],
+            Stmt::CtMark(m) => vec![json!({"match": {"op": "==",
+                "left": {"ct": {"key": "mark"}}, "right": m}})],
             Stmt::NotPortProtocol => vec![json!({"match": {"op": "!=",
                 "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp", "sctp"]}}})],
             Stmt::IfnamePrefix { key, prefix } => vec![json!({"match": {"op": "==",
                 "left": key.json(), "right": format!("{prefix}*")}})],
             Stmt::Lookup { keys, set } => vec![json!({"match": {"op": "==",
                 "left": keys_json(keys), "right": format!("@{set}")}})],
+            Stmt::NotInSet { keys, set } => vec![json!({"match": {"op": "!=",
+                "left": keys_json(keys), "right": format!("@{set}")}})],
             Stmt::Vmap { keys, map } => {
                 vec![json!({"vmap": {"key": keys_json(keys), "data": format!("@{map}")}})]
             }
             Stmt::Remember { keys, set } => vec![json!({"set": {"op": "add",
                 "elem": keys_json(keys), "set": format!("@{set}")}})],
+            Stmt::RateOver {
+                keys,
+                set,
+                per_second,
+                burst,
+            } => vec![json!({"set": {"op": "update", "elem": keys_json(keys),
+                "set": format!("@{set}"), "stmt": [{"limit": {"rate": per_second,
+                "per": "second", "burst": burst, "inv": true}}]}})],
             Stmt::Counter => vec![json!({"counter": null})],
             Stmt::Verdict(v) => vec![v.json()],
         }
@@ -267,14 +296,30 @@ pub fn ip_key(ip: IpAddr) -> u128 {
 }
 
 /// One part of a set element key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Part {
     /// Inclusive address range in one family.
     Addrs(Family, u128, u128),
-    Proto(&'static str),
+    Proto(#[serde(deserialize_with = "proto_name")] ProtoName),
     /// Inclusive port range.
     Ports(u16, u16),
     Ifname(String),
+    /// A packet mark (the generation set).
+    Mark(u32),
+}
+
+/// A protocol's nft name. (An alias: serde would otherwise try to borrow a
+/// `&str` from the input.)
+pub type ProtoName = &'static str;
+
+/// The protocols a set element can name; anything else is not an element the
+/// compiler wrote.
+fn proto_name<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = String::deserialize(d)?;
+    ["tcp", "udp", "sctp"]
+        .into_iter()
+        .find(|p| *p == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown protocol {name}")))
 }
 
 impl Part {
@@ -289,6 +334,7 @@ impl Part {
             Part::Ports(lo, hi) if lo == hi => lo.to_string(),
             Part::Ports(lo, hi) => format!("{lo}-{hi}"),
             Part::Ifname(n) => format!("\"{n}\""),
+            Part::Mark(m) => m.to_string(),
         }
     }
 
@@ -303,6 +349,7 @@ impl Part {
             Part::Ports(lo, hi) if lo == hi => json!(lo),
             Part::Ports(lo, hi) => json!({"range": [lo, hi]}),
             Part::Ifname(n) => json!(n),
+            Part::Mark(m) => json!(m),
         }
     }
 }
@@ -328,7 +375,7 @@ fn prefix_len(f: Family, lo: u128, hi: u128) -> Option<u32> {
     Some(bits - host_bits)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Element {
     pub key: Vec<Part>,
     pub value: Option<Verdict>,
@@ -484,7 +531,37 @@ pub struct ChainDef {
     pub comment: Option<String>,
 }
 
+/// What a chain's rules name: the chains they go to and the sets and maps they use.
+/// An object cannot be deleted while something still names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct References {
+    pub chains: BTreeSet<String>,
+    pub sets: BTreeSet<String>,
+}
+
 impl ChainDef {
+    pub fn references(&self) -> References {
+        let mut r = References::default();
+        for stmt in self.rules.iter().flat_map(|rule| &rule.stmts) {
+            match stmt {
+                Stmt::Verdict(Verdict::Goto(c)) => {
+                    r.chains.insert(c.clone());
+                }
+                Stmt::Lookup { set, .. }
+                | Stmt::NotInSet { set, .. }
+                | Stmt::Remember { set, .. }
+                | Stmt::RateOver { set, .. } => {
+                    r.sets.insert(set.clone());
+                }
+                Stmt::Vmap { map, .. } => {
+                    r.sets.insert(map.clone());
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
     pub fn regular(rules: Vec<Rule>) -> ChainDef {
         ChainDef {
             hook: None,
@@ -585,56 +662,149 @@ impl Ruleset {
         }
         json!({ "nftables": items })
     }
+}
 
-    /// Statement used by `enforce` for one new set in a transaction.
-    pub fn add_set_text(name: &str, set: &SetDef) -> String {
-        let mut s = format!(
-            "add {} {FAMILY} {TABLE} {name} {{ {}}}\n",
-            set.kind(),
-            set.header_text()
-        );
-        s.push_str(&Self::add_elements_text(name, &set.elements));
-        s
+/// One operation of an nft transaction. `enforce` plans a [`Transaction`] as data
+/// (the agent's netlink path sends the same operations); [`Transaction::to_nft`]
+/// is the one place it becomes nft syntax.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Idempotent: makes sure the table exists (it is never deleted).
+    AddTable,
+    /// Empties every chain and set of the table (a change of map type).
+    FlushTable,
+    /// A set or map with its elements.
+    AddSet {
+        name: String,
+        set: SetDef,
+    },
+    /// A chain declared without rules: the rules follow as `AddRule` once every
+    /// chain and map they name exists.
+    AddChain {
+        name: String,
+        hook: Option<Hook>,
+        comment: Option<String>,
+    },
+    AddRule {
+        chain: String,
+        rule: Rule,
+    },
+    AddElements {
+        set: String,
+        elements: Vec<Element>,
+    },
+    /// Deletes elements by key (a map's values are not needed).
+    DeleteElements {
+        set: String,
+        elements: Vec<Element>,
+    },
+    FlushSet {
+        set: String,
+    },
+    /// Empties a chain (to refill one changed by hand).
+    FlushChain {
+        name: String,
+    },
+    DeleteChain {
+        name: String,
+    },
+    DeleteSet {
+        name: String,
+        map: bool,
+    },
+}
+
+/// Operations sent to the kernel as one transaction: all or nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transaction {
+    pub ops: Vec<Op>,
+}
+
+impl Transaction {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
     }
 
-    pub fn add_elements_text(name: &str, elements: &[Element]) -> String {
-        Self::elements_command("add", name, elements, Element::text)
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
     }
 
-    pub fn delete_elements_text(name: &str, elements: &[Element]) -> String {
-        Self::elements_command("delete", name, elements, Element::key_text)
-    }
-
-    fn elements_command(
-        verb: &str,
-        name: &str,
-        elements: &[Element],
-        render: fn(&Element) -> String,
-    ) -> String {
+    /// The transaction as an `nft -f` script, one command per line.
+    pub fn to_nft(&self) -> String {
         let mut s = String::new();
-        // Bounded command size: nft reads each line as one command.
-        for chunk in elements.chunks(512) {
-            let list: Vec<String> = chunk.iter().map(render).collect();
-            let _ = writeln!(
-                s,
-                "{verb} element {FAMILY} {TABLE} {name} {{ {} }}",
-                list.join(", ")
-            );
+        for op in &self.ops {
+            match op {
+                Op::AddTable => {
+                    let _ = writeln!(s, "add table {FAMILY} {TABLE}");
+                }
+                Op::FlushTable => {
+                    let _ = writeln!(s, "flush table {FAMILY} {TABLE}");
+                }
+                Op::AddSet { name, set } => {
+                    let _ = writeln!(
+                        s,
+                        "add {} {FAMILY} {TABLE} {name} {{ {}}}",
+                        set.kind(),
+                        set.header_text()
+                    );
+                    elements_command(&mut s, "add", name, &set.elements, Element::text);
+                }
+                Op::AddChain {
+                    name,
+                    hook,
+                    comment,
+                } => {
+                    let header = ChainDef {
+                        hook: *hook,
+                        rules: Vec::new(),
+                        comment: comment.clone(),
+                    }
+                    .header_text();
+                    let _ = writeln!(s, "add chain {FAMILY} {TABLE} {name} {{ {header}}}");
+                }
+                Op::AddRule { chain, rule } => {
+                    let _ = writeln!(s, "add rule {FAMILY} {TABLE} {chain} {}", rule.text());
+                }
+                Op::AddElements { set, elements } => {
+                    elements_command(&mut s, "add", set, elements, Element::text);
+                }
+                Op::DeleteElements { set, elements } => {
+                    elements_command(&mut s, "delete", set, elements, Element::key_text);
+                }
+                Op::FlushSet { set } => {
+                    let _ = writeln!(s, "flush set {FAMILY} {TABLE} {set}");
+                }
+                Op::FlushChain { name } => {
+                    let _ = writeln!(s, "flush chain {FAMILY} {TABLE} {name}");
+                }
+                Op::DeleteChain { name } => {
+                    let _ = writeln!(s, "delete chain {FAMILY} {TABLE} {name}");
+                }
+                Op::DeleteSet { name, map } => {
+                    let kind = if *map { "map" } else { "set" };
+                    let _ = writeln!(s, "delete {kind} {FAMILY} {TABLE} {name}");
+                }
+            }
         }
         s
     }
+}
 
-    /// Statements that create a chain with its rules (the chain may exist and be
-    /// empty: it was flushed earlier in the same transaction).
-    pub fn add_chain_text(name: &str, chain: &ChainDef) -> String {
-        let mut s = format!(
-            "add chain {FAMILY} {TABLE} {name} {{ {}}}\n",
-            chain.header_text()
+fn elements_command(
+    s: &mut String,
+    verb: &str,
+    set: &str,
+    elements: &[Element],
+    render: fn(&Element) -> String,
+) {
+    // Bounded command size: nft reads each line as one command.
+    for chunk in elements.chunks(512) {
+        let list: Vec<String> = chunk.iter().map(render).collect();
+        let _ = writeln!(
+            s,
+            "{verb} element {FAMILY} {TABLE} {set} {{ {} }}",
+            list.join(", ")
         );
-        for r in &chain.rules {
-            let _ = writeln!(s, "add rule {FAMILY} {TABLE} {name} {}", r.text());
-        }
-        s
     }
 }
 
@@ -697,5 +867,153 @@ mod tests {
     fn hash_is_stable() {
         assert_eq!(content_hash(""), "cbf29ce484222325");
         assert_ne!(content_hash("a"), content_hash("b"));
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_renders_as_one_nft_command() {
+        let set = SetDef {
+            key: vec!["ipv4_addr", "inet_proto", "inet_service"],
+            data: None,
+            interval: true,
+            counter: true,
+            dynamic: false,
+            elements: vec![Element {
+                key: vec![
+                    Part::Addrs(Family::V4, 0x0a00_0000, 0x0aff_ffff),
+                    Part::Proto("tcp"),
+                    Part::Ports(80, 80),
+                ],
+                value: None,
+            }],
+        };
+        let entry = Element {
+            key: vec![Part::Ifname("nfp1".into()), Part::Addrs(Family::V4, 1, 1)],
+            value: Some(Verdict::Goto("e_1".into())),
+        };
+        let t = Transaction {
+            ops: vec![
+                Op::AddTable,
+                Op::FlushTable,
+                Op::AddSet {
+                    name: "ep4_1".into(),
+                    set,
+                },
+                Op::AddChain {
+                    name: "forward_1".into(),
+                    hook: Some(Hook::Forward),
+                    comment: None,
+                },
+                Op::AddChain {
+                    name: "e_1".into(),
+                    hook: None,
+                    comment: None,
+                },
+                Op::AddRule {
+                    chain: "e_1".into(),
+                    rule: Rule::new(vec![Stmt::Counter, Stmt::Verdict(Verdict::Drop)])
+                        .with_comment("why \"not\""),
+                },
+                Op::AddElements {
+                    set: "m".into(),
+                    elements: vec![entry.clone()],
+                },
+                Op::DeleteElements {
+                    set: "m".into(),
+                    elements: vec![entry],
+                },
+                Op::FlushSet {
+                    set: "generation".into(),
+                },
+                Op::AddElements {
+                    set: "generation".into(),
+                    elements: vec![Element {
+                        key: vec![Part::Mark(42)],
+                        value: None,
+                    }],
+                },
+                Op::FlushChain {
+                    name: "deny_1".into(),
+                },
+                Op::DeleteChain { name: "e_0".into() },
+                Op::DeleteSet {
+                    name: "m".into(),
+                    map: true,
+                },
+                Op::DeleteSet {
+                    name: "s".into(),
+                    map: false,
+                },
+            ],
+        };
+        let expected = [
+            "add table inet netfence",
+            "flush table inet netfence",
+            "add set inet netfence ep4_1 { type ipv4_addr . inet_proto . inet_service; flags interval; counter; }",
+            "add element inet netfence ep4_1 { 10.0.0.0/8 . tcp . 80 }",
+            "add chain inet netfence forward_1 { type filter hook forward priority filter; policy accept; }",
+            "add chain inet netfence e_1 { }",
+            "add rule inet netfence e_1 counter drop comment \"why _not_\"",
+            "add element inet netfence m { \"nfp1\" . 0.0.0.1 : goto e_1 }",
+            "delete element inet netfence m { \"nfp1\" . 0.0.0.1 }",
+            "flush set inet netfence generation",
+            "add element inet netfence generation { 42 }",
+            "flush chain inet netfence deny_1",
+            "delete chain inet netfence e_0",
+            "delete map inet netfence m",
+            "delete set inet netfence s",
+        ];
+        assert_eq!(t.to_nft().lines().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn element_commands_are_bounded() {
+        let elements: Vec<Element> = (0..1025u16)
+            .map(|p| Element {
+                key: vec![Part::Ports(p, p)],
+                value: None,
+            })
+            .collect();
+        let t = Transaction {
+            ops: vec![Op::AddElements {
+                set: "s".into(),
+                elements,
+            }],
+        };
+        let text = t.to_nft();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.lines().all(|l| l.matches(", ").count() < 512));
+    }
+
+    #[test]
+    fn chains_report_what_they_name() {
+        let chain = ChainDef::regular(vec![
+            Rule::new(vec![Stmt::Vmap {
+                keys: vec![Key::Saddr(Family::V4)],
+                map: "pods".into(),
+            }]),
+            Rule::new(vec![
+                Stmt::Lookup {
+                    keys: vec![Key::Daddr(Family::V4)],
+                    set: "allow".into(),
+                },
+                Stmt::Verdict(Verdict::Goto("next".into())),
+            ]),
+            Rule::new(vec![Stmt::Remember {
+                keys: vec![Key::Saddr(Family::V4)],
+                set: "drops".into(),
+            }]),
+            Rule::new(vec![Stmt::Verdict(Verdict::Drop)]),
+        ]);
+        let r = chain.references();
+        assert_eq!(r.chains.into_iter().collect::<Vec<_>>(), ["next"]);
+        assert_eq!(
+            r.sets.into_iter().collect::<Vec<_>>(),
+            ["allow", "drops", "pods"]
+        );
     }
 }

@@ -35,8 +35,63 @@ pub fn sidecar_path(target: &Target) -> PathBuf {
 }
 
 /// Where `enforce` keeps what it applied last (see `apply::enforce`).
-pub fn cache_path(target: &Target) -> PathBuf {
+pub fn record_path(target: &Target) -> PathBuf {
     sidecar_path(target).with_extension("applied.json")
+}
+
+fn lock_path(target: &Target) -> PathBuf {
+    sidecar_path(target).with_extension("lock")
+}
+
+/// A state directory, for root only (state maps pods to addresses and
+/// policies).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Writes `path` atomically and privately: a uniquely named temporary file
+/// (mode 0600) in its directory (mode 0700), renamed over it.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    private_dir(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".netfence-")
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Exclusive use of one target's table and state files, held from reading the
+/// kernel to writing the records: two `enforce` runs on one table take turns,
+/// so the records always describe what the kernel holds. Released on drop.
+pub struct TableLock(#[allow(dead_code)] std::fs::File);
+
+pub fn lock(target: &Target) -> std::io::Result<TableLock> {
+    use std::os::unix::fs::OpenOptionsExt;
+    private_dir(std::path::Path::new(STATE_DIR))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(lock_path(target))?;
+    file.lock()?;
+    Ok(TableLock(file))
+}
+
+/// Removes a target's state files (the lab, when its namespaces go).
+pub fn remove_state(target: &Target) {
+    for path in [sidecar_path(target), record_path(target), lock_path(target)] {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 pub fn write_sidecar(target: &Target, compiled: &Compiled, audit: bool) -> std::io::Result<()> {
@@ -46,14 +101,8 @@ pub fn write_sidecar(target: &Target, compiled: &Compiled, audit: bool) -> std::
         addresses: compiled.addresses.clone(),
         audit,
     };
-    let path = sidecar_path(target);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let text = serde_json::to_string(&sidecar).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    write_private(&sidecar_path(target), &text)
 }
 
 pub fn read_sidecar(target: &Target) -> std::io::Result<Sidecar> {
@@ -161,9 +210,32 @@ pub struct Drop {
     pub isolated_by: Vec<String>,
 }
 
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LostRecords {
+    pub rate_limited: u64,
+    pub records_full: u64,
+}
+
+/// The packets counted by the rules whose comment is `comment`.
+fn rule_packets(items: &[Value], comment: &str) -> u64 {
+    items
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .filter(|r| r["comment"].as_str() == Some(comment))
+        .flat_map(|r| r["expr"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["counter"]["packets"].as_u64())
+        .sum()
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub audit: bool,
+    /// How the kernel's table differs from what `enforce` applied last (changed
+    /// by hand or by another tool); empty when it is intact.
+    pub drift: Vec<String>,
+    /// Drops (packets) that left no record: their source was over the record
+    /// rate, or the records were full.
+    pub lost_records: LostRecords,
     pub allowed: Vec<PolicyCount>,
     pub dropped: Vec<Drop>,
 }
@@ -240,21 +312,56 @@ pub fn status(target: &Target) -> Result<Status, String> {
             });
         }
     }
+    let drift = match crate::apply::read_record(&record_path(target)) {
+        Some(record) => match crate::apply::read_applied(target).map_err(|e| e.to_string())? {
+            Some(kernel) => crate::apply::drift(&record.applied, &kernel),
+            None => vec!["the table is missing".to_string()],
+        },
+        None => Vec::new(),
+    };
+    let lost_records = LostRecords {
+        rate_limited: rule_packets(&items, crate::compile::LOST_RATE),
+        records_full: rule_packets(&items, crate::compile::LOST_FULL),
+    };
     Ok(Status {
         audit: sidecar.audit,
+        drift,
+        lost_records,
         allowed,
         dropped,
     })
 }
 
+/// Names in the records come from the input: never let one carry a control
+/// character (a terminal escape) to the screen.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 pub fn render_text(s: &Status) -> String {
     let mut out = String::new();
+    if !s.drift.is_empty() {
+        out.push_str(
+            "warning: the kernel's table differs from what netfence applied (run `netfence enforce` to repair it):\n",
+        );
+        for d in &s.drift {
+            out.push_str(&format!("  {}\n", printable(d)));
+        }
+    }
     out.push_str("allowed new connections, by rule:\n");
     if s.allowed.iter().all(|c| c.connections == 0) {
         out.push_str("  (none counted yet)\n");
     }
     for c in s.allowed.iter().filter(|c| c.connections > 0) {
-        out.push_str(&format!("  {:>8}  {}\n", c.connections, c.rule));
+        out.push_str(&format!("  {:>8}  {}\n", c.connections, printable(&c.rule)));
     }
     let verb = if s.audit {
         "would have dropped (audit mode)"
@@ -265,21 +372,92 @@ pub fn render_text(s: &Status) -> String {
     if s.dropped.is_empty() {
         out.push_str("  (nothing)\n");
     }
+    // A flood must not bury the rest: the sources with the most dropped flows
+    // first, then at most `SHOWN` flows; `-o json` has them all.
+    let mut per_source: BTreeMap<&str, usize> = BTreeMap::new();
     for d in &s.dropped {
+        *per_source.entry(d.src.as_str()).or_default() += 1;
+    }
+    if s.dropped.len() > SHOWN {
+        let mut top: Vec<(&str, usize)> = per_source.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        out.push_str(&format!(
+            "  {} dropped flows; most from: {}\n",
+            s.dropped.len(),
+            top.iter()
+                .take(5)
+                .map(|(src, n)| format!("{} ({n})", printable(src)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for d in s.dropped.iter().take(SHOWN) {
         out.push_str(&format!(
             "  {} -> {} {} {}: {} of {}, isolated by {} and no rule allows it\n",
-            d.src,
-            d.dst,
+            printable(&d.src),
+            printable(&d.dst),
             d.protocol.as_str(),
             d.port,
             d.direction,
-            d.pod,
+            printable(&d.pod),
             if d.isolated_by.is_empty() {
                 "?".to_string()
             } else {
-                d.isolated_by.join(", ")
+                printable(&d.isolated_by.join(", "))
             }
         ));
     }
+    if s.dropped.len() > SHOWN {
+        out.push_str(&format!(
+            "  ... and {} more (netfence status -o json lists every one)\n",
+            s.dropped.len() - SHOWN
+        ));
+    }
+    let lost = s.lost_records.rate_limited + s.lost_records.records_full;
+    if lost > 0 {
+        out.push_str(&format!(
+            "warning: {lost} dropped packet(s) left no record ({} from sources over {} records/s, {} with the records full)\n",
+            s.lost_records.rate_limited,
+            crate::compile::RECORD_RATE,
+            s.lost_records.records_full
+        ));
+    }
     out
+}
+
+/// Dropped flows listed one by one in the text output.
+const SHOWN: usize = 50;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_never_carries_control_characters() {
+        let evil = "x/pod\u{1b}]0;owned\u{7}\u{1b}[2J\r\n";
+        let s = Status {
+            audit: false,
+            drift: vec![format!("chain {evil}")],
+            lost_records: LostRecords::default(),
+            allowed: vec![PolicyCount {
+                rule: evil.into(),
+                connections: 1,
+            }],
+            dropped: vec![Drop {
+                src: evil.into(),
+                dst: evil.into(),
+                protocol: Protocol::Tcp,
+                port: 80,
+                direction: "egress",
+                pod: evil.into(),
+                isolated_by: vec![evil.into()],
+            }],
+        };
+        let text = render_text(&s);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("x/pod\\u{1b}]0;owned"), "{text}");
+    }
 }

@@ -188,17 +188,27 @@ fn nft_accepts_the_text_and_the_json() {
     nft_in(&ns.0, &["delete", "table", "inet", "netfence"], "");
 
     // libnftables 1.0.6 cannot read the `dynamic` set flag from JSON (later
-    // versions can): load the JSON without the two drop-record sets' users.
+    // versions can): load the JSON without the dynamic sets and their users.
     let mut json = compiled.ruleset.to_json();
     let items = json["nftables"].as_array_mut().unwrap();
+    let is_dynamic = |i: &serde_json::Value| {
+        i["set"]["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "dynamic"))
+    };
+    let dynamic_refs: Vec<String> = items
+        .iter()
+        .filter(|i| is_dynamic(i))
+        .map(|i| format!("\"@{}\"", i["set"]["name"].as_str().unwrap()))
+        .collect();
     items.retain(|i| {
-        let dynamic = i["set"]["flags"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|x| x == "dynamic"));
-        let uses_dynamic = i["rule"]["expr"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|x| x.get("set").is_some()));
-        !dynamic && !uses_dynamic
+        let uses_dynamic = i["rule"]["expr"].as_array().is_some_and(|e| {
+            e.iter().any(|x| x.get("set").is_some())
+                || dynamic_refs
+                    .iter()
+                    .any(|r| e.iter().any(|x| x.to_string().contains(r)))
+        });
+        !is_dynamic(i) && !uses_dynamic
     });
     let (ok, err) = nft_in(&ns.0, &["-j", "-f", "-"], &json.to_string());
     assert!(ok, "{err}");

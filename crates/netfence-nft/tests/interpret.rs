@@ -76,7 +76,7 @@ fn run(rs: &Ruleset, chain: &str, p: &Packet, depth: usize) -> bool {
     'rules: for rule in &rs.chains[chain].rules {
         for stmt in &rule.stmts {
             let verdict = match stmt {
-                Stmt::CtStateEstablished | Stmt::CtStateInvalid | Stmt::NewTcpWithoutSyn => {
+                Stmt::CtStateEstablished | Stmt::CtStateInvalid | Stmt::CtMark(_) => {
                     continue 'rules;
                 }
                 Stmt::IfnamePrefix { .. } => continue 'rules,
@@ -92,11 +92,19 @@ fn run(rs: &Ruleset, chain: &str, p: &Packet, depth: usize) -> bool {
                     }
                     continue;
                 }
+                Stmt::NotInSet { keys, set } => {
+                    if lookup(rs, set, keys, p).is_some() {
+                        continue 'rules;
+                    }
+                    continue;
+                }
                 Stmt::Vmap { keys, map } => match lookup(rs, map, keys, p) {
                     None => continue 'rules,
                     Some(e) => e.value.clone().unwrap(),
                 },
                 Stmt::Remember { .. } | Stmt::Counter => continue,
+                // A first packet is never over the record rate.
+                Stmt::RateOver { .. } => continue 'rules,
                 Stmt::Verdict(v) => v.clone(),
             };
             return match verdict {

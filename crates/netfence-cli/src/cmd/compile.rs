@@ -85,7 +85,7 @@ pub(crate) fn warn_unaddressed(engine: &Engine) {
             "warning: {} {} no pod IP in the input, so no rule can match their traffic: {}\n  give Pod objects with status.podIP (kubectl get pods -A -o yaml), or try the policies in `netfence lab run`",
             netfence_text::count(missing.len(), "endpoint"),
             netfence_text::agree(missing.len(), "has", "have"),
-            netfence_views::short_list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            netfence_text::short_list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         );
     }
 }

@@ -24,6 +24,12 @@ pub(crate) struct EnforceArgs {
     /// Cut established connections the new ruleset denies.
     #[arg(long)]
     revoke_established: bool,
+    /// The CNI's pod interface prefix (e.g. `cali`, `lxc`, `veth`): each local
+    /// pod is bound to the interface its address is routed to, and a packet from
+    /// an interface with this prefix whose source is not that pod's address is
+    /// dropped (anti-spoofing). Without it pods are matched by address only.
+    #[arg(long, value_name = "PREFIX")]
+    pod_interface_prefix: Option<String>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<TextJson>,
@@ -38,6 +44,12 @@ pub(crate) fn target(netns: &Option<String>) -> Target {
 
 pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
     let fmt = format(args.output, g, "enforce")?;
+    if args.compile.audit && args.revoke_established {
+        eoutln!(
+            "error: --audit accepts every flow and --revoke-established cuts flows: use one of them"
+        );
+        return Ok(EXIT_ERROR);
+    }
     // Bad input stops here: nothing is read from or sent to the kernel.
     let (_, loaded) = match load(g, &args.compile.paths, &args.compile.inputs) {
         Ok(x) => x,
@@ -45,10 +57,59 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
     };
     let engine = Engine::new(&loaded.cluster);
     warn_unaddressed(&engine);
-    let compiled = compile_ruleset(&engine, &args.compile.options());
     let target = target(&args.netns);
-    let cache = netfence_nft::status::cache_path(&target);
-    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&cache)) {
+    let mut opts = args.compile.options();
+    match &args.pod_interface_prefix {
+        Some(prefix) if !prefix.is_empty() => {
+            let routes = match netfence_nft::discover::host_routes(&target, prefix) {
+                Ok(r) => r,
+                Err(e) => {
+                    eoutln!("error: {e}\nnothing was changed in {}", target.describe());
+                    return Ok(EXIT_ERROR);
+                }
+            };
+            let pods: Vec<(String, Vec<std::net::IpAddr>)> = engine
+                .pods()
+                .map(|p| engine.endpoint(p))
+                .filter(|e| opts.node.is_none() || e.node == opts.node)
+                .map(|e| (e.id.clone(), e.ips.clone()))
+                .collect();
+            let ifs = netfence_nft::discover::interfaces(prefix, &routes, &pods);
+            let unbound = pods
+                .iter()
+                .filter(|(id, ips)| !ips.is_empty() && !ifs.by_endpoint.contains_key(id))
+                .count();
+            if unbound > 0 {
+                eoutln!(
+                    "warning: {} have no host route through a `{prefix}*` interface in {}: their traffic is dropped until they are wired",
+                    netfence_text::count(unbound, "pod"),
+                    target.describe()
+                );
+            }
+            opts.interfaces = Some(ifs);
+        }
+        Some(_) => return Err("--pod-interface-prefix must not be empty".into()),
+        None if !args.dry_run => eoutln!(
+            "note: without --pod-interface-prefix pods are matched by address only: a pod that forges its source address is not stopped (see docs/dataplane.md)"
+        ),
+        None => {}
+    }
+    let compiled = compile_ruleset(&engine, &opts);
+    // One enforce at a time per table, from reading the kernel to writing the
+    // records `status` reads.
+    let _lock = match netfence_nft::status::lock(&target) {
+        Ok(l) => l,
+        Err(e) => {
+            eoutln!(
+                "error: locking {}: {e}\nnothing was changed in {}",
+                netfence_nft::status::STATE_DIR,
+                target.describe()
+            );
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let record = netfence_nft::status::record_path(&target);
+    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&record)) {
         Ok(p) => p,
         Err(e) => {
             eoutln!("error: {e}\nnothing was changed in {}", target.describe());
@@ -61,14 +122,14 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
                 "dry_run": true,
                 "changed": !plan.is_empty(),
                 "summary": plan.summary(),
-                "commands": plan.commands,
+                "commands": plan.text(),
             }),
             fmt == TextJson::Yaml,
         )?;
         return Ok(0);
     }
     if args.dry_run {
-        out!("{}", plan.commands);
+        out!("{}", plan.text());
         eoutln!("dry run: {}", plan.summary());
         return Ok(0);
     }

@@ -1,0 +1,250 @@
+//! From decoded objects to a [`Cluster`]: one builder per kind (`core`,
+//! `workloads`), the fields they share (`fields`), and what the input lacks
+//! (undeclared namespaces, the cluster DNS: `dns`).
+
+mod core;
+mod dns;
+mod fields;
+mod workloads;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::Resource as _;
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, core::v1 as corev1, networking::v1 as net,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+use netfence_yaml::PathSegment;
+
+use crate::decode::decode_strict;
+use crate::diag::{Anchor, Diagnostic, Severity};
+use crate::kinds::{self, Kind, KindInfo};
+use crate::labels::Labels;
+use crate::load::LoadOptions;
+use crate::model::*;
+use crate::objects::RawObject;
+use crate::policy::convert_policy;
+use crate::sources::{FieldLoc, ObjectOrigin};
+
+use workloads::Workload;
+
+pub(crate) struct ClusterBuilder<'a> {
+    opts: &'a LoadOptions,
+    cluster: Cluster,
+    workloads: Vec<Workload>,
+    pod_owners: Vec<Option<OwnerReference>>,
+    /// First place each namespace was referenced, for the "not declared" warning.
+    referenced: BTreeMap<String, FieldLoc>,
+}
+
+impl<'a> ClusterBuilder<'a> {
+    pub(crate) fn new(opts: &'a LoadOptions) -> Self {
+        ClusterBuilder {
+            opts,
+            cluster: Cluster {
+                semantics: opts.semantics.clone(),
+                ..Cluster::default()
+            },
+            workloads: Vec::new(),
+            pod_owners: Vec::new(),
+            referenced: BTreeMap::new(),
+        }
+    }
+
+    fn reference(&mut self, ns: &str, origin: &ObjectOrigin) {
+        self.referenced
+            .entry(ns.to_string())
+            .or_insert_with(|| FieldLoc {
+                origin: origin.clone(),
+                path: vec![PathSegment::Key("metadata".into())],
+            });
+    }
+
+    pub(crate) fn add(&mut self, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+        let ns = obj.namespace.clone().unwrap_or_else(|| "default".into());
+        let before = diags.len();
+        let info = kinds::lookup(&obj.api_version, &obj.kind);
+        let legacy_policy = obj.kind == net::NetworkPolicy::KIND
+            && obj.api_version.split('/').next() == Some("extensions");
+        match info {
+            Some(k) if k.kind == Kind::NetworkPolicy && obj.api_version == k.api_version => {
+                if let Some(np) = decode_strict::<net::NetworkPolicy>(&obj.json, &obj.origin, diags)
+                    && let Some(p) = convert_policy(&np, &ns, &obj.name, &obj.origin, diags)
+                {
+                    self.reference(&ns, &obj.origin);
+                    self.cluster.policies.push(p);
+                }
+            }
+            Some(KindInfo {
+                kind: Kind::NetworkPolicy,
+                ..
+            }) => self.unserved_policy_version(obj, diags),
+            None if legacy_policy => self.unserved_policy_version(obj, diags),
+            Some(k) => self.add_known(k.kind, obj, &ns, diags),
+            _ if is_policy_like(&obj.api_version, &obj.kind) => {
+                self.cluster.unanalyzed.push(Unanalyzed {
+                    api_version: obj.api_version.clone(),
+                    kind: obj.kind.clone(),
+                    namespace: obj.namespace.clone(),
+                    name: obj.name.clone(),
+                });
+                diags.push(
+                    Diagnostic::warning(
+                        format!("{} is present but NOT analyzed: netfence evaluates networking.k8s.io/v1 NetworkPolicy only, so the answers below ignore it", obj.describe()),
+                        Anchor::Field { loc: root_loc(&obj.origin).key("kind"), key: false },
+                    )
+                    .with_help("if your CNI enforces this object, real traffic may be more restricted (or more open) than reported"),
+                );
+            }
+            _ => diags.push(Diagnostic::note(
+                format!(
+                    "skipped {} ({}): not relevant to NetworkPolicy",
+                    obj.describe(),
+                    obj.api_version
+                ),
+                Anchor::Field {
+                    loc: root_loc(&obj.origin).key("kind"),
+                    key: false,
+                },
+            )),
+        }
+        if diags[before..]
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+        {
+            let what = obj.describe();
+            for d in &mut diags[before..] {
+                if d.object.is_none() {
+                    d.object = Some(what.clone());
+                }
+            }
+        }
+    }
+
+    fn unserved_policy_version(&self, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+        diags.push(
+            Diagnostic::error(
+                format!("`{}` is not a served NetworkPolicy version", obj.api_version),
+                Anchor::Field { loc: root_loc(&obj.origin).key("apiVersion"), key: false },
+            )
+            .with_help("write `apiVersion: networking.k8s.io/v1` (the only NetworkPolicy version since Kubernetes 1.16)"),
+        );
+    }
+
+    /// Builds an object of a kind netfence reads, other than NetworkPolicy.
+    fn add_known(&mut self, kind: Kind, obj: &RawObject, ns: &str, diags: &mut Vec<Diagnostic>) {
+        match kind {
+            // Built by `add` itself.
+            Kind::NetworkPolicy => {}
+            Kind::Namespace => {
+                if let Some(n) = decode_strict::<corev1::Namespace>(&obj.json, &obj.origin, diags) {
+                    self.add_namespace(n.metadata, obj, diags);
+                }
+            }
+            Kind::Node => {
+                if let Some(n) = decode_strict::<corev1::Node>(&obj.json, &obj.origin, diags) {
+                    self.add_node(n, obj, diags);
+                }
+            }
+            Kind::Pod => {
+                if let Some(p) = decode_strict::<corev1::Pod>(&obj.json, &obj.origin, diags) {
+                    self.add_pod(p, ns, obj, diags);
+                }
+            }
+            Kind::Service => {
+                if let Some(s) = decode_strict::<corev1::Service>(&obj.json, &obj.origin, diags) {
+                    self.add_service(s, ns, obj, diags);
+                }
+            }
+            Kind::Deployment => self.workload::<apps::Deployment>(obj, ns, diags, |d| {
+                d.spec.map(|s| (Some(s.selector), Some(s.template)))
+            }),
+            Kind::StatefulSet => self.workload::<apps::StatefulSet>(obj, ns, diags, |d| {
+                d.spec.map(|s| (Some(s.selector), Some(s.template)))
+            }),
+            Kind::DaemonSet => self.workload::<apps::DaemonSet>(obj, ns, diags, |d| {
+                d.spec.map(|s| (Some(s.selector), Some(s.template)))
+            }),
+            Kind::ReplicaSet => self.workload::<apps::ReplicaSet>(obj, ns, diags, |d| {
+                d.spec.map(|s| (Some(s.selector), s.template))
+            }),
+            Kind::ReplicationController => {
+                self.workload::<corev1::ReplicationController>(obj, ns, diags, |d| {
+                    d.spec.map(|s| {
+                        let sel = s.selector.map(|m| LabelSelector {
+                            match_labels: Some(m),
+                            match_expressions: None,
+                        });
+                        (sel, s.template)
+                    })
+                })
+            }
+            Kind::Job => self.workload::<batch::Job>(obj, ns, diags, |d| {
+                d.spec.map(|s| (s.selector, Some(s.template)))
+            }),
+            Kind::CronJob => self.workload::<batch::CronJob>(obj, ns, diags, |d| {
+                d.spec
+                    .and_then(|s| s.job_template.spec)
+                    .map(|s| (s.selector, Some(s.template)))
+            }),
+        }
+    }
+
+    pub(crate) fn finish(mut self, diags: &mut Vec<Diagnostic>) -> Cluster {
+        self.attach_workloads();
+        let declared: BTreeSet<String> = self
+            .cluster
+            .namespaces
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        for (ns, loc) in std::mem::take(&mut self.referenced) {
+            if declared.contains(&ns) {
+                continue;
+            }
+            diags.push(
+                Diagnostic::warning(
+                    format!("namespace `{ns}` is used but not declared; netfence assumes it exists with only the label {NAMESPACE_NAME_LABEL}={ns} (its other labels are unknown)"),
+                    Anchor::Field { loc, key: true },
+                )
+                .with_help(format!("add the Namespace object (`kubectl get namespace {ns} -o yaml`) so namespaceSelectors are evaluated on its real labels")),
+            );
+            self.implicit_namespace(&ns);
+        }
+        self.add_cluster_dns(diags);
+        let c = &mut self.cluster;
+        c.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        c.endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+        c.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        c.services
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        c.policies
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.cluster
+    }
+
+    pub(super) fn implicit_namespace(&mut self, ns: &str) {
+        self.cluster.namespaces.push(Namespace {
+            name: ns.to_string(),
+            labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.to_string())]),
+            labels_known: false,
+            origin: None,
+        });
+    }
+}
+
+pub(crate) fn root_loc(origin: &ObjectOrigin) -> FieldLoc {
+    FieldLoc {
+        origin: origin.clone(),
+        path: Vec::new(),
+    }
+}
+
+fn is_policy_like(api_version: &str, kind: &str) -> bool {
+    let group = api_version.split('/').next().unwrap_or_default();
+    group.ends_with("projectcalico.org")
+        || group.ends_with("cilium.io")
+        || group == "policy.networking.k8s.io"
+        || group.ends_with("antrea.io")
+        || kind.contains("NetworkPolicy")
+}

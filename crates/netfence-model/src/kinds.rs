@@ -1,0 +1,96 @@
+//! The kinds of object netfence reads, named by k8s-openapi's resource constants
+//! so that a kind, its API group and its scope are spelled in one place.
+
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net,
+};
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
+
+/// A kind netfence reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    NetworkPolicy,
+    Namespace,
+    Node,
+    Pod,
+    Service,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+}
+
+/// What k8s-openapi says of one kind.
+pub(crate) struct KindInfo {
+    pub kind: Kind,
+    /// `NetworkPolicy`.
+    pub name: &'static str,
+    /// `networking.k8s.io/v1`.
+    pub api_version: &'static str,
+    /// The first part of `apiVersion` (`v1` for the core group), as written.
+    pub group_text: &'static str,
+    pub cluster_scoped: bool,
+}
+
+trait Scope {
+    const CLUSTER: bool;
+}
+
+impl Scope for ClusterResourceScope {
+    const CLUSTER: bool = true;
+}
+
+impl Scope for NamespaceResourceScope {
+    const CLUSTER: bool = false;
+}
+
+const fn info<T: Resource>(kind: Kind) -> KindInfo
+where
+    T::Scope: Scope,
+{
+    KindInfo {
+        kind,
+        name: T::KIND,
+        api_version: T::API_VERSION,
+        group_text: if T::GROUP.is_empty() {
+            T::API_VERSION
+        } else {
+            T::GROUP
+        },
+        cluster_scoped: <T::Scope as Scope>::CLUSTER,
+    }
+}
+
+pub(crate) const KINDS: &[KindInfo] = &[
+    info::<net::NetworkPolicy>(Kind::NetworkPolicy),
+    info::<core::Namespace>(Kind::Namespace),
+    info::<core::Node>(Kind::Node),
+    info::<core::Pod>(Kind::Pod),
+    info::<core::Service>(Kind::Service),
+    info::<apps::Deployment>(Kind::Deployment),
+    info::<apps::StatefulSet>(Kind::StatefulSet),
+    info::<apps::DaemonSet>(Kind::DaemonSet),
+    info::<apps::ReplicaSet>(Kind::ReplicaSet),
+    info::<core::ReplicationController>(Kind::ReplicationController),
+    info::<batch::Job>(Kind::Job),
+    info::<batch::CronJob>(Kind::CronJob),
+];
+
+/// The kind of an object written with `apiVersion` and `kind`: same kind, same
+/// API group (any version of the group; which versions are served is checked
+/// where the object is built).
+pub(crate) fn lookup(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    let group = api_version.split('/').next().unwrap_or_default();
+    KINDS
+        .iter()
+        .find(|k| k.name == kind && k.group_text == group)
+}
+
+/// Whether objects of `kind` have no namespace (judged by the kind's name alone,
+/// as identities of objects of unknown groups are).
+pub(crate) fn is_cluster_scoped(kind: &str) -> bool {
+    KINDS.iter().any(|k| k.name == kind && k.cluster_scoped)
+}
