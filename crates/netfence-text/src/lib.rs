@@ -261,24 +261,9 @@ pub fn highlight(text: &str, on: bool) -> String {
     out
 }
 
-/// The width text is wrapped to: the terminal's, set once by the binary
-/// (`set_width`), else 100 columns.
-static WIDTH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(100);
-
-/// Least and most columns wrapping uses, whatever the terminal says.
-const MIN_WIDTH: usize = 60;
-const MAX_WIDTH: usize = 200;
-
-pub fn set_width(columns: usize) {
-    WIDTH.store(
-        columns.clamp(MIN_WIDTH, MAX_WIDTH),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-}
-
-pub fn width() -> usize {
-    WIDTH.load(std::sync::atomic::Ordering::Relaxed)
-}
+/// The width text is wrapped to: the terminal's, set once by the binary, else
+/// 100 columns. Kept in the model, whose diagnostics are the first text wrapped.
+pub use netfence_model::diag::{set_width, width};
 
 #[cfg(test)]
 mod style_tests {
@@ -331,7 +316,7 @@ mod style_tests {
     #[test]
     fn width_is_clamped() {
         set_width(20);
-        assert_eq!(width(), MIN_WIDTH);
+        assert_eq!(width(), 60);
         set_width(132);
         assert_eq!(width(), 132);
         set_width(100);
