@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use netfence_model::Protocol;
 
 #[macro_use]
@@ -117,6 +117,19 @@ Examples:
   netfence lint --explain NF012"
     )]
     Lint(cmd::lint::LintCommand),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  netfence completions bash > ~/.local/share/bash-completion/completions/netfence
+  netfence completions zsh > ~/.zfunc/_netfence
+  netfence completions fish > ~/.config/fish/completions/netfence.fish")]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these help texts.
+    #[command(after_help = "Example:
+  netfence man > netfence.1 && man ./netfence.1")]
+    Man,
 }
 
 pub(crate) fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -127,6 +140,7 @@ pub(crate) fn parse_protocol(s: &str) -> Result<Protocol, String> {
 pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    netfence_text::set_width(terminal_width());
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -135,6 +149,17 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// Columns to wrap text at: `COLUMNS` when set, else the terminal's (stdout,
+/// then stderr), else 100.
+fn terminal_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return n;
+    }
+    terminal_size::terminal_size_of(std::io::stdout())
+        .or_else(|| terminal_size::terminal_size_of(std::io::stderr()))
+        .map_or(100, |(w, _)| usize::from(w.0))
 }
 
 fn run(cli: Cli) -> Result<u8, String> {
@@ -153,6 +178,20 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Status(a) => cmd::status::run(g, a),
         Command::Gen(a) => cmd::gen_cluster::run(g, a),
         Command::Lab(c) => cmd::lab::run(g, c),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "netfence", &mut buf);
+            out!("{}", String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .map_err(|e| e.to_string())?;
+            out!("{}", String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
     }
 }
 
@@ -161,6 +200,25 @@ mod tests {
     use clap::CommandFactory;
 
     use super::Cli;
+
+    /// The manual page covers every command, from the same definitions as --help.
+    #[test]
+    fn man_page_names_every_command() {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut buf)
+            .unwrap();
+        let roff = String::from_utf8(buf).unwrap();
+        assert!(roff.starts_with(".ie \\n(.g .ds Aq"), "{}", &roff[..80]);
+        for (path, _) in commands() {
+            if !path.contains(' ') {
+                assert!(
+                    roff.contains(&format!("netfence\\-{path}")),
+                    "{path} missing from the man page"
+                );
+            }
+        }
+    }
 
     /// Every visible command, with its path (`lab up`).
     fn commands() -> Vec<(String, clap::Command)> {

@@ -103,10 +103,19 @@ pub(crate) fn color(g: &Global) -> bool {
     color_for(g, std::io::stderr().is_terminal())
 }
 
+/// The one colour policy (netfence_text::color_enabled) for a stream that is
+/// or is not a terminal.
 pub(crate) fn color_for(g: &Global, terminal: bool) -> bool {
-    match g.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
-    }
+    let choice = match g.color {
+        ColorChoice::Always => netfence_text::ColorChoice::Always,
+        ColorChoice::Never => netfence_text::ColorChoice::Never,
+        ColorChoice::Auto => netfence_text::ColorChoice::Auto,
+    };
+    netfence_text::color_enabled(choice, terminal)
+}
+
+/// Prints a text report, its verdicts and changes coloured when stdout gets colour.
+pub(crate) fn print_text(g: &Global, text: &str) {
+    let on = color_for(g, std::io::stdout().is_terminal());
+    out!("{}", netfence_text::highlight(text, on));
 }

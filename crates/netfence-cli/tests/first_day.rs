@@ -352,3 +352,145 @@ fn counts_agree_with_their_nouns() {
         bad.stderr
     );
 }
+
+#[test]
+fn one_colour_policy_everywhere() {
+    let esc = "\x1b[";
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "check",
+            "app/deployment/frontend",
+            "app/deployment/api",
+            "examples/guide",
+            "--port",
+            "8080",
+        ],
+        vec!["report", "examples/guide-no-dns"],
+        vec!["describe", "pod", "app/deployment/api", "examples/guide"],
+        vec![
+            "diff",
+            "examples/guide",
+            "examples/guide",
+            "--with",
+            "examples/allow-all.yaml",
+        ],
+        vec!["lint", "examples/guide-no-dns"],
+    ];
+    for args in cases {
+        // The harness sets NO_COLOR and pipes stdout: no colour...
+        let plain = netfence(&args);
+        assert!(!plain.stdout.contains(esc), "{args:?}");
+        // ...unless asked for: --color always wins over NO_COLOR and a pipe.
+        let mut always = args.clone();
+        always.extend(["--color", "always"]);
+        let r = netfence(&always);
+        assert!(
+            r.stdout.contains(esc),
+            "{args:?}: no colour with --color always"
+        );
+        let mut never = args.clone();
+        never.extend(["--color", "never"]);
+        assert!(!netfence(&never).stdout.contains(esc), "{args:?}");
+    }
+}
+
+#[test]
+fn text_wraps_at_the_terminal_width_between_words_only() {
+    let run = |columns: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_netfence"))
+            .args(["lint", "examples/guide-no-dns", "--color", "never"])
+            .current_dir(root())
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let narrow = run("60");
+    // The wrapped message lines of each finding (source snippets are quoted as they are).
+    let wrapped = narrow.lines().filter(|l| {
+        ["  │ ", "  ☞ ", "  × ", "  ⚠ "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    });
+    for line in wrapped {
+        assert!(line.chars().count() <= 60, "too wide: {line}");
+        // Never inside a name: an id is split neither at `/` nor at `-`.
+        let t = line.trim_end();
+        assert!(
+            !t.ends_with('/') && !t.ends_with("kube-"),
+            "broken name: {line}"
+        );
+    }
+    assert!(narrow.contains("kube-system/deployment/coredns"));
+    let wide = run("160");
+    assert!(wide.lines().any(|l| l.chars().count() > 100), "{wide}");
+}
+
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "_netfence()"),
+        ("zsh", "#compdef netfence"),
+        ("fish", "complete -c netfence"),
+    ] {
+        let r = netfence(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains(marker), "{shell}");
+        // Subcommands and their flags are completed.
+        assert!(
+            r.stdout.contains("check") && r.stdout.contains("per-pair"),
+            "{shell}"
+        );
+    }
+    let man = netfence(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.contains(".TH netfence 1"), "{}", man.stdout);
+    assert!(man.stdout.contains("netfence\\-lint"));
+}
+
+#[test]
+fn matrix_leaves_out_pairs_of_two_external_ranges() {
+    let externals = |args: &[&str]| -> usize {
+        let r = netfence(args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let external: std::collections::HashSet<&str> = v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "external")
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        let mut pairs = 0;
+        for c in v["connections"].as_array().unwrap() {
+            let ids = |k: &str| -> Vec<&str> {
+                c[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap())
+                    .collect()
+            };
+            for s in ids("src") {
+                for d in ids("dst") {
+                    pairs += usize::from(external.contains(s) && external.contains(d));
+                }
+            }
+        }
+        pairs
+    };
+    for per_pair in [false, true] {
+        let mut args = vec!["matrix", "examples/shop", "-o", "json"];
+        if per_pair {
+            args.push("--per-pair");
+        }
+        assert_eq!(externals(&args), 0, "per_pair {per_pair}");
+        args.push("--external-pairs");
+        assert!(externals(&args) > 0, "per_pair {per_pair}");
+    }
+    let text = netfence(&["matrix", "examples/guide"]);
+    assert!(
+        !text.stdout.contains("0.0.0.0/0 -> ::/0"),
+        "{}",
+        text.stdout
+    );
+}

@@ -25,6 +25,9 @@ pub struct MatrixFilter {
     pub protocol: Option<netfence_model::Protocol>,
     /// One entry per pair instead of grouped entries.
     pub per_pair: bool,
+    /// Leave out pairs of two external address groups: traffic between two
+    /// outside ranges never crosses the cluster.
+    pub skip_external_pairs: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -135,6 +138,10 @@ impl Engine<'_> {
     }
 
     fn pair_in_scope(&self, a: EpId, b: EpId, f: &MatrixFilter) -> bool {
+        let external = |e: EpId| self.endpoints[e].kind == EndpointKind::External;
+        if f.skip_external_pairs && external(a) && external(b) {
+            return false;
+        }
         match &f.namespaces {
             None => true,
             Some(list) => [a, b].iter().any(|&e| {
@@ -222,10 +229,15 @@ impl Engine<'_> {
                     .or_default()
                     .extend(h.iter().map(|&e| self.endpoints[e].id.clone()));
             }
-            // Namespace filtering is per pair, so it may split a group entry.
+            // Namespace and external-pair filtering is per pair, so it may
+            // split a group entry.
+            let per_source = f.namespaces.is_some()
+                || (f.skip_external_pairs
+                    && g.iter()
+                        .any(|&e| self.endpoints[e].kind == EndpointKind::External));
             for (set, dsts) in row {
                 let srcs: Vec<String> = g.iter().map(|&e| self.endpoints[e].id.clone()).collect();
-                if f.namespaces.is_some() {
+                if per_source {
                     for &s in g {
                         let kept: Vec<String> = dsts
                             .iter()

@@ -185,6 +185,25 @@ impl miette::Diagnostic for Rendered {
     }
 }
 
+/// The width text is wrapped to: the terminal's, set once by the binary
+/// (`set_width`), else 100 columns.
+static WIDTH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(100);
+
+/// Least and most columns wrapping uses, whatever the terminal says.
+const MIN_WIDTH: usize = 60;
+const MAX_WIDTH: usize = 200;
+
+pub fn set_width(columns: usize) {
+    WIDTH.store(
+        columns.clamp(MIN_WIDTH, MAX_WIDTH),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+pub fn width() -> usize {
+    WIDTH.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Renders diagnostics the way rustc and miette do: the message, `file:line:col`,
 /// the snippet with the offending field underlined, the field path and the help.
 pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> String {
@@ -195,7 +214,11 @@ pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> Str
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme)
         .with_context_lines(1)
-        .with_width(100);
+        .with_width(width())
+        // Wrap between words only: never inside a name, a label key or a path.
+        .with_break_words(false)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
     for d in diagnostics {
         let mut message = d.message.clone();

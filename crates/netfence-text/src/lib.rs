@@ -122,3 +122,203 @@ mod tests {
         assert_eq!(agree(0, "adds", "add"), "add");
     }
 }
+
+/// `--color`: what the user asked for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The one colour policy of every command: `--color always`/`never` win;
+/// otherwise colour only on a terminal, and never with `NO_COLOR` set (to
+/// anything but the empty string, as no-color.org says) or `TERM=dumb`.
+pub fn color_enabled(choice: ColorChoice, terminal: bool) -> bool {
+    color_policy(
+        choice,
+        terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+fn color_policy(
+    choice: ColorChoice,
+    terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            terminal && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
+/// ANSI styles for the few words netfence highlights.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Style {
+    /// A verdict that allows (green, bold).
+    Good,
+    /// A verdict that denies, an error (red, bold).
+    Bad,
+    /// A warning or callout (yellow).
+    Warn,
+    /// Added (green).
+    Added,
+    /// Removed (red).
+    Removed,
+    /// A section heading (bold).
+    Heading,
+}
+
+/// `text` in `style` when `on`.
+pub fn paint(text: &str, style: Style, on: bool) -> String {
+    if !on {
+        return text.to_string();
+    }
+    let code = match style {
+        Style::Good => "1;32",
+        Style::Bad => "1;31",
+        Style::Warn => "33",
+        Style::Added => "32",
+        Style::Removed => "31",
+        Style::Heading => "1",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Colours the words of a rendered report that carry its meaning: verdicts
+/// (`ALLOWED:`, `DENIED:`, `[DENY]`, `[ok  ]`), warnings, callouts, and diff's
+/// added and removed connections. Plain text comes back unchanged when `on` is
+/// false, so every surface can pass its output through.
+pub fn highlight(text: &str, on: bool) -> String {
+    if !on {
+        return text.to_string();
+    }
+    const PREFIXES: &[(&str, Style)] = &[
+        ("ALLOWED", Style::Good),
+        ("DENIED", Style::Bad),
+        ("[DENY]", Style::Bad),
+        ("[ok  ]", Style::Good),
+        ("NOT ANALYZED", Style::Warn),
+        ("warning:", Style::Warn),
+        ("error:", Style::Bad),
+        ("! ", Style::Warn),
+    ];
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let styled = PREFIXES.iter().find_map(|(p, s)| {
+            body.strip_prefix(p)
+                .map(|rest| format!("{indent}{}{rest}", paint(p, *s, true)))
+        });
+        let styled = styled.or_else(|| {
+            // A heading: `may receive from:`, `Callouts:`.
+            let t = body.trim_end();
+            (t.ends_with(':') && !t.contains(": ") && t.len() > 1).then(|| {
+                let newline = &body[t.len()..];
+                format!("{indent}{}{newline}", paint(t, Style::Heading, true))
+            })
+        });
+        let styled = styled.or_else(|| {
+            // diff: `-> dst: +TCP 80; -UDP 53`
+            let (head, conns) = body.split_once(": ")?;
+            if !head.starts_with("-> ") {
+                return None;
+            }
+            let parts: Vec<String> = conns
+                .trim_end_matches('\n')
+                .split("; ")
+                .map(|c| match c.chars().next() {
+                    Some('+') => paint(c, Style::Added, true),
+                    Some('-') => paint(c, Style::Removed, true),
+                    _ => c.to_string(),
+                })
+                .collect();
+            let newline = if line.ends_with('\n') { "\n" } else { "" };
+            Some(format!("{indent}{head}: {}{newline}", parts.join("; ")))
+        });
+        // `file:line:col: error: ...` lines (report's lint summary).
+        let styled = styled.unwrap_or_else(|| {
+            line.replacen(
+                ": error: ",
+                &format!(": {}: ", paint("error", Style::Bad, true)),
+                1,
+            )
+            .replacen(
+                ": warning: ",
+                &format!(": {}: ", paint("warning", Style::Warn, true)),
+                1,
+            )
+        });
+        out.push_str(&styled);
+    }
+    out
+}
+
+/// The width text is wrapped to: the terminal's, set once by the binary, else
+/// 100 columns. Kept in the model, whose diagnostics are the first text wrapped.
+pub use netfence_model::diag::{set_width, width};
+
+#[cfg(test)]
+mod style_tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn one_colour_policy() {
+        let t = Some(OsStr::new("xterm-256color"));
+        assert!(color_policy(ColorChoice::Auto, true, None, t));
+        assert!(!color_policy(ColorChoice::Auto, false, None, t));
+        assert!(!color_policy(
+            ColorChoice::Auto,
+            true,
+            Some(OsStr::new("1")),
+            t
+        ));
+        assert!(color_policy(
+            ColorChoice::Auto,
+            true,
+            Some(OsStr::new("")),
+            t
+        ));
+        assert!(!color_policy(
+            ColorChoice::Auto,
+            true,
+            None,
+            Some(OsStr::new("dumb"))
+        ));
+        assert!(color_policy(
+            ColorChoice::Always,
+            false,
+            Some(OsStr::new("1")),
+            Some(OsStr::new("dumb"))
+        ));
+        assert!(!color_policy(ColorChoice::Never, true, None, t));
+    }
+
+    #[test]
+    fn highlight_colours_verdicts_and_changes_only_when_on() {
+        let text = "DENIED: a -> b (TCP/80)\n  [DENY] egress\n    -> c: +TCP 80; -UDP 53\nplain\n";
+        assert_eq!(highlight(text, false), text);
+        let on = highlight(text, true);
+        assert!(on.starts_with("\x1b[1;31mDENIED\x1b[0m: a -> b"));
+        assert!(on.contains("  \x1b[1;31m[DENY]\x1b[0m egress\n"));
+        assert!(on.contains("-> c: \x1b[32m+TCP 80\x1b[0m; \x1b[31m-UDP 53\x1b[0m\n"));
+        assert!(on.ends_with("plain\n"));
+    }
+
+    #[test]
+    fn width_is_clamped() {
+        set_width(20);
+        assert_eq!(width(), 60);
+        set_width(132);
+        assert_eq!(width(), 132);
+        set_width(100);
+    }
+}

@@ -9,7 +9,7 @@ use netfence_views::check;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_data};
+use crate::output::{TextJson, format, print_data, print_text};
 
 #[derive(Args)]
 pub(crate) struct CheckArgs {
@@ -49,7 +49,7 @@ pub(crate) fn run(g: &Global, a: CheckArgs) -> Result<u8, String> {
     let report = check::check(&engine, &sources, &g.load_options(), &q)?;
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
-        TextJson::Text => out!("{}", check::render_text(&engine, &sources, &report, &q)),
+        TextJson::Text => print_text(g, &check::render_text(&engine, &sources, &report, &q)),
     }
     Ok(if report.allowed { 0 } else { 1 })
 }

@@ -9,7 +9,7 @@ use netfence_views::describe;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_data};
+use crate::output::{TextJson, format, print_data, print_text};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum DescribeKind {
@@ -75,7 +75,7 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
             if json {
                 print_data(&d, yaml)?
             } else {
-                out!("{}", describe::policy_text(&d))
+                print_text(g, &describe::policy_text(&d))
             }
         }
         DescribeKind::Pod | DescribeKind::Workload(_) => {
@@ -93,7 +93,7 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
             if json {
                 print_data(&d, yaml)?
             } else {
-                out!("{}", describe::pod_text(&d))
+                print_text(g, &describe::pod_text(&d))
             }
         }
         DescribeKind::Namespace => {
@@ -101,7 +101,7 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
             if json {
                 print_data(&d, yaml)?
             } else {
-                out!("{}", describe::namespace_text(&d))
+                print_text(g, &describe::namespace_text(&d))
             }
         }
     }

@@ -6,7 +6,7 @@ use netfence_model::LoadOptions;
 
 use crate::args::Global;
 use crate::input::{load_read, nothing_found, nothing_found_message, read_overlays, read_side};
-use crate::output::{format, print_data};
+use crate::output::{format, print_data, print_text};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -110,7 +110,7 @@ pub(crate) fn run(g: &Global, a: DiffArgs) -> Result<u8, String> {
         Format::Json => print_data(&d, false)?,
         Format::Yaml => print_data(&d, true)?,
         Format::Md => out!("{}", netfence_diff::render::markdown(&d)),
-        Format::Text => out!("{}", netfence_diff::render::text(&d)),
+        Format::Text => print_text(g, &netfence_diff::render::text(&d)),
     }
     let fail_on = match a.fail_on {
         FailOn::Added => netfence_diff::FailOn::Added,

@@ -9,7 +9,7 @@ use netfence_lab::session;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_data};
+use crate::output::{TextJson, format, print_data, print_text};
 
 #[derive(Args)]
 pub(crate) struct Output {
@@ -152,7 +152,7 @@ fn run_lab(
     let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
-        TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
+        TextJson::Text => print_text(g, &netfence_lab::render_text(&report)),
     }
     if keep {
         eoutln!(
@@ -233,7 +233,7 @@ fn probe(g: &Global, name: &str, output: Output) -> Result<u8, String> {
     let report = session::probe(&state, &loaded.cluster).map_err(|e| e.to_string())?;
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
-        TextJson::Text => out!("{}", netfence_lab::render_text(&report)),
+        TextJson::Text => print_text(g, &netfence_lab::render_text(&report)),
     }
     Ok(if report.mismatches == 0 { 0 } else { 1 })
 }

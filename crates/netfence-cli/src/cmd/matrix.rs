@@ -9,7 +9,7 @@ use netfence_views::matrix;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{format, print_data};
+use crate::output::{format, print_data, print_text};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -35,6 +35,10 @@ pub(crate) struct MatrixArgs {
     /// One entry per pair instead of grouped entries.
     #[arg(long)]
     per_pair: bool,
+    /// Also list connections between two external address ranges (left out
+    /// by default: that traffic never crosses the cluster).
+    #[arg(long)]
+    external_pairs: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     output: Option<Format>,
@@ -54,12 +58,13 @@ pub(crate) fn run(g: &Global, a: MatrixArgs) -> Result<u8, String> {
         port: a.port,
         protocol: a.protocol,
         per_pair: a.per_pair,
+        skip_external_pairs: !a.external_pairs,
     };
     let m = engine.matrix(&filter);
     match fmt {
         Format::Json => print_data(&m, false)?,
         Format::Yaml => print_data(&m, true)?,
-        Format::Text => out!("{}", matrix::text(&m)),
+        Format::Text => print_text(g, &matrix::text(&m)),
         Format::Csv => out!("{}", matrix::csv(&m)),
         Format::Md => out!("{}", matrix::markdown(&m)),
         Format::Dot => out!("{}", matrix::dot(&m)),

@@ -9,7 +9,7 @@ use netfence_views::report;
 use crate::args::{Global, Inputs};
 use crate::cmd::lint::{LintArgs, lint_settings, run_lint};
 use crate::input::load;
-use crate::output::{format, print_data};
+use crate::output::{format, print_data, print_text};
 
 /// How many findings `netfence report` quotes from lint.
 const REPORT_TOP_FINDINGS: usize = 5;
@@ -68,10 +68,13 @@ pub(crate) fn run(g: &Global, a: ReportArgs) -> Result<u8, String> {
             }
         }
         ReportFormat::Text => {
-            out!("{}", report::text(&r));
-            out!(
-                "\n{}",
-                netfence_lint::output::summary_text(&lint, &sources, REPORT_TOP_FINDINGS)
+            print_text(g, &report::text(&r));
+            print_text(
+                g,
+                &format!(
+                    "\n{}",
+                    netfence_lint::output::summary_text(&lint, &sources, REPORT_TOP_FINDINGS)
+                ),
             );
         }
     }

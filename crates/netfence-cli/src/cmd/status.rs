@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::args::Global;
 use crate::cmd::enforce::target;
-use crate::output::{TextJson, format, print_data};
+use crate::output::{TextJson, format, print_data, print_text};
 
 #[derive(Args)]
 pub(crate) struct StatusArgs {
@@ -21,7 +21,7 @@ pub(crate) fn run(g: &Global, args: StatusArgs) -> Result<u8, String> {
     let s = netfence_nft::status::status(&target(&args.netns))?;
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&s, fmt == TextJson::Yaml)?,
-        TextJson::Text => out!("{}", netfence_nft::status::render_text(&s)),
+        TextJson::Text => print_text(g, &netfence_nft::status::render_text(&s)),
     }
     Ok(0)
 }
