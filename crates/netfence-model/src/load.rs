@@ -84,7 +84,15 @@ pub(crate) fn parse_file(
             document: di,
             prefix: Vec::new(),
         };
-        collect_objects(&doc.root, origin, overlay, &opts.namespace, raw, diags);
+        collect_objects(
+            &doc.root,
+            &sources.files[fi].text,
+            origin,
+            overlay,
+            &opts.namespace,
+            raw,
+            diags,
+        );
     }
     sources.files[fi].documents = docs;
 }

@@ -74,7 +74,12 @@ pub struct Located {
 }
 
 impl Sources {
-    pub fn add(&mut self, name: String, text: String) -> FileId {
+    /// Adds a file. A UTF-8 byte-order mark (editors on Windows write one) is
+    /// dropped, as kubectl does, so that line 1 reads as written.
+    pub fn add(&mut self, name: String, mut text: String) -> FileId {
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let id = FileId(self.files.len() as u32);
         self.files.push(SourceFile {
             name,

@@ -25,6 +25,7 @@ use crate::model::*;
 use crate::objects::RawObject;
 use crate::policy::convert_policy;
 use crate::sources::{FieldLoc, ObjectOrigin};
+use crate::validate;
 
 use workloads::Workload;
 
@@ -35,6 +36,9 @@ pub(crate) struct ClusterBuilder<'a> {
     pod_owners: Vec<Option<OwnerReference>>,
     /// First place each namespace was referenced, for the "not declared" warning.
     referenced: BTreeMap<String, FieldLoc>,
+    /// Namespaces whose Namespace object was rejected: "not declared" would be
+    /// a consequence of that error, not news.
+    rejected_namespaces: BTreeSet<String>,
 }
 
 impl<'a> ClusterBuilder<'a> {
@@ -48,6 +52,7 @@ impl<'a> ClusterBuilder<'a> {
             workloads: Vec::new(),
             pod_owners: Vec::new(),
             referenced: BTreeMap::new(),
+            rejected_namespaces: BTreeSet::new(),
         }
     }
 
@@ -66,6 +71,13 @@ impl<'a> ClusterBuilder<'a> {
         let info = kinds::lookup(&obj.api_version, &obj.kind);
         let legacy_policy = obj.kind == net::NetworkPolicy::KIND
             && obj.api_version.split('/').next() == Some("extensions");
+        if let Some(k) = info {
+            check_names(k, obj, diags);
+        }
+        let misspelled = match info {
+            None if !legacy_policy => kinds::similar(&obj.api_version, &obj.kind),
+            _ => None,
+        };
         match info {
             Some(k) if k.kind == Kind::NetworkPolicy && obj.api_version == k.api_version => {
                 if let Some(np) = decode_strict::<net::NetworkPolicy>(&obj.json, &obj.origin, diags)
@@ -81,6 +93,16 @@ impl<'a> ClusterBuilder<'a> {
             }) => self.unserved_policy_version(obj, diags),
             None if legacy_policy => self.unserved_policy_version(obj, diags),
             Some(k) => self.add_known(k.kind, obj, &ns, diags),
+            None if let Some(k) = misspelled => diags.push(
+                Diagnostic::error(
+                    format!("unknown kind `{}` in `{}`", obj.kind, obj.api_version),
+                    Anchor::Field {
+                        loc: root_loc(&obj.origin).key("kind"),
+                        key: false,
+                    },
+                )
+                .with_help(format!("did you mean `{}`?", k.name)),
+            ),
             _ if is_policy_like(&obj.api_version, &obj.kind) => {
                 self.cluster.unanalyzed.push(Unanalyzed {
                     api_version: obj.api_version.clone(),
@@ -112,6 +134,9 @@ impl<'a> ClusterBuilder<'a> {
             .iter()
             .any(|d| d.severity == Severity::Error)
         {
+            if info.is_some_and(|k| k.kind == Kind::Namespace) {
+                self.rejected_namespaces.insert(obj.name.clone());
+            }
             let what = obj.describe();
             for d in &mut diags[before..] {
                 if d.object.is_none() {
@@ -199,7 +224,7 @@ impl<'a> ClusterBuilder<'a> {
             .map(|n| n.name.clone())
             .collect();
         for (ns, loc) in std::mem::take(&mut self.referenced) {
-            if declared.contains(&ns) {
+            if declared.contains(&ns) || self.rejected_namespaces.contains(&ns) {
                 continue;
             }
             diags.push(
@@ -237,6 +262,56 @@ pub(crate) fn root_loc(origin: &ObjectOrigin) -> FieldLoc {
     FieldLoc {
         origin: origin.clone(),
         path: Vec::new(),
+    }
+}
+
+/// Names as the API server validates them per kind (apimachinery's
+/// `NameIsDNSSubdomain`, `NameIsDNS1035Label`, `ValidateNamespaceName`).
+/// Namespace and NetworkPolicy names are checked where they are built.
+fn check_names(k: &KindInfo, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+    let meta = root_loc(&obj.origin).key("metadata");
+    if !k.cluster_scoped
+        && let Some(ns) = obj
+            .json
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(|n| n.as_str())
+            .filter(|n| !n.is_empty())
+        && let Some(problem) = validate::dns1123_label_problem(ns)
+    {
+        diags.push(
+            Diagnostic::error(
+                format!("invalid namespace `{ns}`: {problem}"),
+                Anchor::Field {
+                    loc: meta.key("namespace"),
+                    key: false,
+                },
+            )
+            .with_help("a namespace name is a DNS label: at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit"),
+        );
+    }
+    let (problem, rule) = match k.kind {
+        Kind::Namespace | Kind::NetworkPolicy => return,
+        Kind::Service => (
+            validate::dns1035_label_problem(&obj.name),
+            "a Service name is a DNS-1035 label: at most 63 lowercase letters, digits and `-`, starting with a letter and ending with a letter or digit",
+        ),
+        _ => (
+            validate::dns1123_subdomain_problem(&obj.name),
+            "the name is a DNS subdomain: at most 253 lowercase letters, digits, `-` and `.`, each part starting and ending with a letter or digit",
+        ),
+    };
+    if let Some(problem) = problem {
+        diags.push(
+            Diagnostic::error(
+                format!("invalid {} name `{}`: {problem}", k.name, obj.name.escape_debug()),
+                Anchor::Field {
+                    loc: meta.key("name"),
+                    key: false,
+                },
+            )
+            .with_help(rule),
+        );
     }
 }
 

@@ -26,7 +26,7 @@ pub(super) struct Workload {
 }
 
 impl ClusterBuilder<'_> {
-    pub(super) fn workload<T: serde::de::DeserializeOwned>(
+    pub(super) fn workload<T: serde::de::DeserializeOwned + k8s_openapi::Resource>(
         &mut self,
         obj: &RawObject,
         ns: &str,
