@@ -64,6 +64,10 @@ struct Global {
     /// Leave an object out (what-if): KIND/NAMESPACE/NAME.
     #[arg(long = "without", global = true, value_name = "KIND/NS/NAME")]
     without: Vec<String>,
+    /// Skip files and directories found in input directories that match GLOB
+    /// (`*` within a path part, `**` across parts), e.g. `--exclude 'legacy/**'`.
+    #[arg(long = "exclude", global = true, value_name = "GLOB")]
+    exclude: Vec<String>,
     /// Cluster DNS pods as NAMESPACE/SELECTOR (default kube-system/k8s-app=kube-dns).
     #[arg(long = "cluster-dns", global = true, value_name = "NS/SELECTOR")]
     cluster_dns: Option<String>,
@@ -357,7 +361,7 @@ pub(crate) fn load(
     let mut all: Vec<PathBuf> = paths.to_vec();
     all.extend(inputs.files.iter().cloned());
     let mut sources = Sources::default();
-    let mut diags = netfence_model::read_inputs(&all, &mut sources, false);
+    let mut diags = netfence_model::read_inputs_excluding(&all, &mut sources, false, &g.exclude);
     read_overlays(g, &mut sources, &mut diags);
     load_read(g, sources, diags, &load_options(g), None)
 }
@@ -406,8 +410,9 @@ fn load_read(
                 .filter(|d| d.severity == Severity::Error)
                 .count();
             let shown: Vec<Diagnostic> = diags
-                .into_iter()
+                .iter()
                 .filter(|d| g.verbose || d.severity >= Severity::Warning)
+                .cloned()
                 .collect();
             let mut err = std::io::stderr().lock();
             let _ = write!(
@@ -419,21 +424,24 @@ fn load_read(
                 Some(side) => format!("the {side} input"),
                 None => "the input".to_string(),
             };
-            let _ = writeln!(
-                err,
-                "error: {errors} error(s) in {input}; nothing was analyzed (a partial answer could hide an isolating policy)"
-            );
+            let why = netfence_model::diag::withheld_reason(&diags);
+            let _ = writeln!(err, "error: {errors} error(s) in {input}; {why}");
             Err(EXIT_ERROR)
         }
     }
 }
 
 /// Reads one side of `diff`: `git:REV[:PATH]`, or a file, directory or `-`.
-fn read_side(spec: &str) -> (Sources, Vec<Diagnostic>) {
+fn read_side(g: &Global, spec: &str) -> (Sources, Vec<Diagnostic>) {
     let mut sources = Sources::default();
     let diags = match spec.strip_prefix("git:") {
         Some(rev) => netfence_model::read_git(rev, &mut sources),
-        None => netfence_model::read_inputs(&[PathBuf::from(spec)], &mut sources, false),
+        None => netfence_model::read_inputs_excluding(
+            &[PathBuf::from(spec)],
+            &mut sources,
+            false,
+            &g.exclude,
+        ),
     };
     (sources, diags)
 }
@@ -462,9 +470,9 @@ fn diff(g: &Global, before: &str, after: &str, fail_on: FailOn) -> Result<u8, St
         without: Vec::new(),
         ..load_options(g)
     };
-    let (sources, diags) = read_side(before);
+    let (sources, diags) = read_side(g, before);
     let loaded_before = load_read(g, sources, diags, &before_opts, Some("BEFORE"));
-    let (mut sources, mut diags) = read_side(after);
+    let (mut sources, mut diags) = read_side(g, after);
     read_overlays(g, &mut sources, &mut diags);
     let loaded_after = load_read(g, sources, diags, &load_options(g), Some("AFTER"));
     let ((sources_b, loaded_b), (sources_a, loaded_a)) = match (loaded_before, loaded_after) {

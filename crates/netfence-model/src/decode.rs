@@ -25,14 +25,21 @@ pub fn decode_strict<T: DeserializeOwned + Resource>(
     };
     // Copied only when a value is set aside (the input itself stays as it is).
     let mut json = std::borrow::Cow::Borrowed(json);
-    for (field, why) in TOLERATED.iter().filter(|(k, ..)| *k == T::KIND).map(|(_, f, w)| (f, w)) {
+    for (field, why) in TOLERATED
+        .iter()
+        .filter(|(k, ..)| *k == T::KIND)
+        .map(|(_, f, w)| (f, w))
+    {
         if json.get(field).is_some() {
             if let serde_json::Value::Object(map) = json.to_mut() {
                 map.remove(*field);
             }
             diags.push(Diagnostic::note(
                 format!("ignored `{field}`: {why}"),
-                Anchor::Field { loc: root.key(field), key: true },
+                Anchor::Field {
+                    loc: root.key(field),
+                    key: true,
+                },
             ));
         }
     }
@@ -115,10 +122,8 @@ pub fn decode_strict<T: DeserializeOwned + Resource>(
                     netfence_yaml::field_path_string(parent)
                 ),
             },
-            None => {
-                "remove it, or check its spelling and indentation against the API reference"
-                    .to_string()
-            }
+            None => "remove it, or check its spelling and indentation against the API reference"
+                .to_string(),
         };
         diags.push(Diagnostic::error(format!("unknown field `{field}`"), anchor).with_help(help));
     }
@@ -167,7 +172,9 @@ const REQUIRED: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Each mapping of `json` missing a field of [`REQUIRED`]: (its path, the field).
-fn missing_required<T: Resource>(json: &serde_json::Value) -> Vec<(Vec<PathSegment>, &'static str)> {
+fn missing_required<T: Resource>(
+    json: &serde_json::Value,
+) -> Vec<(Vec<PathSegment>, &'static str)> {
     fn walk(
         value: &serde_json::Value,
         path: &mut Vec<PathSegment>,
@@ -225,10 +232,20 @@ fn belongs_at(field: &str, parent: &[PathSegment]) -> Option<Vec<PathSegment>> {
         }
     }
     // Keys whose value is a list of mappings; the others hold one mapping.
-    const LISTS: &[&str] = &["ingress", "egress", "containers", "initContainers", "from", "to"];
+    const LISTS: &[&str] = &[
+        "ingress",
+        "egress",
+        "containers",
+        "initContainers",
+        "from",
+        "to",
+    ];
     // The field, and the keys of the mappings (or lists of mappings) it belongs in.
     const HOMES: &[(&str, &[&str])] = &[
-        ("ports", &["ingress", "egress", "containers", "initContainers"]),
+        (
+            "ports",
+            &["ingress", "egress", "containers", "initContainers"],
+        ),
         ("from", &["ingress"]),
         ("to", &["egress"]),
         ("podSelector", &["from", "to", "spec"]),
@@ -237,8 +254,14 @@ fn belongs_at(field: &str, parent: &[PathSegment]) -> Option<Vec<PathSegment>> {
         ("policyTypes", &["spec"]),
         ("ingress", &["spec"]),
         ("egress", &["spec"]),
-        ("matchLabels", &["podSelector", "namespaceSelector", "selector"]),
-        ("matchExpressions", &["podSelector", "namespaceSelector", "selector"]),
+        (
+            "matchLabels",
+            &["podSelector", "namespaceSelector", "selector"],
+        ),
+        (
+            "matchExpressions",
+            &["podSelector", "namespaceSelector", "selector"],
+        ),
         ("labels", &["metadata"]),
         ("namespace", &["metadata"]),
     ];

@@ -65,6 +65,7 @@ pub(crate) fn parse_file(
 ) {
     let file = FileId(fi as u32);
     let (docs, errors) = netfence_yaml::parse_documents(&sources.files[fi].text);
+    let readable = errors.is_empty();
     for e in errors {
         let help = match &e.kind {
             netfence_yaml::YamlErrorKind::Syntax(_) => {
@@ -78,6 +79,25 @@ pub(crate) fn parse_file(
         );
     }
     let overlay = sources.files[fi].overlay;
+    // A file found in a directory whose documents are all something else (a CI
+    // workflow, an application's configuration): a note, not an error. Any
+    // document with `apiVersion` or `kind` keeps the whole file strict.
+    if sources.files[fi].from_directory
+        && readable
+        && docs.iter().all(|d| !looks_like_object(&d.root))
+        && docs
+            .iter()
+            .any(|d| !matches!(d.root.value, netfence_yaml::Value::Null))
+    {
+        diags.push(Diagnostic::note(
+            "skipped: not a Kubernetes manifest (no document has `apiVersion` or `kind`)",
+            Anchor::File {
+                name: sources.files[fi].name.clone(),
+            },
+        ));
+        sources.files[fi].documents = docs;
+        return;
+    }
     for (di, doc) in docs.iter().enumerate() {
         let origin = ObjectOrigin {
             file,
@@ -95,6 +115,10 @@ pub(crate) fn parse_file(
         );
     }
     sources.files[fi].documents = docs;
+}
+
+fn looks_like_object(node: &netfence_yaml::Node) -> bool {
+    node.get("apiVersion").is_some() || node.get("kind").is_some()
 }
 
 /// A boolean or number where a string belongs: show the word the user wrote,

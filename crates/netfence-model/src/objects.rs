@@ -128,12 +128,13 @@ fn collect(
         if let Some(items) = node.get("items")
             && let Value::Seq(list) = &items.value
         {
-            let defaults = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(|k| {
-                ItemDefaults {
+            let defaults = kind
+                .strip_suffix("List")
+                .filter(|k| !k.is_empty())
+                .map(|k| ItemDefaults {
                     api_version: &api_version,
                     kind: k,
-                }
-            });
+                });
             for (i, item) in list.iter().enumerate() {
                 let mut o = origin.clone();
                 o.prefix.push(PathSegment::Key("items".into()));

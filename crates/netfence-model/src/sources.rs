@@ -16,6 +16,9 @@ pub struct SourceFile {
     pub documents: Vec<Document>,
     /// Objects here replace same-named objects of earlier files silently (`--with`).
     pub overlay: bool,
+    /// Found by walking a directory (not named on the command line): skipped
+    /// with a note when plainly not a Kubernetes manifest.
+    pub from_directory: bool,
 }
 
 /// Every input file, and the parsed tree of each document, so that a field path
@@ -86,6 +89,7 @@ impl Sources {
             text,
             documents: Vec::new(),
             overlay: false,
+            from_directory: false,
         });
         id
     }

@@ -141,6 +141,7 @@ impl<'a> ClusterBuilder<'a> {
             for d in &mut diags[before..] {
                 if d.object.is_none() {
                     d.object = Some(what.clone());
+                    d.object_kind = Some(obj.kind.clone());
                 }
             }
         }
@@ -304,7 +305,11 @@ fn check_names(k: &KindInfo, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
     if let Some(problem) = problem {
         diags.push(
             Diagnostic::error(
-                format!("invalid {} name `{}`: {problem}", k.name, obj.name.escape_debug()),
+                format!(
+                    "invalid {} name `{}`: {problem}",
+                    k.name,
+                    obj.name.escape_debug()
+                ),
                 Anchor::Field {
                     loc: meta.key("name"),
                     key: false,
