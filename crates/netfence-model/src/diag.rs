@@ -45,6 +45,8 @@ pub enum DiagnosticKind {
     Other,
     /// A string belongs here, and YAML read the unquoted word as `read_as`.
     UnquotedScalar { read_as: ScalarType },
+    /// A namespace is used but has no Namespace object.
+    UndeclaredNamespace,
 }
 
 /// The non-string scalars YAML reads unquoted words as.
@@ -279,7 +281,7 @@ pub fn withheld_reason(diagnostics: &[Diagnostic]) -> String {
     } else if kinds.contains(&"NetworkPolicy") {
         "nothing was analyzed: an answer without the rejected NetworkPolicy could be wrong in either direction".to_string()
     } else if !kinds.is_empty() {
-        let rejected: Vec<String> = kinds.iter().map(|k| format!("{k}s")).collect();
+        let rejected: Vec<String> = kinds.iter().map(|k| format!("{k}(s)")).collect();
         format!(
             "nothing was analyzed: without the rejected {}, policies would select from an incomplete cluster",
             rejected.join(", ")

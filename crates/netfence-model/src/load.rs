@@ -46,6 +46,9 @@ pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Dia
     let cluster = builder.finish(&mut diags);
     quote_hints(&mut diags, sources);
     if diags.iter().any(|d| d.severity == Severity::Error) {
+        // What a rejected object would have declared is not news while it is
+        // rejected: only its errors are.
+        diags.retain(|d| d.kind != DiagnosticKind::UndeclaredNamespace);
         return Err(diags);
     }
     Ok(Loaded {

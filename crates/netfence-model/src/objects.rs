@@ -19,12 +19,27 @@ pub(crate) struct RawObject {
 }
 
 impl RawObject {
+    /// `Pod app/web`, with control characters escaped: names are printed
+    /// before they are validated.
     pub(crate) fn describe(&self) -> String {
-        match &self.namespace {
+        let text = match &self.namespace {
             Some(ns) if !is_cluster_scoped(&self.kind) => {
                 format!("{} {}/{}", self.kind, ns, self.name)
             }
             _ => format!("{} {}", self.kind, self.name),
+        };
+        if text.chars().any(char::is_control) {
+            text.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            text
         }
     }
 }

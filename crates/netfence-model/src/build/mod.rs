@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use netfence_yaml::PathSegment;
 
 use crate::decode::decode_strict;
-use crate::diag::{Anchor, Diagnostic, Severity};
+use crate::diag::{Anchor, Diagnostic, DiagnosticKind, Severity};
 use crate::kinds::{self, Kind, KindInfo};
 use crate::labels::Labels;
 use crate::load::LoadOptions;
@@ -233,7 +233,8 @@ impl<'a> ClusterBuilder<'a> {
                     format!("namespace `{ns}` is used but not declared; netfence assumes it exists with only the label {NAMESPACE_NAME_LABEL}={ns} (its other labels are unknown)"),
                     Anchor::Field { loc, key: true },
                 )
-                .with_help(format!("add the Namespace object (`kubectl get namespace {ns} -o yaml`) so namespaceSelectors are evaluated on its real labels")),
+                .with_help(format!("add the Namespace object (`kubectl get namespace {ns} -o yaml`) so namespaceSelectors are evaluated on its real labels"))
+                .with_kind(DiagnosticKind::UndeclaredNamespace),
             );
             self.implicit_namespace(&ns);
         }
