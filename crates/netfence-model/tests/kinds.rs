@@ -65,3 +65,22 @@ fn an_unquoted_number_where_a_string_belongs_gets_the_word_quoted() {
         "{text}"
     );
 }
+
+#[test]
+fn workload_versions_no_kubernetes_serves_are_refused_not_skipped() {
+    for (api, write) in [
+        ("apps/v1beta2", "apps/v1"),
+        ("extensions/v1beta1", "apps/v1"),
+    ] {
+        let (ok, text) = short(&format!(
+            "apiVersion: {api}\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  selector: {{matchLabels: {{a: b}}}}\n  template: {{metadata: {{labels: {{a: b}}}}}}\n"
+        ));
+        assert!(!ok, "{api}: {text}");
+        assert!(
+            text.contains(&format!(
+                "in.yaml:1:13: error: Deployment default/d: `{api}` is not a served Deployment version [apiVersion] (help: write `apiVersion: {write}`)"
+            )),
+            "{text}"
+        );
+    }
+}

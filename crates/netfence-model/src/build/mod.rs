@@ -9,7 +9,6 @@ mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::Resource as _;
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, core::v1 as corev1, networking::v1 as net,
 };
@@ -69,13 +68,26 @@ impl<'a> ClusterBuilder<'a> {
         let ns = obj.namespace.clone().unwrap_or_else(|| "default".into());
         let before = diags.len();
         let info = kinds::lookup(&obj.api_version, &obj.kind);
-        let legacy_policy = obj.kind == net::NetworkPolicy::KIND
-            && obj.api_version.split('/').next() == Some("extensions");
+        // Kinds the `extensions` group served until Kubernetes 1.16.
+        let legacy = (obj.api_version.split('/').next() == Some("extensions"))
+            .then(|| {
+                kinds::KINDS.iter().find(|k| {
+                    k.name == obj.kind
+                        && matches!(
+                            k.kind,
+                            Kind::NetworkPolicy
+                                | Kind::Deployment
+                                | Kind::DaemonSet
+                                | Kind::ReplicaSet
+                        )
+                })
+            })
+            .flatten();
         if let Some(k) = info {
             check_names(k, obj, diags);
         }
         let misspelled = match info {
-            None if !legacy_policy => kinds::similar(&obj.api_version, &obj.kind),
+            None if legacy.is_none() => kinds::similar(&obj.api_version, &obj.kind),
             _ => None,
         };
         match info {
@@ -87,11 +99,8 @@ impl<'a> ClusterBuilder<'a> {
                     self.cluster.policies.push(p);
                 }
             }
-            Some(KindInfo {
-                kind: Kind::NetworkPolicy,
-                ..
-            }) => self.unserved_policy_version(obj, diags),
-            None if legacy_policy => self.unserved_policy_version(obj, diags),
+            None if let Some(k) = legacy => unserved_version(k, obj, diags),
+            Some(k) if obj.api_version != k.api_version => unserved_version(k, obj, diags),
             Some(k) => self.add_known(k.kind, obj, &ns, diags),
             None if let Some(k) = misspelled => diags.push(
                 Diagnostic::error(
@@ -145,16 +154,6 @@ impl<'a> ClusterBuilder<'a> {
                 }
             }
         }
-    }
-
-    fn unserved_policy_version(&self, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
-        diags.push(
-            Diagnostic::error(
-                format!("`{}` is not a served NetworkPolicy version", obj.api_version),
-                Anchor::Field { loc: root_loc(&obj.origin).key("apiVersion"), key: false },
-            )
-            .with_help("write `apiVersion: networking.k8s.io/v1` (the only NetworkPolicy version since Kubernetes 1.16)"),
-        );
     }
 
     /// Builds an object of a kind netfence reads, other than NetworkPolicy.
@@ -265,6 +264,26 @@ pub(crate) fn root_loc(origin: &ObjectOrigin) -> FieldLoc {
         origin: origin.clone(),
         path: Vec::new(),
     }
+}
+
+/// An API version of a kind netfence reads that no supported Kubernetes serves
+/// (`extensions/v1beta1`, `apps/v1beta2`): refused, as the API server does.
+fn unserved_version(k: &KindInfo, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+    let help = if k.kind == Kind::NetworkPolicy {
+        "write `apiVersion: networking.k8s.io/v1` (the only NetworkPolicy version since Kubernetes 1.16)".to_string()
+    } else {
+        format!("write `apiVersion: {}`", k.api_version)
+    };
+    diags.push(
+        Diagnostic::error(
+            format!("`{}` is not a served {} version", obj.api_version, k.name),
+            Anchor::Field {
+                loc: root_loc(&obj.origin).key("apiVersion"),
+                key: false,
+            },
+        )
+        .with_help(help),
+    );
 }
 
 /// Names as the API server validates them per kind (apimachinery's
