@@ -132,7 +132,7 @@ fn warn_unaddressed(engine: &Engine) {
         eprintln!(
             "warning: {} endpoint(s) have no pod IP in the input, so no rule can match their traffic: {}\n  give Pod objects with status.podIP (kubectl get pods -A -o yaml), or try the policies in `netfence lab run`",
             missing.len(),
-            netfence_views::short_list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            netfence_text::short_list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         );
     }
 }

@@ -68,7 +68,7 @@ struct Global {
     /// (`*` within a path part, `**` across parts), e.g. `--exclude 'legacy/**'`.
     #[arg(long = "exclude", global = true, value_name = "GLOB")]
     exclude: Vec<String>,
-    /// Cluster DNS pods as NAMESPACE/SELECTOR (default kube-system/k8s-app=kube-dns).
+    /// Cluster DNS pods as NAMESPACE/SELECTOR (default: kube-system/k8s-app in (kube-dns,coredns)).
     #[arg(long = "cluster-dns", global = true, value_name = "NS/SELECTOR")]
     cluster_dns: Option<String>,
     /// Whether ipBlock peers match pod IPs (most CNIs: true; Cilium: false).

@@ -6,12 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use ipnet::IpNet;
 use netfence_engine::addr::{compact_text, merge_cidrs};
-use netfence_engine::{CachedDecisions, ConnSet, EndpointKind, Engine, EpId, PortSet, SideOutcome};
+use netfence_engine::delta::{Decision, Group, Joints, Matched};
+use netfence_engine::{ConnSet, Delta, Engine, EpId, PortSet, SideOutcome};
 use netfence_model::{Direction, Protocol};
-use netfence_views::{
-    cluster_dns_endpoints, default_deny_by_namespace, dns_reach, group_of, is_cluster_dns,
-    policy_location,
-};
+use netfence_text::policy_location;
 
 use crate::{
     Callout, Change, Diff, EndpointGroup, PodPairs, Posture, PostureChange, Reason, Side, Why,
@@ -20,11 +18,11 @@ use crate::{
 
 /// Compares the reachability of two versions of the input.
 pub fn diff(before: &Side, after: &Side) -> Diff {
-    let matched = Matched::new(before, after);
-    let joints = Joints::new(before, after, &matched);
-    let changes = changes(before, after, &matched, &joints);
+    let delta = Delta::between(before.engine, after.engine);
+    let (matched, joints) = (&delta.matched, &delta.joints);
+    let changes = changes(before, after, &delta);
     let mut callouts = exposure_callouts(&changes);
-    callouts.extend(dns_callouts(before, after, &matched, &joints));
+    callouts.extend(dns_callouts(before, after, matched, joints));
     let default_deny = posture_changes(before, after);
     callouts.extend(
         default_deny
@@ -42,115 +40,12 @@ pub fn diff(before: &Side, after: &Side) -> Diff {
         summary: Default::default(),
         callouts,
         changes,
-        appeared: matched.appeared,
-        disappeared: matched.disappeared,
+        appeared: only_in(after.engine, &matched.ids_after, &matched.ids_before),
+        disappeared: only_in(before.engine, &matched.ids_before, &matched.ids_after),
         default_deny,
     };
     d.summary = summarize(&d);
     d
-}
-
-/// An endpoint on both sides; for external addresses, an overlap of one address
-/// group of each side.
-struct Shared {
-    id: String,
-    group: usize,
-    before: EpId,
-    after: EpId,
-}
-
-/// What outputs list: a workload, a pod without one, a node or an address range.
-struct Group {
-    name: String,
-    label: String,
-    namespace: Option<String>,
-    pod_like: bool,
-    external: bool,
-    /// For external groups: the addresses.
-    cidrs: Vec<IpNet>,
-    members: usize,
-}
-
-struct Matched {
-    shared: Vec<Shared>,
-    groups: Vec<Group>,
-    appeared: Vec<EndpointGroup>,
-    disappeared: Vec<EndpointGroup>,
-}
-
-impl Matched {
-    fn new(before: &Side, after: &Side) -> Matched {
-        let (eb, ea) = (before.engine, after.engine);
-        let ids = |e: &Engine| -> HashMap<String, EpId> {
-            (0..e.endpoints.len())
-                .filter(|&i| e.endpoint(i).kind != EndpointKind::External)
-                .map(|i| (e.endpoint(i).id.clone(), i))
-                .collect()
-        };
-        let (ids_b, ids_a) = (ids(eb), ids(ea));
-        let mut m = Matched {
-            shared: Vec::new(),
-            groups: Vec::new(),
-            appeared: only_in(ea, &ids_a, &ids_b),
-            disappeared: only_in(eb, &ids_b, &ids_a),
-        };
-        let mut group_index: HashMap<String, usize> = HashMap::new();
-        let mut sorted_ids: Vec<(&String, &EpId)> = ids_b.iter().collect();
-        sorted_ids.sort();
-        for (id, &b) in sorted_ids {
-            let Some(&a) = ids_a.get(id) else { continue };
-            let e = ea.endpoint(a);
-            let name = group_of(ea, a);
-            let group = *group_index.entry(name.clone()).or_insert_with(|| {
-                m.groups.push(Group {
-                    label: name.clone(),
-                    name,
-                    namespace: e.namespace.clone(),
-                    pod_like: e.is_pod_like(),
-                    external: false,
-                    cidrs: Vec::new(),
-                    members: 0,
-                });
-                m.groups.len() - 1
-            });
-            m.groups[group].members += 1;
-            m.shared.push(Shared {
-                id: id.clone(),
-                group,
-                before: b,
-                after: a,
-            });
-        }
-        let externals = |e: &Engine| -> HashMap<usize, EpId> {
-            (0..e.endpoints.len())
-                .filter(|&i| e.endpoint(i).kind == EndpointKind::External)
-                .filter_map(|i| e.endpoint(i).addr_group.map(|g| (g, i)))
-                .collect()
-        };
-        let (ext_b, ext_a) = (externals(eb), externals(ea));
-        for overlap in eb.space.overlaps(&ea.space) {
-            let (Some(&b), Some(&a)) = (ext_b.get(&overlap.left), ext_a.get(&overlap.right)) else {
-                continue;
-            };
-            let id = overlap.id();
-            m.groups.push(Group {
-                name: id.clone(),
-                label: compact_text(&overlap.cidrs),
-                namespace: None,
-                pod_like: false,
-                external: true,
-                cidrs: overlap.cidrs.clone(),
-                members: 1,
-            });
-            m.shared.push(Shared {
-                id,
-                group: m.groups.len() - 1,
-                before: b,
-                after: a,
-            });
-        }
-        m
-    }
 }
 
 /// Endpoints of `engine` (with ids `mine`) missing from `theirs`, by group.
@@ -165,7 +60,7 @@ fn only_in(
             continue;
         }
         let e = engine.endpoint(ep);
-        let name = group_of(engine, ep);
+        let name = engine.group_of(ep);
         let entry = groups.entry(name.clone()).or_insert_with(|| EndpointGroup {
             group: name.clone(),
             kind: e.kind.clone(),
@@ -183,194 +78,14 @@ fn only_in(
     out
 }
 
-/// Shared endpoints partitioned for deciding once per part.
-///
-/// A joint holds endpoints with the same class on both sides; between two
-/// endpoints that do not act as nodes (the pair exceptions of semantics.md §1.7
-/// need one that does) that is all a decision depends on. Endpoints acting as
-/// nodes are keyed by their node too, and towards them a pod's own node matters:
-/// for those pairs the other side's cells are split by node. Cells split joints
-/// by output group, so each decision lands on the workload pairs it covers.
-struct Joints {
-    members: Vec<Vec<usize>>,
-    node_like: Vec<bool>,
-    /// Cells first, then the node splits of cells.
-    blocks: Vec<Block>,
-    cells_of: Vec<Vec<usize>>,
-    /// For each cell: its blocks per (node before, node after).
-    node_blocks_of: Vec<Vec<usize>>,
-}
-
-struct Block {
-    group: usize,
-    members: Vec<usize>,
-}
-
-impl Joints {
-    fn new(before: &Side, after: &Side, matched: &Matched) -> Joints {
-        let (eb, ea) = (before.engine, after.engine);
-        let key = |e: &Engine, ep: EpId| {
-            let node_like = e.endpoint(ep).acts_as_node.clone();
-            (e.class_of[ep], node_like)
-        };
-        let mut joint_of_key = HashMap::new();
-        let mut cell_of_key: HashMap<(usize, usize), usize> = HashMap::new();
-        let mut j = Joints {
-            members: Vec::new(),
-            node_like: Vec::new(),
-            blocks: Vec::new(),
-            cells_of: Vec::new(),
-            node_blocks_of: Vec::new(),
-        };
-        for (i, s) in matched.shared.iter().enumerate() {
-            let (kb, ka) = (key(eb, s.before), key(ea, s.after));
-            let node_like = kb.1.is_some() || ka.1.is_some();
-            let next = j.members.len();
-            let joint = *joint_of_key.entry((kb, ka)).or_insert(next);
-            if joint == next {
-                j.members.push(Vec::new());
-                j.node_like.push(node_like);
-                j.cells_of.push(Vec::new());
-            }
-            j.members[joint].push(i);
-            let next = j.blocks.len();
-            let cell = *cell_of_key.entry((joint, s.group)).or_insert(next);
-            if cell == next {
-                j.blocks.push(Block {
-                    group: s.group,
-                    members: Vec::new(),
-                });
-                j.cells_of[joint].push(cell);
-            }
-            j.blocks[cell].members.push(i);
-        }
-        let cells = j.blocks.len();
-        for cell in 0..cells {
-            let mut by_node: BTreeMap<(Option<&str>, Option<&str>), Vec<usize>> = BTreeMap::new();
-            for &i in &j.blocks[cell].members {
-                let s = &matched.shared[i];
-                by_node
-                    .entry((
-                        eb.endpoint(s.before).node.as_deref(),
-                        ea.endpoint(s.after).node.as_deref(),
-                    ))
-                    .or_default()
-                    .push(i);
-            }
-            let group = j.blocks[cell].group;
-            let split: Vec<Vec<usize>> = by_node.into_values().collect();
-            let ids = if split.len() == 1 {
-                vec![cell]
-            } else {
-                let first = j.blocks.len();
-                j.blocks
-                    .extend(split.into_iter().map(|members| Block { group, members }));
-                (first..j.blocks.len()).collect()
-            };
-            j.node_blocks_of.push(ids);
-        }
-        j
-    }
-
-    /// Ordered pairs of distinct endpoints from block `a` to block `b`.
-    fn pair_count(&self, a: usize, b: usize) -> usize {
-        let (x, y) = (self.blocks[a].members.len(), self.blocks[b].members.len());
-        if a == b { x * (x - 1) } else { x * y }
-    }
-
-    /// The blocks of joint `j` that decide alike towards joint `other`.
-    fn blocks_towards(&self, j: usize, other: usize) -> Vec<usize> {
-        if !self.node_like[j] && self.node_like[other] {
-            self.cells_of[j]
-                .iter()
-                .flat_map(|&c| self.node_blocks_of[c].iter().copied())
-                .collect()
-        } else {
-            self.cells_of[j].clone()
-        }
-    }
-}
-
-/// A decision that differs between the sides, with the endpoints that stand
-/// for it.
-struct JointChange {
-    src: usize,
-    dst: usize,
-    before: ConnSet,
-    after: ConnSet,
-}
-
-fn changes(before: &Side, after: &Side, matched: &Matched, joints: &Joints) -> Vec<Change> {
-    let (mut dec_b, mut dec_a) = (
-        CachedDecisions::new(before.engine),
-        CachedDecisions::new(after.engine),
-    );
-    let mut decide = |src: usize, dst: usize| -> Option<JointChange> {
-        let (s, d) = (&matched.shared[src], &matched.shared[dst]);
-        let b = dec_b.allowed(s.before, d.before);
-        let a = dec_a.allowed(s.after, d.after);
-        (a != b).then_some(JointChange {
-            src,
-            dst,
-            before: b,
-            after: a,
-        })
-    };
-    // Only joint pairs with a source or destination whose decisions may differ
-    // can change (for a one-policy change: the pods that policy selects).
-    let pairs: Vec<(EpId, EpId)> = matched.shared.iter().map(|s| (s.before, s.after)).collect();
-    let flags = before.engine.may_differ(after.engine, &pairs);
-    let joint_flags = |pick: fn(&netfence_engine::MayDiffer) -> bool| -> Vec<bool> {
-        joints
-            .members
-            .iter()
-            .map(|m| m.iter().any(|&i| pick(&flags[i])))
-            .collect()
-    };
-    let (src_differs, dst_differs) = (joint_flags(|f| f.as_src), joint_flags(|f| f.as_dst));
-    let all: Vec<usize> = (0..joints.members.len()).collect();
-    let dst_only: Vec<usize> = all.iter().copied().filter(|&k| dst_differs[k]).collect();
-    // Each differing decision with the block pairs it covers.
-    let mut differing: Vec<JointChange> = Vec::new();
-    let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
-    for (j, &differs) in src_differs.iter().enumerate() {
-        let towards = if differs { &all } else { &dst_only };
-        for &k in towards {
-            let (from, to) = (joints.blocks_towards(j, k), joints.blocks_towards(k, j));
-            let split =
-                from.len() != joints.cells_of[j].len() || to.len() != joints.cells_of[k].len();
-            if !split {
-                // Within one joint, any two distinct members stand for all pairs.
-                let reps = if j == k {
-                    match joints.members[j].as_slice() {
-                        [a, b, ..] => Some((*a, *b)),
-                        _ => None,
-                    }
-                } else {
-                    Some((joints.members[j][0], joints.members[k][0]))
-                };
-                let Some(change) = reps.and_then(|(s, d)| decide(s, d)) else {
-                    continue;
-                };
-                differing.push(change);
-                for &a in &from {
-                    for &b in &to {
-                        pieces.push((differing.len() - 1, a, b));
-                    }
-                }
-                continue;
-            }
-            for &a in &from {
-                for &b in &to {
-                    let rep = |x: usize| joints.blocks[x].members[0];
-                    if let Some(change) = decide(rep(a), rep(b)) {
-                        differing.push(change);
-                        pieces.push((differing.len() - 1, a, b));
-                    }
-                }
-            }
-        }
-    }
+fn changes(before: &Side, after: &Side, delta: &Delta) -> Vec<Change> {
+    let (matched, joints) = (&delta.matched, &delta.joints);
+    let differing = &delta.decisions;
+    let pieces: Vec<(usize, usize, usize)> = delta
+        .pieces
+        .iter()
+        .map(|p| (p.decision, p.src, p.dst))
+        .collect();
     // Block pairs per output group pair, then per distinct (before, after).
     type Variants<'a> = BTreeMap<(&'a ConnSet, &'a ConnSet), Vec<(usize, usize, usize)>>;
     let mut by_groups: BTreeMap<(usize, usize), Variants> = BTreeMap::new();
@@ -584,7 +299,7 @@ fn merge(into: &mut Vec<Reason>, from: &[Reason]) {
 
 /// Why a joint pair changed: added connections were denied before and are
 /// allowed after; removed ones the reverse.
-fn why_of(before: &Side, after: &Side, matched: &Matched, change: &JointChange) -> Why {
+fn why_of(before: &Side, after: &Side, matched: &Matched, change: &Decision) -> Why {
     let (s, d) = (&matched.shared[change.src], &matched.shared[change.dst]);
     let added = change.after.difference(&change.before);
     let removed = change.before.difference(&change.after);
@@ -731,10 +446,10 @@ fn exposure_callouts(changes: &[Change]) -> Vec<Callout> {
 /// Pods that reached cluster DNS on 53 (per protocol) before and do not after.
 fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints) -> Vec<Callout> {
     let (eb, ea) = (before.engine, after.engine);
-    let (dns_b, dns_a) = (cluster_dns_endpoints(eb), cluster_dns_endpoints(ea));
+    let (dns_b, dns_a) = (eb.cluster_dns_endpoints(), ea.cluster_dns_endpoints());
     let is_dns = |i: usize| {
         let s = &matched.shared[i];
-        is_cluster_dns(eb, s.before) || is_cluster_dns(ea, s.after)
+        eb.is_cluster_dns(s.before) || ea.is_cluster_dns(s.after)
     };
     struct Lost {
         pods: Vec<String>,
@@ -763,8 +478,8 @@ fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints)
                 continue;
             }
             let (was, now) = (
-                dns_reach(eb, s.before, &dns_b),
-                dns_reach(ea, s.after, &dns_a),
+                eb.dns_reach(s.before, &dns_b),
+                ea.dns_reach(s.after, &dns_a),
             );
             let mut lost = ConnSet::none();
             if was.udp && !now.udp {
@@ -814,7 +529,10 @@ fn dns_callouts(before: &Side, after: &Side, matched: &Matched, joints: &Joints)
 /// Namespaces (on both sides) whose default-deny appeared or disappeared.
 fn posture_changes(before: &Side, after: &Side) -> Vec<PostureChange> {
     let (cb, ca) = (before.engine.cluster, after.engine.cluster);
-    let (deny_b, deny_a) = (default_deny_by_namespace(cb), default_deny_by_namespace(ca));
+    let (deny_b, deny_a) = (
+        cb.default_deny_by_namespace(),
+        ca.default_deny_by_namespace(),
+    );
     let policies = |map: &std::collections::HashMap<&str, [Vec<usize>; 2]>, ns: &str, d: usize| {
         map.get(ns).map(|x| x[d].clone()).unwrap_or_default()
     };

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use netfence_engine::ConnSet;
 use netfence_model::Direction;
-use netfence_views::{exception_text, short_list};
+use netfence_text::{exception_text, short_list};
 
 use crate::{Callout, Change, Diff, EndpointGroup, Posture, Reason};
 

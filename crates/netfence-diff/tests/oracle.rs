@@ -196,7 +196,7 @@ fn every_changed_pair_and_only_those() {
         let mut members: HashMap<String, Vec<String>> = HashMap::new();
         for &(_, a) in &ids {
             members
-                .entry(netfence_views::group_of(&ea, a))
+                .entry(ea.group_of(a))
                 .or_default()
                 .push(ea.endpoint(a).id.clone());
         }

@@ -626,3 +626,44 @@ fn appearing_and_disappearing_endpoints_are_listed_not_compared() {
     assert!(d.appeared.is_empty());
     assert!(d.fails(FailOn::Any) && !d.fails(FailOn::Added) && !d.fails(FailOn::Removed));
 }
+
+/// A pod may always reach its own node, so opening egress to a node's address
+/// changes nothing for the pods on that node. Each pod being its own output
+/// group (no owner) once hid this: one pod's decision stood for pods on other
+/// nodes.
+#[test]
+fn egress_to_a_node_changes_nothing_for_pods_on_that_node() {
+    let cluster = example("examples/nodes/cluster.yaml");
+    let policies = example("examples/nodes/policies.yaml");
+    let to_node_b = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: to-node-b, namespace: app}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 192.168.10.12/32}}]
+    ports: [{protocol: UDP, port: 53}]
+";
+    let d = diff_texts(
+        &[("cluster.yaml", &cluster), ("policies.yaml", &policies)],
+        &[
+            ("cluster.yaml", &cluster),
+            ("policies.yaml", &policies),
+            ("to-node-b.yaml", to_node_b),
+        ],
+    );
+    let to_node: Vec<String> = lines(&d)
+        .into_iter()
+        .filter(|l| l.contains("-> node:node-b"))
+        .collect();
+    // Only the pods on node-a gain; api-5c6b7-pqrst and frontend-7d9f8-fghij
+    // run on node-b.
+    assert_eq!(
+        to_node,
+        [
+            "app/api-5c6b7-klmno -> node:node-b: +UDP 53",
+            "app/frontend-7d9f8-abcde -> node:node-b: +UDP 53",
+        ]
+    );
+}

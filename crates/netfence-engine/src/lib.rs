@@ -7,22 +7,28 @@
 //! interval sets of ports ([`portset`]). Pair-specific exceptions (a pod to itself,
 //! a node to its own pods) are applied on top, per endpoint pair.
 //!
-//! How it stays right: [`reference`] is a naive pair-by-pair evaluator written
-//! straight from the spec, and property tests compare the two.
+//! How it stays right: `reference` is a naive pair-by-pair evaluator written
+//! straight from the spec (feature `reference`, tests only), and property tests
+//! compare the two.
 
 pub mod addr;
 pub mod classes;
+pub mod delta;
 pub mod eval;
 pub mod explain;
 pub mod matrix;
 pub mod portset;
+pub mod posture;
+#[cfg(feature = "reference")]
 pub mod reference;
 pub mod universe;
 pub mod versions;
 
+pub use delta::Delta;
 pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};
+pub use posture::{DnsProblem, DnsReach, NamespacePosture};
 pub use universe::{EndpointKind, EngineEndpoint, EpId};
 pub use versions::MayDiffer;

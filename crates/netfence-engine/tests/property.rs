@@ -259,6 +259,7 @@ fn cluster_strategy() -> impl Strategy<Value = Cluster> {
                     host_network_as_node: flags[1],
                     egress_to_own_node: flags[2],
                 },
+                cluster_dns: Default::default(),
             }
         })
 }

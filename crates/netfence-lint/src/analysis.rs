@@ -212,18 +212,25 @@ pub fn verified_fix(ctx: &LintContext, src: EpId, dst: EpId, conns: &ConnSet) ->
     let (protocol, port) = netfence_model::Protocol::ALL
         .into_iter()
         .find_map(|p| conns.get(p).ranges().first().map(|&(lo, _)| (p, lo)))?;
-    let query = netfence_views::check::CheckQuery {
-        src: ctx.engine.endpoint(src).id.clone(),
-        dst: ctx.engine.endpoint(dst).id.clone(),
-        port: Some(port),
+    let explanation = ctx.engine.explain(src, dst);
+    if netfence_fix::covers(&explanation.allowed, Some(port), protocol) {
+        return None;
+    }
+    let proposal = netfence_fix::propose(
+        ctx.engine,
+        ctx.sources,
+        ctx.load_options,
+        src,
+        dst,
+        Some(port),
         protocol,
-    };
-    let report =
-        netfence_views::check::check(ctx.engine, ctx.sources, ctx.load_options, &query).ok()?;
-    let proposal = report.proposal.filter(|p| p.verified)?;
+        &explanation,
+    )
+    .filter(|p| p.verified)?;
     let mut text = format!(
         "for {} -> {} on {protocol} {port}, netfence proposes (verified: the engine then allows it):",
-        query.src, query.dst
+        ctx.engine.endpoint(src).id,
+        ctx.engine.endpoint(dst).id
     );
     for c in &proposal.changes {
         text.push_str(&format!(

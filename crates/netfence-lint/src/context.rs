@@ -3,12 +3,12 @@
 
 use std::cell::OnceCell;
 
+use netfence_engine::DnsProblem;
 use netfence_engine::classes::{ClassId, dir_index};
 use netfence_engine::{ConnSet, Contribution, EndpointKind, Engine, EpId, SideOutcome};
 use netfence_model::{
     Cluster, Direction, EndpointSource, FieldLoc, LoadOptions, PeerKind, Sources,
 };
-use netfence_views::report::{DnsProblem, dns_problems};
 use netfence_yaml::Value;
 
 use crate::analysis::{FlowAnalyses, analyse_flows};
@@ -100,18 +100,14 @@ impl<'a> LintContext<'a> {
             .iter()
             .filter_map(|&e| self.engine.endpoint(e).model_index)
             .map(|i| {
-                let labels =
-                    netfence_views::check::stable_labels(&self.cluster().endpoints[i].labels);
-                let parts: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
-                    .collect();
+                let labels = netfence_model::stable_labels(&self.cluster().endpoints[i].labels);
+                let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 format!("{{{}}}", parts.join(", "))
             })
             .collect();
         sets.sort();
         sets.dedup();
-        netfence_views::short_list(&sets)
+        netfence_text::short_list(&sets)
     }
 
     pub fn policy_ref(&self, p: usize) -> ObjectRef {
@@ -221,10 +217,10 @@ impl<'a> LintContext<'a> {
     }
 
     /// A default-deny (`podSelector: {}` isolating `dir`, see
-    /// `netfence_views::default_deny_policies`) that has no rules for `dir`.
+    /// `Cluster::default_deny_policies`) that has no rules for `dir`.
     pub fn is_default_deny(&self, p: usize, dir: Direction) -> bool {
         let policy = &self.cluster().policies[p];
-        policy.effective_rules(dir).is_empty() && netfence_views::makes_default_deny(policy, dir)
+        policy.effective_rules(dir).is_empty() && policy.makes_default_deny(dir)
     }
 
     /// Where a policy says it isolates `dir`: its `policyTypes` entry when
@@ -342,12 +338,12 @@ impl<'a> LintContext<'a> {
     /// Egress-isolated pods that cannot reach cluster DNS on UDP or TCP 53 (the
     /// same analysis `netfence report` shows).
     pub fn dns_problems(&self) -> &[DnsProblem] {
-        self.dns.get_or_init(|| dns_problems(self.engine))
+        self.dns.get_or_init(|| self.engine.dns_problems())
     }
 
     /// The cluster DNS endpoints, the input's own before the assumed one.
     pub fn dns_endpoints(&self) -> Vec<EpId> {
-        let mut eps = netfence_views::cluster_dns_endpoints(self.engine);
+        let mut eps = self.engine.cluster_dns_endpoints();
         eps.sort_by_key(|&e| !self.is_real_pod(e));
         eps
     }

@@ -193,7 +193,7 @@ impl Finding {
         if !self.related.is_empty() {
             message.push_str(&format!(
                 "\n  concerns: {}",
-                netfence_views::short_list(&self.related)
+                netfence_text::short_list(&self.related)
             ));
         }
         let mut d = match self.severity {

@@ -312,3 +312,26 @@ pub fn convert_selector(
     requirements.dedup();
     Some(Selector { requirements })
 }
+
+/// Labels controllers set per pod, revision or run: a selector on them stops
+/// matching at the next rollout, restart or job run.
+pub const UNSTABLE_LABELS: &[&str] = &[
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "pod-template-generation",
+    "batch.kubernetes.io/controller-uid",
+    "controller-uid",
+    "batch.kubernetes.io/job-name",
+    "job-name",
+];
+
+/// The labels that identify a workload's pods and survive rollouts.
+pub fn stable_labels(labels: &Labels) -> Labels {
+    labels
+        .iter()
+        .filter(|(k, _)| !UNSTABLE_LABELS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -23,15 +23,17 @@ mod repo;
 mod select;
 pub mod sources;
 pub mod validate;
+pub mod whatif;
 
 pub use diag::{Anchor, Diagnostic, DiagnosticKind, ScalarType, Severity};
 pub use git::read_git;
-pub use labels::{Labels, Operator, Requirement, Selector};
+pub use labels::{Labels, Operator, Requirement, Selector, UNSTABLE_LABELS, stable_labels};
 pub use load::{LoadOptions, Loaded, load};
 pub use model::*;
 pub use overlay::load_policy_overlays;
 pub use read::{read_inputs, read_inputs_excluding};
 pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
+pub use whatif::PolicyChange;
 
 /// Loads text given in memory (tests, `--with` overlays built by tools).
 pub fn load_texts(

@@ -15,7 +15,7 @@ use crate::sources::{FileId, ObjectOrigin, Sources};
 pub struct LoadOptions {
     /// Namespace for objects without one (`-n`); `default` otherwise.
     pub namespace: Option<String>,
-    /// `NAMESPACE/SELECTOR` of the cluster DNS pods; default `kube-system/k8s-app=kube-dns`.
+    /// `NAMESPACE/SELECTOR` of the cluster DNS pods; default `kube-system/k8s-app in (kube-dns,coredns)` ([`ClusterDns`]).
     pub cluster_dns: Option<String>,
     pub semantics: Semantics,
     /// Objects to leave out, as `Kind/namespace/name` or `Kind/name`.

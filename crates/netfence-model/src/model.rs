@@ -323,6 +323,12 @@ impl Policy {
         }
     }
 
+    /// Whether the policy makes its namespace default-deny in `dir`: it selects
+    /// every pod there and isolates that direction.
+    pub fn makes_default_deny(&self, dir: Direction) -> bool {
+        self.pod_selector.is_empty() && self.isolates(dir)
+    }
+
     /// The rules that take effect for `dir` (none if the direction is not covered).
     pub fn effective_rules(&self, dir: Direction) -> &[Rule] {
         match dir {
@@ -372,6 +378,68 @@ impl Default for Semantics {
     }
 }
 
+/// Where cluster DNS runs: the pods of `namespace` that `selector` matches
+/// (hostNetwork pods aside: a pod selector cannot reach them), or the synthetic
+/// endpoint the loader adds when the input has none. Decided here once; every
+/// surface asks [`Cluster::is_cluster_dns`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterDns {
+    pub namespace: String,
+    pub selector: Selector,
+    /// The labels the synthetic endpoint carries when the input has no DNS pods.
+    pub synthetic_labels: Labels,
+}
+
+impl Default for ClusterDns {
+    /// kubeadm's CoreDNS (`k8s-app: kube-dns`), and charts that label it
+    /// `k8s-app: coredns`.
+    fn default() -> Self {
+        ClusterDns {
+            namespace: "kube-system".into(),
+            selector: Selector {
+                requirements: vec![crate::labels::Requirement {
+                    key: "k8s-app".into(),
+                    operator: crate::labels::Operator::In,
+                    values: ["coredns".to_string(), "kube-dns".to_string()].into(),
+                }],
+            },
+            synthetic_labels: [("k8s-app".to_string(), "kube-dns".to_string())].into(),
+        }
+    }
+}
+
+impl ClusterDns {
+    /// `NAMESPACE/SELECTOR` as `--cluster-dns` takes it (namespace defaults to
+    /// `kube-system`); the synthetic endpoint gets the selector's equality labels.
+    pub fn parse(spec: &str) -> Result<ClusterDns, String> {
+        let (namespace, selector) = spec.split_once('/').unwrap_or(("kube-system", spec));
+        let selector = Selector::parse_kubectl(selector)?;
+        let synthetic_labels = selector
+            .requirements
+            .iter()
+            .filter(|r| r.operator == crate::labels::Operator::In)
+            .filter_map(|r| r.values.iter().next().map(|v| (r.key.clone(), v.clone())))
+            .collect();
+        Ok(ClusterDns {
+            namespace: namespace.to_string(),
+            selector,
+            synthetic_labels,
+        })
+    }
+
+    pub fn matches(&self, e: &Endpoint) -> bool {
+        e.is_synthetic()
+            || (e.namespace == self.namespace
+                && !e.host_network
+                && self.selector.matches(&e.labels))
+    }
+
+    /// `ns/selector`, for messages.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.namespace, self.selector.to_kubectl())
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Cluster {
     /// Sorted by name.
@@ -384,9 +452,41 @@ pub struct Cluster {
     pub policies: Vec<Policy>,
     pub unanalyzed: Vec<Unanalyzed>,
     pub semantics: Semantics,
+    /// Where cluster DNS runs (`--cluster-dns`).
+    pub cluster_dns: ClusterDns,
 }
 
 impl Cluster {
+    /// Whether `endpoint` is cluster DNS (see [`ClusterDns`]).
+    pub fn is_cluster_dns(&self, endpoint: &Endpoint) -> bool {
+        self.cluster_dns.matches(endpoint)
+    }
+
+    /// The policies that make `namespace` default-deny in `dir`: those selecting
+    /// every pod there (`podSelector: {}`) and isolating that direction.
+    pub fn default_deny_policies(&self, namespace: &str, dir: Direction) -> Vec<usize> {
+        self.policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.namespace == namespace && p.makes_default_deny(dir))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// [`Cluster::default_deny_policies`] of every namespace at once: namespace →
+    /// (ingress, egress) policies.
+    pub fn default_deny_by_namespace(&self) -> std::collections::HashMap<&str, [Vec<usize>; 2]> {
+        let mut out: std::collections::HashMap<&str, [Vec<usize>; 2]> = Default::default();
+        for (i, p) in self.policies.iter().enumerate() {
+            for (d, dir) in Direction::BOTH.into_iter().enumerate() {
+                if p.makes_default_deny(dir) {
+                    out.entry(p.namespace.as_str()).or_default()[d].push(i);
+                }
+            }
+        }
+        out
+    }
+
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces
             .binary_search_by(|n| n.name.as_str().cmp(name))

@@ -1,4 +1,5 @@
-//! The fast what-if path of `check`: policies laid over an already loaded cluster.
+//! The fast what-if path of `check`: policies parsed on their own and laid over
+//! an already loaded cluster with [`Cluster::with_policy_change`].
 
 use k8s_openapi::api::networking::v1 as net;
 
@@ -13,10 +14,10 @@ use crate::sources::Sources;
 
 /// What [`load`] of every file of `sources` gives, when files `..first` are the
 /// input `base` was loaded from (with `opts`) and files `first..` hold only
-/// NetworkPolicies, in namespaces `base` has: the base files are not parsed
-/// again (check verifies a proposed fix this way). As in `load`, a later object
-/// replaces an earlier one with the same identity and `--without` drops what it
-/// names; a policy adds no namespace, workload or endpoint. `None` when the
+/// NetworkPolicies: the base files are not parsed again (check verifies a
+/// proposed fix this way). As in `load`, a later object replaces an earlier one
+/// with the same identity and `--without` drops what it names; a policy adds no
+/// workload or endpoint (an undeclared namespace only by name). `None` when the
 /// overlays hold anything else: then only a full `load` gives the answer. Files
 /// `..first` of `sources` are not read.
 pub fn load_policy_overlays(
@@ -31,14 +32,13 @@ pub fn load_policy_overlays(
         parse_file(sources, fi, opts, &mut raw, &mut diags);
     }
     let policy_ns = |o: &RawObject| o.namespace.clone().unwrap_or_else(|| "default".into());
-    if raw.iter().any(|o| {
-        o.kind != "NetworkPolicy"
-            || o.api_version != "networking.k8s.io/v1"
-            || base.namespace(&policy_ns(o)).is_none()
-    }) {
+    if raw
+        .iter()
+        .any(|o| o.kind != "NetworkPolicy" || o.api_version != "networking.k8s.io/v1")
+    {
         return None;
     }
-    let mut cluster = base.clone();
+    let mut upsert = Vec::new();
     for obj in &raw {
         if opts.without.iter().any(|w| matches_without(obj, w)) {
             continue;
@@ -48,23 +48,13 @@ pub fn load_policy_overlays(
         else {
             continue;
         };
-        let Some(p) = convert_policy(&np, &ns, &obj.name, &obj.origin, &mut diags) else {
-            continue;
-        };
-        match cluster
-            .policies
-            .iter_mut()
-            .find(|q| q.namespace == p.namespace && q.name == p.name)
-        {
-            Some(q) => *q = p,
-            None => cluster.policies.push(p),
-        }
+        upsert.extend(convert_policy(&np, &ns, &obj.name, &obj.origin, &mut diags));
     }
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Some(Err(diags));
     }
-    cluster
-        .policies
-        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Some(Ok(cluster))
+    Some(Ok(base.with_policy_change(crate::PolicyChange {
+        upsert,
+        remove: Vec::new(),
+    })))
 }

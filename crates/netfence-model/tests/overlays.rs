@@ -107,6 +107,9 @@ fn policy_overlays_equal_a_full_load() {
         vec![CREATE, MODIFY, CREATE],
         vec![INVALID],
         vec![CREATE, INVALID],
+        // A policy in a namespace the input lacks brings it by name, as a full
+        // load does.
+        vec![CREATE, NEW_NAMESPACE],
     ] {
         let (whole, fast) = both(&overlays, &opts);
         assert_eq!(whole.is_err(), overlays.contains(&INVALID));
@@ -130,7 +133,7 @@ fn without_drops_an_overlay_it_names() {
 #[test]
 fn declines_what_a_policy_overlay_cannot_say() {
     let opts = LoadOptions::default();
-    for overlays in [vec![POD], vec![CREATE, NEW_NAMESPACE]] {
+    for overlays in [vec![POD], vec![CREATE, POD]] {
         let (whole, fast) = both(&overlays, &opts);
         assert!(whole.is_ok(), "{overlays:?}");
         assert_eq!(fast, None, "{overlays:?}");

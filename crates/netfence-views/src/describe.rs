@@ -9,7 +9,7 @@ use netfence_engine::{ConnSet, EndpointKind, Engine, EpId};
 use netfence_model::{Direction, PeerKind, PortRef, Sources};
 use serde::Serialize;
 
-use crate::policy_location;
+use netfence_text::policy_location;
 
 #[derive(Debug, Serialize)]
 pub struct PeerDescription {
@@ -335,7 +335,7 @@ fn reach_text(list: &[Reach], out: &mut String) {
         let _ = writeln!(out, "    nothing");
     }
     for r in list {
-        let shown = crate::short_list(&r.endpoints);
+        let shown = netfence_text::short_list(&r.endpoints);
         let _ = writeln!(out, "    {}: {shown}", r.allowed);
     }
 }
@@ -410,7 +410,7 @@ pub fn describe_namespace(engine: &Engine, name: &str) -> Result<NamespaceDescri
         .iter()
         .filter(|p| p.namespace == name)
         .collect();
-    let default_deny = |d: Direction| !crate::default_deny_policies(cluster, name, d).is_empty();
+    let default_deny = |d: Direction| !cluster.default_deny_policies(name, d).is_empty();
     let pods = engine
         .pods()
         .filter(|&e| engine.endpoint(e).namespace.as_deref() == Some(name))

@@ -45,8 +45,8 @@ pub fn text(m: &MatrixJson) -> String {
         let _ = writeln!(
             out,
             "{} -> {}: {}",
-            crate::short_list(&c.src),
-            crate::short_list(&c.dst),
+            netfence_text::short_list(&c.src),
+            netfence_text::short_list(&c.dst),
             c.allowed
         );
     }

@@ -2,10 +2,10 @@
 //! posture, pods left open, who can reach what (grouped by workload), DNS health
 //! and the input's warnings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use netfence_engine::{ConnSet, EndpointKind, Engine, EpId};
+use netfence_engine::{ConnSet, DnsProblem, EndpointKind, Engine, EpId, NamespacePosture};
 use netfence_model::{Diagnostic, Direction, Severity, Sources};
 use serde::Serialize;
 
@@ -16,17 +16,6 @@ pub struct Summary {
     pub policies: usize,
     pub nodes: usize,
     pub not_analyzed: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct NamespacePosture {
-    pub namespace: String,
-    pub default_deny_ingress: bool,
-    pub default_deny_egress: bool,
-    pub policies: usize,
-    pub pods: usize,
-    pub open_ingress: Vec<String>,
-    pub open_egress: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,14 +31,6 @@ pub struct Reachability {
     pub ingress_isolated: bool,
     /// For isolated destinations: every source group and what it may open.
     pub sources: Vec<Source>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DnsProblem {
-    pub pod: String,
-    pub isolated_by: Vec<String>,
-    pub udp: bool,
-    pub tcp: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,14 +69,11 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             })
             .collect(),
     };
-    let namespaces = namespace_postures(engine);
+    let namespaces = engine.namespace_postures();
     // Reachability per destination group.
     let mut dst_groups: BTreeMap<String, Vec<EpId>> = BTreeMap::new();
     for &p in &pods {
-        dst_groups
-            .entry(crate::group_of(engine, p))
-            .or_default()
-            .push(p);
+        dst_groups.entry(engine.group_of(p)).or_default().push(p);
     }
     let externals: Vec<String> = (0..engine.endpoints.len())
         .filter(|&e| engine.endpoint(e).kind == EndpointKind::External)
@@ -113,7 +91,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
                 }
                 let set = engine.allowed(s, dst);
                 if !set.is_empty() {
-                    sources_by.insert((crate::group_of(engine, s), set), ());
+                    sources_by.insert((engine.group_of(s), set), ());
                 }
             }
         }
@@ -142,7 +120,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             sources,
         });
     }
-    let dns = dns_problems(engine);
+    let dns = engine.dns_problems();
     let warnings = diagnostics
         .iter()
         .filter(|d| d.severity >= Severity::Warning)
@@ -159,80 +137,6 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
         dns,
         warnings,
     }
-}
-
-/// Each namespace's posture: default-deny per direction and the pods no policy
-/// isolates.
-pub fn namespace_postures(engine: &Engine) -> Vec<NamespacePosture> {
-    let cluster = engine.cluster;
-    // Pods and policies by namespace, in one pass each.
-    let mut pods: HashMap<&str, Vec<EpId>> = HashMap::new();
-    for p in engine.pods() {
-        if let Some(ns) = engine.endpoint(p).namespace.as_deref() {
-            pods.entry(ns).or_default().push(p);
-        }
-    }
-    let mut policies: HashMap<&str, usize> = HashMap::new();
-    for p in &cluster.policies {
-        *policies.entry(p.namespace.as_str()).or_default() += 1;
-    }
-    let default_deny = crate::default_deny_by_namespace(cluster);
-    cluster
-        .namespaces
-        .iter()
-        .map(|ns| {
-            let in_ns: &[EpId] = pods.get(ns.name.as_str()).map_or(&[], Vec::as_slice);
-            let open = |d: Direction| {
-                in_ns
-                    .iter()
-                    .filter(|&&p| engine.isolating(p, d).is_empty())
-                    .map(|&p| engine.endpoint(p).id.clone())
-                    .collect::<Vec<_>>()
-            };
-            let deny = default_deny.get(ns.name.as_str());
-            let default_deny = |d: usize| deny.is_some_and(|x| !x[d].is_empty());
-            NamespacePosture {
-                namespace: ns.name.clone(),
-                default_deny_ingress: default_deny(0),
-                default_deny_egress: default_deny(1),
-                policies: policies.get(ns.name.as_str()).copied().unwrap_or(0),
-                pods: in_ns.len(),
-                open_ingress: open(Direction::Ingress),
-                open_egress: open(Direction::Egress),
-            }
-        })
-        .collect()
-}
-
-/// Egress-isolated pods that cannot reach cluster DNS on UDP or TCP 53.
-pub fn dns_problems(engine: &Engine) -> Vec<DnsProblem> {
-    let cluster = engine.cluster;
-    let pods: Vec<EpId> = engine.pods().collect();
-    let dns_eps = crate::cluster_dns_endpoints(engine);
-    let mut dns = Vec::new();
-    for &p in &pods {
-        let e = engine.endpoint(p);
-        if crate::is_cluster_dns(engine, p)
-            || !e.selectable
-            || engine.isolating(p, Direction::Egress).is_empty()
-        {
-            continue;
-        }
-        let crate::DnsReach { udp, tcp } = crate::dns_reach(engine, p, &dns_eps);
-        if !udp || !tcp {
-            dns.push(DnsProblem {
-                pod: e.id.clone(),
-                isolated_by: engine
-                    .isolating(p, Direction::Egress)
-                    .iter()
-                    .map(|&i| cluster.policies[i].id())
-                    .collect(),
-                udp,
-                tcp,
-            });
-        }
-    }
-    dns
 }
 
 pub fn text(r: &Report) -> String {
@@ -269,14 +173,14 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "      open for ingress: {}",
-                crate::short_list(&ns.open_ingress)
+                netfence_text::short_list(&ns.open_ingress)
             );
         }
         if ns.pods > 0 && !ns.open_egress.is_empty() {
             let _ = writeln!(
                 out,
                 "      open for egress:  {}",
-                crate::short_list(&ns.open_egress)
+                netfence_text::short_list(&ns.open_egress)
             );
         }
     }

@@ -1,6 +1,8 @@
 //! `check`'s proposals against the plain way of verifying them: the whole input
 //! loaded again with the changes as overlays, and every ordered pair of
-//! endpoints compared. Same verdict, same "also opens" list, same count.
+//! endpoints compared (external addresses on the overlaps of both sides'
+//! address groups, as `diff` compares them). Same verdict, same "also opens"
+//! list, same count.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -62,29 +64,42 @@ fn plain(engine: &Engine, sources: &Sources, report: &CheckReport) -> (bool, Vec
         Some(p) => set.allows(report.protocol.unwrap_or(Protocol::Tcp), p),
         None => !set.is_empty(),
     };
+    // Every endpoint on both sides: pods and nodes by id, external addresses on
+    // the overlaps of both sides' address groups (an address compared with
+    // itself), in endpoint order.
+    let mut units: Vec<(String, usize, usize)> = Vec::new();
+    let external = |e: &Engine, i: usize| e.endpoint(i).kind == EndpointKind::External;
+    for a in (0..engine.endpoints.len()).filter(|&a| !external(engine, a)) {
+        if let Ok(a2) = after.find(&engine.endpoint(a).id) {
+            units.push((engine.endpoint(a).id.clone(), a, a2));
+        }
+    }
+    let group_ep = |e: &Engine, g: usize| {
+        (0..e.endpoints.len()).find(|&i| external(e, i) && e.endpoint(i).addr_group == Some(g))
+    };
+    for o in engine.space.overlaps(&after.space) {
+        if let (Some(a), Some(a2)) = (group_ep(engine, o.left), group_ep(&after, o.right)) {
+            units.push((o.id(), a, a2));
+        }
+    }
+    let order: Vec<usize> = {
+        let mut v: Vec<usize> = (0..units.len()).collect();
+        v.sort_by_key(|&u| (units[u].1, u));
+        v
+    };
     let mut also = Vec::new();
     let mut total = 0;
-    let n = engine.endpoints.len();
-    let ids: Vec<Option<usize>> = (0..n)
-        .map(|a| after.find(&engine.endpoint(a).id).ok())
-        .collect();
-    for a in 0..n {
-        for b in 0..n {
-            if a == b || (a == src && b == dst) {
+    for &x in &order {
+        for &y in &order {
+            let ((ida, a, a2), (idb, b, b2)) = (&units[x], &units[y]);
+            if x == y || (*a == src && *b == dst) {
                 continue;
             }
-            let (Some(a2), Some(b2)) = (ids[a], ids[b]) else {
-                continue;
-            };
-            let gained = after.allowed(a2, b2).difference(&engine.allowed(a, b));
+            let gained = after.allowed(*a2, *b2).difference(&engine.allowed(*a, *b));
             if !gained.is_empty() {
                 total += 1;
                 if also.len() < 20 {
-                    also.push(format!(
-                        "{} -> {}: {gained}",
-                        engine.endpoint(a).id,
-                        engine.endpoint(b).id
-                    ));
+                    also.push(format!("{ida} -> {idb}: {gained}"));
                 }
             }
         }

@@ -135,7 +135,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     merged.extend(obj);
                 }
             }
-            let yaml = netfence_views::yaml::to_yaml(&Value::Array(vec![Value::Object(merged)]));
+            let yaml = netfence_text::yaml::to_yaml(&Value::Array(vec![Value::Object(merged)]));
             out.push(
                 Finding::new(
                     &RULE,
@@ -167,5 +167,5 @@ fn list(ctx: &LintContext, eps: &[EpId]) -> String {
     if eps.is_empty() {
         return "none".into();
     }
-    netfence_views::short_list(&ctx.ids(eps))
+    netfence_text::short_list(&ctx.ids(eps))
 }

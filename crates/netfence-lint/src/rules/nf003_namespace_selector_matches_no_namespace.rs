@@ -121,7 +121,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     .collect();
                 format!(
                     "the namespaces' labels are: {}; select by `{NAMESPACE_NAME_LABEL}: NAME` or label the namespace",
-                    netfence_views::short_list(&labels)
+                    netfence_text::short_list(&labels)
                 )
             } else {
                 continue;

@@ -94,7 +94,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 .node(&peer.loc.key("podSelector"))
                 .map(|n| n.to_json())
                 .unwrap_or(Value::Null);
-            let yaml = netfence_views::yaml::to_yaml(&json!([{
+            let yaml = netfence_text::yaml::to_yaml(&json!([{
                 "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: first_ns}},
                 "podSelector": pod_json,
             }]));
@@ -106,7 +106,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                         "podSelector {} alone only looks in the policy's namespace {}, where no pod matches; it matches {} in namespace(s) {}",
                         sel.to_kubectl(),
                         policy.namespace,
-                        netfence_views::short_list(&ctx.ids(&elsewhere)),
+                        netfence_text::short_list(&ctx.ids(&elsewhere)),
                         names.join(", ")
                     ),
                 )

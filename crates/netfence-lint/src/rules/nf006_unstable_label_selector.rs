@@ -30,8 +30,8 @@
 //! Select by the workload's own labels (those of its pod template).
 
 use netfence_engine::EpId;
+use netfence_model::UNSTABLE_LABELS;
 use netfence_model::{FieldLoc, PeerKind, Selector};
-use netfence_views::check::UNSTABLE_LABELS;
 
 use crate::context::LintContext;
 use crate::finding::{Finding, Level};

@@ -67,7 +67,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
         let whom = if pods.is_empty() {
             "the pods it selects".to_string()
         } else {
-            netfence_views::short_list(&ctx.ids(&pods))
+            netfence_text::short_list(&ctx.ids(&pods))
         };
         out.push(
             Finding::new(

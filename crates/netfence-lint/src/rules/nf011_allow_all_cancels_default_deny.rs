@@ -94,9 +94,9 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 format!(
                     "this default-deny {} has no effect on {}: every {} connection is allowed again by {}",
                     dir.as_str(),
-                    netfence_views::short_list(&ctx.ids(&cancelled)),
+                    netfence_text::short_list(&ctx.ids(&cancelled)),
                     dir.as_str(),
-                    netfence_views::short_list(&by)
+                    netfence_text::short_list(&by)
                 ),
             )
             .at_field(ctx.policy_type_loc(p, dir))

@@ -96,7 +96,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             .iter()
             .map(|&p| ctx.cluster().policies[p].id())
             .collect();
-        let fix = netfence_views::check::allow_dns_change(engine, &ns, dns);
+        let fix = netfence_fix::allow_dns_change(engine, &ns, dns);
         out.push(
             Finding::new(
                 &RULE,

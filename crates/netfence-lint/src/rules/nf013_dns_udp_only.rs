@@ -86,7 +86,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 &RULE,
                 format!(
                     "this rule allows DNS on UDP 53 only, and nothing allows TCP 53 for {}: lookups whose answers need TCP (truncated, DNSSEC, many records) fail",
-                    netfence_views::short_list(&ctx.ids(&pods))
+                    netfence_text::short_list(&ctx.ids(&pods))
                 ),
             )
             .at_key(rule.loc.key("ports"))

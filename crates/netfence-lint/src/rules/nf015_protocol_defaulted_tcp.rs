@@ -83,7 +83,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     &RULE,
                     format!(
                         "`protocol` is not written, so this entry opens TCP {port}; {} serve {port} on UDP only",
-                        netfence_views::short_list(&ctx.ids(&udp))
+                        netfence_text::short_list(&ctx.ids(&udp))
                     ),
                 )
                 .at(spec.loc.key("port"))

@@ -87,7 +87,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 ),
                 None => format!(
                     "use a port name the containers declare (their ports are named on {}), or the port number",
-                    netfence_views::short_list(&ctx.ids(&pods))
+                    netfence_text::short_list(&ctx.ids(&pods))
                 ),
             };
             out.push(
@@ -96,7 +96,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     format!(
                         "named port `{name}` ({}) is defined on none of the pods this rule is about ({}): the entry opens nothing",
                         spec.protocol,
-                        netfence_views::short_list(&ctx.ids(&pods))
+                        netfence_text::short_list(&ctx.ids(&pods))
                     ),
                 )
                 .at(spec.loc.key("port"))

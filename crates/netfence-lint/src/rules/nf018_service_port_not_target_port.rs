@@ -121,7 +121,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                         "{lo} is the port of Service {}, which sends it to port {} of {}; policies see the pod's port, so this entry opens nothing those pods serve",
                         services.join(", "),
                         targets.join(", "),
-                        netfence_views::short_list(&ctx.ids(&pods))
+                        netfence_text::short_list(&ctx.ids(&pods))
                     ),
                 )
                 .at(spec.loc.key("port"))

@@ -70,7 +70,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                     format!(
                         "ipBlock {cidr} covers the IPs of {} pod(s) ({}): pod IPs change when pods are recreated, and some CNIs never match pod IPs with ipBlock",
                         pods.len(),
-                        netfence_views::short_list(&ctx.ids(&pods))
+                        netfence_text::short_list(&ctx.ids(&pods))
                     ),
                 )
                 .at(peer.loc.key("ipBlock").key("cidr"))

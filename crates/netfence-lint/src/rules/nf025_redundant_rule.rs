@@ -60,7 +60,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 &RULE,
                 format!(
                     "everything this rule allows is also allowed by {}: removing it changes nothing",
-                    netfence_views::short_list(&by)
+                    netfence_text::short_list(&by)
                 ),
             )
             .at_key(ctx.rule_key_loc(&ctx.cluster().policies[p].rules(dir)[i], dir))

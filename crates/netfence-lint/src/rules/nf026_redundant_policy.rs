@@ -67,7 +67,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 &RULE,
                 format!(
                     "removing this policy changes no connection: its rules are covered by {}, and other policies isolate its pods too",
-                    netfence_views::short_list(&by)
+                    netfence_text::short_list(&by)
                 ),
             )
             .on_object(ctx.policy_ref(p))

@@ -101,7 +101,7 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
             rule,
             format!(
                 "this peer {granted} {} on {}, but {other_end} denies it (isolated by {}, no rule there allows it): the connection is denied",
-                netfence_views::short_list(&pairs),
+                netfence_text::short_list(&pairs),
                 o.conns,
                 blocked.join(", ")
             ),

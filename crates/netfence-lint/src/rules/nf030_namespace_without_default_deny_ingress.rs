@@ -52,7 +52,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
 
 /// Shared with NF031 (egress).
 pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Finding>) {
-    for posture in netfence_views::report::namespace_postures(ctx.engine) {
+    for posture in ctx.engine.namespace_postures() {
         let ns = &posture.namespace;
         let covered = match dir {
             Direction::Ingress => posture.default_deny_ingress,
@@ -78,7 +78,7 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
         });
         let mut help = format!(
             "add a default-deny, then allow each flow explicitly:\n---\n{}",
-            netfence_views::yaml::to_yaml(&policy)
+            netfence_text::yaml::to_yaml(&policy)
         );
         if dir == Direction::Egress {
             help.push_str("and allow DNS in the same change (see NF012)");
@@ -89,7 +89,7 @@ pub fn report(ctx: &LintContext, rule: &Rule, dir: Direction, out: &mut Vec<Find
             format!(
                 "; not isolated for {} today: {}",
                 dir.as_str(),
-                netfence_views::short_list(&open)
+                netfence_text::short_list(&open)
             )
         };
         out.push(

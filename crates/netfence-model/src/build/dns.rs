@@ -1,51 +1,39 @@
-//! The cluster DNS: when the input has no DNS pods, a synthetic endpoint stands
-//! for them, so that "can this pod resolve names" has an answer.
+//! The cluster DNS: where it runs (`--cluster-dns`, kept in the cluster so every
+//! surface asks the same question) and, when the input has no DNS pods, a
+//! synthetic endpoint standing for them, so that "can this pod resolve names"
+//! has an answer.
 
 use super::ClusterBuilder;
 use crate::diag::{Anchor, Diagnostic};
-use crate::labels::{Labels, Selector};
 use crate::model::*;
 
 impl ClusterBuilder<'_> {
     pub(super) fn add_cluster_dns(&mut self, diags: &mut Vec<Diagnostic>) {
-        let spec = self
-            .opts
-            .cluster_dns
-            .clone()
-            .unwrap_or_else(|| "kube-system/k8s-app=kube-dns".into());
-        let (ns, selector) = match spec.split_once('/') {
-            Some((ns, sel)) => (ns.to_string(), sel.to_string()),
-            None => ("kube-system".to_string(), spec.clone()),
-        };
-        let selector = match Selector::parse_kubectl(&selector) {
-            Ok(s) => s,
-            Err(e) => {
-                diags.push(
-                    Diagnostic::error(format!("--cluster-dns `{spec}`: {e}"), Anchor::None)
-                        .with_help("write NAMESPACE/SELECTOR, e.g. `kube-system/k8s-app=kube-dns`"),
-                );
-                return;
+        if let Some(spec) = &self.opts.cluster_dns {
+            match ClusterDns::parse(spec) {
+                Ok(dns) => self.cluster.cluster_dns = dns,
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::error(format!("--cluster-dns `{spec}`: {e}"), Anchor::None)
+                            .with_help(
+                                "write NAMESPACE/SELECTOR, e.g. `kube-system/k8s-app=kube-dns`",
+                            ),
+                    );
+                    return;
+                }
             }
-        };
-        let found = self
-            .cluster
-            .endpoints
-            .iter()
-            .any(|e| e.namespace == ns && !e.host_network && selector.matches(&e.labels));
-        if found {
+        }
+        let cluster = &self.cluster;
+        if cluster.endpoints.iter().any(|e| cluster.is_cluster_dns(e)) {
             return;
         }
+        let ns = cluster.cluster_dns.namespace.clone();
         if !self.cluster.namespaces.iter().any(|n| n.name == ns) {
             self.implicit_namespace(&ns);
         }
-        let labels: Labels = selector
-            .requirements
-            .iter()
-            .filter(|r| r.operator == crate::labels::Operator::In)
-            .filter_map(|r| r.values.iter().next().map(|v| (r.key.clone(), v.clone())))
-            .collect();
+        let labels = self.cluster.cluster_dns.synthetic_labels.clone();
         diags.push(Diagnostic::note(
-            format!("no cluster DNS pods in the input ({ns}/{}); assuming a synthetic cluster-DNS endpoint serving 53/UDP and 53/TCP", selector.to_kubectl()),
+            format!("no cluster DNS pods in the input ({}); assuming a synthetic cluster-DNS endpoint serving 53/UDP and 53/TCP", self.cluster.cluster_dns.display()),
             Anchor::None,
         ));
         self.cluster.endpoints.push(Endpoint {
