@@ -172,6 +172,11 @@ fn collect(
             .then(|| name_node.value.key_text())
             .flatten()
     {
+        // The word as written (`y`), not as YAML reads it (`true`).
+        let text = src
+            .get(name_node.span.offset..name_node.span.offset + name_node.span.len)
+            .filter(|w| !w.is_empty())
+            .map_or(text, str::to_string);
         diags.push(
                 Diagnostic::error(
                     format!("`metadata.name` must be a string, but YAML reads `{text}` as a {}", name_node.value.kind_name()),

@@ -84,3 +84,16 @@ fn workload_versions_no_kubernetes_serves_are_refused_not_skipped() {
         );
     }
 }
+
+#[test]
+fn an_unquoted_name_or_namespace_is_named_as_written() {
+    let (ok, text) = short("apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n");
+    assert!(!ok);
+    assert!(
+        text.contains("`metadata.name` must be a string, but YAML reads `n` as a boolean"),
+        "{text}"
+    );
+    let (ok, text) = short("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: on}\n");
+    assert!(!ok);
+    assert!(text.contains("error: Pod on/p: wrong type"), "{text}");
+}
