@@ -162,7 +162,7 @@ const TOLERATED: &[(&str, &str, &str)] = &[(
 )];
 
 /// Required fields that k8s-openapi decodes as their zero value when absent, and
-/// that netfence reads: (kind, where, field). `where` is the trail of keys to the
+/// that netfence reads: (kind, where, field), all in an item of a `ports` list. `where` is the trail of keys to the
 /// mapping that needs the field, list indices left out, matched at the end of
 /// the mapping's path.
 const REQUIRED: &[(&str, &[&str], &str)] = &[
@@ -183,25 +183,42 @@ fn missing_required<T: Resource>(
     ) {
         match value {
             serde_json::Value::Object(map) => {
-                let keys: Vec<&str> = path
-                    .iter()
-                    .filter_map(|s| match s {
-                        PathSegment::Key(k) => Some(k.as_str()),
-                        PathSegment::Index(_) => None,
-                    })
-                    .collect();
-                let in_list = matches!(path.last(), Some(PathSegment::Index(_)));
-                for (k, trail, field) in REQUIRED {
-                    if (k.is_empty() || *k == kind)
-                        && in_list
-                        && keys.ends_with(trail)
-                        && (trail[0] != "spec" || keys.len() == trail.len())
-                        && !map.contains_key(*field)
-                    {
-                        out.push((path.clone(), field));
+                let in_ports = path.len() >= 2
+                    && matches!(&path[path.len() - 2], PathSegment::Key(k) if k == "ports")
+                    && matches!(path.last(), Some(PathSegment::Index(_)));
+                if in_ports {
+                    let keys: Vec<&str> = path
+                        .iter()
+                        .filter_map(|s| match s {
+                            PathSegment::Key(k) => Some(k.as_str()),
+                            PathSegment::Index(_) => None,
+                        })
+                        .collect();
+                    for (k, trail, field) in REQUIRED {
+                        if (k.is_empty() || *k == kind)
+                            && keys.ends_with(trail)
+                            && (trail[0] != "spec" || keys.len() == trail.len())
+                            && !map.contains_key(*field)
+                        {
+                            out.push((path.clone(), field));
+                        }
                     }
+                    return;
                 }
+                // Only the trails of REQUIRED lead to a port: the rest of an
+                // object (metadata, status, managedFields) is not walked.
                 for (k, v) in map {
+                    if !matches!(
+                        k.as_str(),
+                        "spec"
+                            | "template"
+                            | "jobTemplate"
+                            | "containers"
+                            | "initContainers"
+                            | "ports"
+                    ) {
+                        continue;
+                    }
                     path.push(PathSegment::Key(k.clone()));
                     walk(v, path, kind, out);
                     path.pop();
