@@ -22,6 +22,10 @@ pub(crate) struct Global {
     /// Leave an object out (what-if): KIND/NAMESPACE/NAME.
     #[arg(long = "without", global = true, value_name = "KIND/NS/NAME")]
     pub without: Vec<String>,
+    /// Skip files and directories found in input directories that match GLOB
+    /// (`*` within a path part, `**` across parts), e.g. `--exclude 'legacy/**'`.
+    #[arg(long = "exclude", global = true, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Cluster DNS pods as NAMESPACE/SELECTOR (default: kube-system/k8s-app in (kube-dns,coredns)).
     #[arg(long = "cluster-dns", global = true, value_name = "NS/SELECTOR")]
     pub cluster_dns: Option<String>,

@@ -20,7 +20,7 @@ pub(crate) fn load(
     let mut all: Vec<PathBuf> = paths.to_vec();
     all.extend(inputs.files.iter().cloned());
     let mut sources = Sources::default();
-    let mut diags = netfence_model::read_inputs(&all, &mut sources, false);
+    let mut diags = netfence_model::read_inputs_excluding(&all, &mut sources, false, &g.exclude);
     read_overlays(g, &mut sources, &mut diags);
     let (sources, loaded) = load_read(g, sources, diags, &g.load_options(), None)?;
     // A wrong path in CI must not look green: an answer about nothing is no answer.
@@ -118,8 +118,9 @@ pub(crate) fn load_read(
                 .filter(|d| d.severity == Severity::Error)
                 .count();
             let shown: Vec<Diagnostic> = diags
-                .into_iter()
+                .iter()
                 .filter(|d| g.verbose || d.severity >= Severity::Warning)
+                .cloned()
                 .collect();
             let mut err = std::io::stderr().lock();
             let _ = write!(
@@ -131,9 +132,10 @@ pub(crate) fn load_read(
                 Some(side) => format!("the {side} input"),
                 None => "the input".to_string(),
             };
+            let why = netfence_model::diag::withheld_reason(&diags);
             let _ = writeln!(
                 err,
-                "error: {} in {input}; nothing was analyzed (a partial answer could hide an isolating policy)",
+                "error: {} in {input}; {why}",
                 netfence_text::count(errors, "error")
             );
             Err(EXIT_ERROR)
@@ -142,11 +144,16 @@ pub(crate) fn load_read(
 }
 
 /// Reads one side of `diff`: `git:REV[:PATH]`, or a file, directory or `-`.
-pub(crate) fn read_side(spec: &str) -> (Sources, Vec<Diagnostic>) {
+pub(crate) fn read_side(g: &Global, spec: &str) -> (Sources, Vec<Diagnostic>) {
     let mut sources = Sources::default();
     let diags = match spec.strip_prefix("git:") {
         Some(rev) => netfence_model::read_git(rev, &mut sources),
-        None => netfence_model::read_inputs(&[PathBuf::from(spec)], &mut sources, false),
+        None => netfence_model::read_inputs_excluding(
+            &[PathBuf::from(spec)],
+            &mut sources,
+            false,
+            &g.exclude,
+        ),
     };
     (sources, diags)
 }

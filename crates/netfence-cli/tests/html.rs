@@ -236,33 +236,50 @@ fn shop_renders_and_its_screenshot_is_not_blank() {
 #[test]
 fn input_names_are_shown_as_text_never_as_markup() {
     let Some(bin) = browser() else { return };
+    // Object names are validated as the API server does, so hostile text
+    // reaches the page through what is not: file names, which lint findings
+    // and warnings quote.
     let dir = tempfile::tempdir().unwrap();
-    let evil = "<script>document.title='pwned'</script>";
-    let img = "<img src=x onerror=document.title='pwned2'>";
+    let img = "<img src=x onerror=document.title='pwned'>";
+    let svg = "<svg onload=document.title='pwned2'>";
     std::fs::write(
         dir.path().join("pods.yaml"),
-        format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\n\
-             apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{evil}\"\n  namespace: app\n  labels: {{app: x}}\nstatus: {{podIP: 10.0.0.5}}\n---\n\
-             apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{img}\"\n  namespace: app\n  labels: {{app: why}}\nstatus: {{podIP: 10.0.0.7}}\n---\n\
-             apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\n  namespace: app\n  labels: {{app: plain}}\nstatus: {{podIP: 10.0.0.6}}\n---\n\
-             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: plain\n  namespace: app\n\
-             spec:\n  podSelector: {{matchLabels: {{app: plain}}}}\n  ingress:\n  - from:\n    - podSelector: {{matchLabels: {{app: x}}}}\n"
-        ),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\n  namespace: app\n  labels: {app: plain}\nstatus: {podIP: 10.0.0.6}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: caller\n  namespace: app\n  labels: {app: caller}\nstatus: {podIP: 10.0.0.5}\n",
+    )
+    .unwrap();
+    // A policy that selects no pod (a lint warning located in the file) ...
+    std::fs::write(
+        dir.path().join(format!("{img}.yaml")),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: nothing\n  namespace: app\n\
+         spec:\n  podSelector: {matchLabels: {app: nobody}}\n  ingress: [{}]\n",
+    )
+    .unwrap();
+    // ... and one that isolates `plain`, admitting `caller`.
+    std::fs::write(
+        dir.path().join(format!("{svg}.yaml")),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: plain\n  namespace: app\n\
+         spec:\n  podSelector: {matchLabels: {app: plain}}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: nobody-either}}\n",
     )
     .unwrap();
     let input = dir.path().to_str().unwrap();
+    let json = netfence(&["report", input, "-o", "json"]);
+    assert!(
+        json.stdout.contains("onerror=document.title") && json.stdout.contains("<svg onload"),
+        "the hostile file names must reach the report data: {}",
+        json.stdout
+    );
     let page = render(&[input], "escape.html");
     let dom = dump(&bin, &page, "#select=app/plain");
     // Neither payload ran.
     assert!(dom.contains("<title>netfence report</title>"), "{dom}");
-    // The name shows as text: in the posture/open-pods tables and as a source.
-    assert!(
-        dom.contains("app/&lt;script&gt;document.title='pwned'&lt;/script&gt;"),
-        "{dom}"
-    );
-    assert!(dom.contains("&lt;img src=x onerror"));
-    // Only the page's own two script elements and no injected img exist.
+    // The names show as text, in the lint findings.
+    assert!(dom.contains("&lt;img src=x onerror"), "{dom}");
+    assert!(dom.contains("&lt;svg onload"), "{dom}");
+    // Only the page's own two script elements, and no injected img or svg
+    // element beyond the page's own graph.
     assert_eq!(dom.matches("<script").count(), 2, "{dom}");
     assert!(!dom.contains("<img"), "{dom}");
+    assert!(!dom.contains("<svg onload"), "{dom}");
 }

@@ -1,6 +1,7 @@
 //! Typed decoding into k8s-openapi objects, as strictly as `kubectl apply
 //! --validate=strict`: unknown fields and wrong types are errors, each located.
 
+use k8s_openapi::Resource;
 use netfence_yaml::PathSegment;
 use serde::de::DeserializeOwned;
 
@@ -13,7 +14,7 @@ const MAX_ROUNDS: usize = 32;
 /// Decodes `json` into `T`, reporting every unknown field and every type error it
 /// can find (after a type error the offending value is set aside and decoding is
 /// retried, so one run shows all of them). Returns `None` if there was any error.
-pub fn decode_strict<T: DeserializeOwned>(
+pub fn decode_strict<T: DeserializeOwned + Resource>(
     json: &serde_json::Value,
     origin: &ObjectOrigin,
     diags: &mut Vec<Diagnostic>,
@@ -22,9 +23,27 @@ pub fn decode_strict<T: DeserializeOwned>(
         origin: origin.clone(),
         path: Vec::new(),
     };
-    // Copied only when a type error makes a value set aside (the input itself
-    // stays as it is).
+    // Copied only when a value is set aside (the input itself stays as it is).
     let mut json = std::borrow::Cow::Borrowed(json);
+    for (field, why) in TOLERATED
+        .iter()
+        .filter(|(k, ..)| *k == T::KIND)
+        .map(|(_, f, w)| (f, w))
+    {
+        if json.get(field).is_some() {
+            if let serde_json::Value::Object(map) = json.to_mut() {
+                map.remove(*field);
+            }
+            diags.push(Diagnostic::note(
+                format!("ignored `{field}`: {why}"),
+                Anchor::Field {
+                    loc: root.key(field),
+                    key: true,
+                },
+            ));
+        }
+    }
+    let missing = missing_required::<T>(&json);
     let mut unknown: Vec<Vec<PathSegment>> = Vec::new();
     let mut type_errors: Vec<Vec<PathSegment>> = Vec::new();
     let mut result = None;
@@ -61,35 +80,226 @@ pub fn decode_strict<T: DeserializeOwned>(
             }
         }
     }
+    let mut explained = Vec::new();
     for path in &unknown {
-        let field = match path.last() {
-            Some(PathSegment::Key(k)) => k.clone(),
+        let (field, parent) = match path.split_last() {
+            Some((PathSegment::Key(k), parent)) => (k.clone(), parent),
             _ => continue,
         };
-        let mut d = Diagnostic::error(
-            format!("unknown field `{field}`"),
-            Anchor::Field {
-                loc: FieldLoc {
-                    origin: origin.clone(),
-                    path: path.clone(),
-                },
-                key: true,
+        let anchor = Anchor::Field {
+            loc: FieldLoc {
+                origin: origin.clone(),
+                path: path.clone(),
             },
-        );
-        d = match suggest_field(&field) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(
-                "remove it, or check its spelling and indentation against the API reference",
-            ),
+            key: true,
         };
-        diags.push(d);
+        let suggestion = suggest_field(&field);
+        // A misspelled required field: say that it is missing, once, here.
+        if let Some(s) = suggestion
+            && s != field
+            && let Some(m) = missing.iter().find(|(p, f)| p == parent && *f == s)
+        {
+            explained.push(m.clone());
+            diags.push(
+                Diagnostic::error(
+                    format!("unknown field `{field}`: the required field `{s}` is missing"),
+                    anchor,
+                )
+                .with_help(format!("write `{s}` (with this spelling and case)")),
+            );
+            continue;
+        }
+        let help = match suggestion {
+            Some(s) if s != field => format!("did you mean `{s}`?"),
+            Some(_) => match belongs_at(&field, parent) {
+                Some(at) => format!(
+                    "`{field}` belongs at `{}`, not inside `{}`: check its indentation",
+                    netfence_yaml::field_path_string(&at),
+                    netfence_yaml::field_path_string(parent),
+                ),
+                None => format!(
+                    "`{field}` is not a field of `{}`: check its indentation against the API reference",
+                    netfence_yaml::field_path_string(parent)
+                ),
+            },
+            None => "remove it, or check its spelling and indentation against the API reference"
+                .to_string(),
+        };
+        diags.push(Diagnostic::error(format!("unknown field `{field}`"), anchor).with_help(help));
+    }
+    for (parent, field) in missing.iter().filter(|m| !explained.contains(m)) {
+        diags.push(
+            Diagnostic::error(
+                format!("required field `{field}` is missing"),
+                Anchor::Field {
+                    loc: FieldLoc {
+                        origin: origin.clone(),
+                        path: parent.clone(),
+                    },
+                    key: true,
+                },
+            )
+            .with_help(format!("add `{field}:` here")),
+        );
     }
     // Unknown fields are already reported; still return the value so the object's
-    // semantic validation runs too (the load fails as a whole on any error).
-    if !type_errors.is_empty() {
+    // semantic validation runs too (the load fails as a whole on any error). A
+    // missing required field would only make that validation report its
+    // consequences (`port 0`), so it stops here.
+    if !type_errors.is_empty() || !missing.is_empty() {
         return None;
     }
     result
+}
+
+/// Fields that a Kubernetes version netfence meets in exported manifests
+/// defined, that the API types it decodes with no longer have, and that carry
+/// no policy meaning: (kind, top-level field, why it is ignored).
+const TOLERATED: &[(&str, &str, &str)] = &[(
+    "NetworkPolicy",
+    "status",
+    "NetworkPolicy had a `status` (conditions only) in Kubernetes 1.24 to 1.27; it has no effect on what the policy allows",
+)];
+
+/// Required fields that k8s-openapi decodes as their zero value when absent, and
+/// that netfence reads: (kind, where, field), all in an item of a `ports` list. `where` is the trail of keys to the
+/// mapping that needs the field, list indices left out, matched at the end of
+/// the mapping's path.
+const REQUIRED: &[(&str, &[&str], &str)] = &[
+    ("", &["containers", "ports"], "containerPort"),
+    ("", &["initContainers", "ports"], "containerPort"),
+    ("Service", &["spec", "ports"], "port"),
+];
+
+/// Each mapping of `json` missing a field of [`REQUIRED`]: (its path, the field).
+fn missing_required<T: Resource>(
+    json: &serde_json::Value,
+) -> Vec<(Vec<PathSegment>, &'static str)> {
+    fn walk(
+        value: &serde_json::Value,
+        path: &mut Vec<PathSegment>,
+        kind: &str,
+        out: &mut Vec<(Vec<PathSegment>, &'static str)>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let in_ports = path.len() >= 2
+                    && matches!(&path[path.len() - 2], PathSegment::Key(k) if k == "ports")
+                    && matches!(path.last(), Some(PathSegment::Index(_)));
+                if in_ports {
+                    let keys: Vec<&str> = path
+                        .iter()
+                        .filter_map(|s| match s {
+                            PathSegment::Key(k) => Some(k.as_str()),
+                            PathSegment::Index(_) => None,
+                        })
+                        .collect();
+                    for (k, trail, field) in REQUIRED {
+                        if (k.is_empty() || *k == kind)
+                            && keys.ends_with(trail)
+                            && (trail[0] != "spec" || keys.len() == trail.len())
+                            && !map.contains_key(*field)
+                        {
+                            out.push((path.clone(), field));
+                        }
+                    }
+                    return;
+                }
+                // Only the trails of REQUIRED lead to a port: the rest of an
+                // object (metadata, status, managedFields) is not walked.
+                for (k, v) in map {
+                    if !matches!(
+                        k.as_str(),
+                        "spec"
+                            | "template"
+                            | "jobTemplate"
+                            | "containers"
+                            | "initContainers"
+                            | "ports"
+                    ) {
+                        continue;
+                    }
+                    path.push(PathSegment::Key(k.clone()));
+                    walk(v, path, kind, out);
+                    path.pop();
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    path.push(PathSegment::Index(i));
+                    walk(v, path, kind, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(json, &mut Vec::new(), T::KIND, &mut out);
+    out
+}
+
+/// Where a field written one level too deep (or too shallow) belongs: the
+/// nearest ancestor of `parent` that has such a field.
+fn belongs_at(field: &str, parent: &[PathSegment]) -> Option<Vec<PathSegment>> {
+    fn key(s: &PathSegment) -> Option<&str> {
+        match s {
+            PathSegment::Key(k) => Some(k.as_str()),
+            PathSegment::Index(_) => None,
+        }
+    }
+    // Keys whose value is a list of mappings; the others hold one mapping.
+    const LISTS: &[&str] = &[
+        "ingress",
+        "egress",
+        "containers",
+        "initContainers",
+        "from",
+        "to",
+    ];
+    // The field, and the keys of the mappings (or lists of mappings) it belongs in.
+    const HOMES: &[(&str, &[&str])] = &[
+        (
+            "ports",
+            &["ingress", "egress", "containers", "initContainers"],
+        ),
+        ("from", &["ingress"]),
+        ("to", &["egress"]),
+        ("podSelector", &["from", "to", "spec"]),
+        ("namespaceSelector", &["from", "to"]),
+        ("ipBlock", &["from", "to"]),
+        ("policyTypes", &["spec"]),
+        ("ingress", &["spec"]),
+        ("egress", &["spec"]),
+        (
+            "matchLabels",
+            &["podSelector", "namespaceSelector", "selector"],
+        ),
+        (
+            "matchExpressions",
+            &["podSelector", "namespaceSelector", "selector"],
+        ),
+        ("labels", &["metadata"]),
+        ("namespace", &["metadata"]),
+    ];
+    let homes = HOMES.iter().find(|(f, _)| *f == field)?.1;
+    (0..parent.len()).rev().find_map(|end| {
+        let at = &parent[..end];
+        // The mapping at `at`: its own key, or for a list item the list's key.
+        let owner = match at.last()? {
+            PathSegment::Index(_) => at
+                .len()
+                .checked_sub(2)
+                .and_then(|i| key(&at[i]))
+                .filter(|k| LISTS.contains(k))?,
+            s => key(s).filter(|k| !LISTS.contains(k))?,
+        };
+        homes.contains(&owner).then(|| {
+            let mut p = at.to_vec();
+            p.push(PathSegment::Key(field.to_string()));
+            p
+        })
+    })
 }
 
 fn ignored_path(path: &serde_ignored::Path<'_>) -> Vec<PathSegment> {
@@ -353,7 +563,7 @@ pub fn suggest_field(field: &str) -> Option<&'static str> {
         .filter(|_| field.len() > 3)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

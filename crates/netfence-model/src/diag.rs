@@ -45,6 +45,8 @@ pub enum DiagnosticKind {
     Other,
     /// A string belongs here, and YAML read the unquoted word as `read_as`.
     UnquotedScalar { read_as: ScalarType },
+    /// A namespace is used but has no Namespace object.
+    UndeclaredNamespace,
 }
 
 /// The non-string scalars YAML reads unquoted words as.
@@ -71,6 +73,8 @@ pub struct Diagnostic {
     pub anchor: Anchor,
     /// `NetworkPolicy app/allow-dns`, when the problem belongs to an object.
     pub object: Option<String>,
+    /// That object's kind (`NetworkPolicy`).
+    pub object_kind: Option<String>,
     /// What to write instead.
     pub help: Option<String>,
 }
@@ -83,6 +87,7 @@ impl Diagnostic {
             message: message.into(),
             anchor,
             object: None,
+            object_kind: None,
             help: None,
         }
     }
@@ -220,10 +225,17 @@ pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> Str
         .with_word_separator(textwrap::WordSeparator::AsciiSpace)
         .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
-    for d in diagnostics {
+    for (d, repeats) in summarize_repeats(diagnostics) {
         let mut message = d.message.clone();
         if let Some(obj) = &d.object {
             message = format!("{obj}: {message}");
+        }
+        if repeats > 0 {
+            let list = list_kind(d, sources).unwrap_or_else(|| "list".to_string());
+            let _ = write!(
+                message,
+                "\n  and {repeats} more item(s) of this {list}: same error"
+            );
         }
         if let Some(path) = d.field_path().filter(|p| !p.is_empty()) {
             let _ = write!(message, "\n  field: {path}");
@@ -238,11 +250,18 @@ pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> Str
         let (source, label) = match d.located(sources) {
             Some((file, span)) => {
                 let f = sources.file(file);
+                // A whole object would be quoted line by line: its first line
+                // (with the context around it) says where it is.
+                let len = f
+                    .text
+                    .get(span.offset..span.offset + span.len)
+                    .and_then(|s| s.find('\n'))
+                    .unwrap_or(span.len);
                 (
                     Some(miette::NamedSource::new(&f.name, f.text.clone())),
                     Some(miette::LabeledSpan::new_with_span(
                         None,
-                        miette::SourceSpan::new(span.offset.into(), span.len.max(1)),
+                        miette::SourceSpan::new(span.offset.into(), len.max(1)),
                     )),
                 )
             }
@@ -262,6 +281,88 @@ pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> Str
         let _ = handler.render_report(&mut out, &rendered);
     }
     out
+}
+
+/// Why nothing was analyzed, true to what was wrong: the end of the closing
+/// line after "N error(s) in the input".
+pub fn withheld_reason(diagnostics: &[Diagnostic]) -> String {
+    let errors: Vec<&Diagnostic> = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    let unread = errors
+        .iter()
+        .any(|d| d.object_kind.is_none() && !matches!(d.anchor, Anchor::None));
+    let mut kinds: Vec<&str> = errors
+        .iter()
+        .filter_map(|d| d.object_kind.as_deref())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    if unread {
+        "nothing was analyzed: what could not be read may hold an isolating policy".to_string()
+    } else if kinds.contains(&"NetworkPolicy") {
+        "nothing was analyzed: an answer without the rejected NetworkPolicy could be wrong in either direction".to_string()
+    } else if !kinds.is_empty() {
+        let rejected: Vec<String> = kinds.iter().map(|k| format!("{k}(s)")).collect();
+        format!(
+            "nothing was analyzed: without the rejected {}, policies would select from an incomplete cluster",
+            rejected.join(", ")
+        )
+    } else {
+        "nothing was analyzed".to_string()
+    }
+}
+
+/// The diagnostics with each repeat left out and counted: the same message,
+/// field and help for another item of the same list (`items[i]` of one
+/// document), as a list of pods that all miss the same field gives.
+fn summarize_repeats(diagnostics: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
+    let mut out: Vec<(&Diagnostic, usize)> = Vec::new();
+    let mut seen: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for d in diagnostics {
+        let key = match &d.anchor {
+            Anchor::Field { loc, key } => match loc.origin.prefix.as_slice() {
+                [
+                    netfence_yaml::PathSegment::Key(items),
+                    netfence_yaml::PathSegment::Index(_),
+                ] if items == "items" => Some((
+                    loc.origin.file,
+                    loc.origin.document,
+                    loc.path.clone(),
+                    *key,
+                    d.severity,
+                    d.message.clone(),
+                    d.help.clone(),
+                )),
+                _ => None,
+            },
+            _ => None,
+        };
+        match key.as_ref().and_then(|k| seen.get(k)) {
+            Some(&i) => out[i].1 += 1,
+            None => {
+                if let Some(k) = key {
+                    seen.insert(k, out.len());
+                }
+                out.push((d, 0));
+            }
+        }
+    }
+    out
+}
+
+/// The `kind` of the document a list item diagnostic points into (`PodList`).
+fn list_kind(d: &Diagnostic, sources: &Sources) -> Option<String> {
+    let Anchor::Field { loc, .. } = &d.anchor else {
+        return None;
+    };
+    let doc = sources
+        .files
+        .get(loc.origin.file.0 as usize)?
+        .documents
+        .get(loc.origin.document)?;
+    doc.root.get("kind")?.as_str().map(str::to_string)
 }
 
 /// One line per diagnostic, `file:line:col: severity: message [field] (help)`, for

@@ -94,3 +94,17 @@ pub(crate) fn lookup(api_version: &str, kind: &str) -> Option<&'static KindInfo>
 pub(crate) fn is_cluster_scoped(kind: &str) -> bool {
     KINDS.iter().any(|k| k.name == kind && k.cluster_scoped)
 }
+
+/// A kind netfence reads that `kind` in `api_version`'s group is a misspelling
+/// of (another case, or at most two edits), when that group has no such kind.
+pub(crate) fn similar(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    let group = api_version.split('/').next().unwrap_or_default();
+    KINDS.iter().filter(|k| k.group_text == group).find(|k| {
+        k.name.eq_ignore_ascii_case(kind)
+            || (kind.len() > 3
+                && crate::decode::edit_distance(
+                    &k.name.to_ascii_lowercase(),
+                    &kind.to_ascii_lowercase(),
+                ) <= 2)
+    })
+}

@@ -19,6 +19,7 @@ mod objects;
 pub mod overlay;
 pub mod policy;
 pub mod read;
+mod repo;
 mod select;
 pub mod sources;
 pub mod validate;
@@ -30,7 +31,7 @@ pub use labels::{Labels, Operator, Requirement, Selector, UNSTABLE_LABELS, stabl
 pub use load::{LoadOptions, Loaded, load};
 pub use model::*;
 pub use overlay::load_policy_overlays;
-pub use read::read_inputs;
+pub use read::{read_inputs, read_inputs_excluding};
 pub use sources::{FieldLoc, FileId, ObjectOrigin, Sources};
 pub use whatif::PolicyChange;
 

@@ -46,6 +46,9 @@ pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Dia
     let cluster = builder.finish(&mut diags);
     quote_hints(&mut diags, sources);
     if diags.iter().any(|d| d.severity == Severity::Error) {
+        // What a rejected object would have declared is not news while it is
+        // rejected: only its errors are.
+        diags.retain(|d| d.kind != DiagnosticKind::UndeclaredNamespace);
         return Err(diags);
     }
     Ok(Loaded {
@@ -65,6 +68,7 @@ pub(crate) fn parse_file(
 ) {
     let file = FileId(fi as u32);
     let (docs, errors) = netfence_yaml::parse_documents(&sources.files[fi].text);
+    let readable = errors.is_empty();
     for e in errors {
         let help = match &e.kind {
             netfence_yaml::YamlErrorKind::Syntax(_) => {
@@ -78,15 +82,46 @@ pub(crate) fn parse_file(
         );
     }
     let overlay = sources.files[fi].overlay;
+    // A file found in a directory whose documents are all something else (a CI
+    // workflow, an application's configuration): a note, not an error. Any
+    // document with `apiVersion` or `kind` keeps the whole file strict.
+    if sources.files[fi].from_directory
+        && readable
+        && docs.iter().all(|d| !looks_like_object(&d.root))
+        && docs
+            .iter()
+            .any(|d| !matches!(d.root.value, netfence_yaml::Value::Null))
+    {
+        diags.push(Diagnostic::note(
+            "skipped: not a Kubernetes manifest (no document has `apiVersion` or `kind`)",
+            Anchor::File {
+                name: sources.files[fi].name.clone(),
+            },
+        ));
+        sources.files[fi].documents = docs;
+        return;
+    }
     for (di, doc) in docs.iter().enumerate() {
         let origin = ObjectOrigin {
             file,
             document: di,
             prefix: Vec::new(),
         };
-        collect_objects(&doc.root, origin, overlay, &opts.namespace, raw, diags);
+        collect_objects(
+            &doc.root,
+            &sources.files[fi].text,
+            origin,
+            overlay,
+            &opts.namespace,
+            raw,
+            diags,
+        );
     }
     sources.files[fi].documents = docs;
+}
+
+fn looks_like_object(node: &netfence_yaml::Node) -> bool {
+    node.get("apiVersion").is_some() || node.get("kind").is_some()
 }
 
 /// A boolean or number where a string belongs: show the word the user wrote,

@@ -19,12 +19,27 @@ pub(crate) struct RawObject {
 }
 
 impl RawObject {
+    /// `Pod app/web`, with control characters escaped: names are printed
+    /// before they are validated.
     pub(crate) fn describe(&self) -> String {
-        match &self.namespace {
+        let text = match &self.namespace {
             Some(ns) if !is_cluster_scoped(&self.kind) => {
                 format!("{} {}/{}", self.kind, ns, self.name)
             }
             _ => format!("{} {}", self.kind, self.name),
+        };
+        if text.chars().any(char::is_control) {
+            text.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            text
         }
     }
 }
@@ -33,9 +48,33 @@ impl RawObject {
 /// one), reporting what is not an object.
 pub(crate) fn collect_objects(
     node: &netfence_yaml::Node,
+    text: &str,
     origin: ObjectOrigin,
     overlay: bool,
     default_ns: &Option<String>,
+    out: &mut Vec<RawObject>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    collect(node, text, origin, overlay, default_ns, None, out, diags);
+}
+
+/// What the items of a typed list (`PodList`) are when they do not say it
+/// themselves: as apimachinery decodes a list, the list's apiVersion and its
+/// kind without `List`.
+#[derive(Clone, Copy)]
+struct ItemDefaults<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn collect(
+    node: &netfence_yaml::Node,
+    src: &str,
+    origin: ObjectOrigin,
+    overlay: bool,
+    default_ns: &Option<String>,
+    item_defaults: Option<ItemDefaults<'_>>,
     out: &mut Vec<RawObject>,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -43,9 +82,24 @@ pub(crate) fn collect_objects(
         origin: origin.clone(),
         path: Vec::new(),
     };
+    let top_level = origin.prefix.is_empty();
     match &node.value {
         Value::Null => return,
         Value::Map(_) => {}
+        // `[]`, as `kubectl get -o json` tools and scripts write an empty result.
+        Value::Seq(items) if items.is_empty() && top_level => return,
+        Value::Seq(_) if top_level => {
+            diags.push(
+                Diagnostic::error(
+                    "expected a Kubernetes object (a mapping), found a list",
+                    Anchor::Field { loc, key: false },
+                )
+                .with_help(
+                    "write the objects as YAML documents separated by `---`, or as the items of `apiVersion: v1` / `kind: List` / `items: [...]`",
+                ),
+            );
+            return;
+        }
         other => {
             diags.push(
                 Diagnostic::error(
@@ -63,30 +117,44 @@ pub(crate) fn collect_objects(
         }
     }
     let text = |key: &str| node.get(key).and_then(|n| n.as_str()).map(str::to_string);
-    let (Some(api_version), Some(kind)) = (text("apiVersion"), text("kind")) else {
-        let missing = if text("apiVersion").is_none() {
-            "apiVersion"
-        } else {
-            "kind"
-        };
-        diags.push(
-            Diagnostic::error(
-                format!("`{missing}` is missing or not a string"),
-                Anchor::Field { loc, key: false },
-            )
-            .with_help("every object starts with `apiVersion:` and `kind:`, e.g. `apiVersion: networking.k8s.io/v1` and `kind: NetworkPolicy`"),
-        );
-        return;
+    let written = (text("apiVersion"), text("kind"));
+    let filled = written.0.is_none() && written.1.is_none() && item_defaults.is_some();
+    let (api_version, kind) = match (written, item_defaults) {
+        ((Some(a), Some(k)), _) => (a, k),
+        ((None, None), Some(d)) => (d.api_version.to_string(), d.kind.to_string()),
+        ((a, _), _) => {
+            let missing = if a.is_none() { "apiVersion" } else { "kind" };
+            let help = if origin.prefix.is_empty() {
+                "every object starts with `apiVersion:` and `kind:`, e.g. `apiVersion: v1` and `kind: Pod`, or `apiVersion: networking.k8s.io/v1` and `kind: NetworkPolicy`"
+            } else {
+                "each item of a `kind: List` says what it is with its own `apiVersion:` and `kind:` (the items of a typed list such as `PodList` need neither)"
+            };
+            diags.push(
+                Diagnostic::error(
+                    format!("`{missing}` is missing or not a string"),
+                    Anchor::Field { loc, key: false },
+                )
+                .with_help(help),
+            );
+            return;
+        }
     };
     if kind == "List" || (kind.ends_with("List") && node.get("items").is_some()) {
         if let Some(items) = node.get("items")
             && let Value::Seq(list) = &items.value
         {
+            let defaults = kind
+                .strip_suffix("List")
+                .filter(|k| !k.is_empty())
+                .map(|k| ItemDefaults {
+                    api_version: &api_version,
+                    kind: k,
+                });
             for (i, item) in list.iter().enumerate() {
                 let mut o = origin.clone();
                 o.prefix.push(PathSegment::Key("items".into()));
                 o.prefix.push(PathSegment::Index(i));
-                collect_objects(item, o, overlay, default_ns, out, diags);
+                collect(item, src, o, overlay, default_ns, defaults, out, diags);
             }
             return;
         }
@@ -104,6 +172,11 @@ pub(crate) fn collect_objects(
             .then(|| name_node.value.key_text())
             .flatten()
     {
+        // The word as written (`y`), not as YAML reads it (`true`).
+        let text = src
+            .get(name_node.span.offset..name_node.span.offset + name_node.span.len)
+            .filter(|w| !w.is_empty())
+            .map_or(text, str::to_string);
         diags.push(
                 Diagnostic::error(
                     format!("`metadata.name` must be a string, but YAML reads `{text}` as a {}", name_node.value.kind_name()),
@@ -131,19 +204,33 @@ pub(crate) fn collect_objects(
         );
         return;
     };
+    // A namespace YAML reads as another type (`y` is a boolean) is still the
+    // object's namespace in what the diagnostics say; decoding rejects it.
     let namespace = meta
         .and_then(|m| m.get("namespace"))
-        .and_then(|n| n.as_str())
-        .map(str::to_string)
+        .and_then(|n| {
+            n.as_str().map(str::to_string).or_else(|| {
+                n.value.key_text()?;
+                src.get(n.span.offset..n.span.offset + n.span.len)
+                    .map(str::to_string)
+            })
+        })
+        // `namespace: ""` means the default one, as for kubectl.
+        .filter(|n| !n.is_empty())
         .or_else(|| default_ns.clone())
         .or_else(|| Some("default".to_string()));
+    let mut json = node.to_json();
+    if filled && let serde_json::Value::Object(map) = &mut json {
+        map.insert("apiVersion".into(), api_version.clone().into());
+        map.insert("kind".into(), kind.clone().into());
+    }
     out.push(RawObject {
         api_version,
         kind,
         namespace,
         name,
         origin,
-        json: node.to_json(),
+        json,
         overlay,
     });
 }

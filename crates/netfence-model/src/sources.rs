@@ -16,6 +16,9 @@ pub struct SourceFile {
     pub documents: Vec<Document>,
     /// Objects here replace same-named objects of earlier files silently (`--with`).
     pub overlay: bool,
+    /// Found by walking a directory (not named on the command line): skipped
+    /// with a note when plainly not a Kubernetes manifest.
+    pub from_directory: bool,
 }
 
 /// Every input file, and the parsed tree of each document, so that a field path
@@ -74,13 +77,19 @@ pub struct Located {
 }
 
 impl Sources {
-    pub fn add(&mut self, name: String, text: String) -> FileId {
+    /// Adds a file. A UTF-8 byte-order mark (editors on Windows write one) is
+    /// dropped, as kubectl does, so that line 1 reads as written.
+    pub fn add(&mut self, name: String, mut text: String) -> FileId {
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let id = FileId(self.files.len() as u32);
         self.files.push(SourceFile {
             name,
             text,
             documents: Vec::new(),
             overlay: false,
+            from_directory: false,
         });
         id
     }

@@ -85,6 +85,14 @@ pub fn dns1123_label_problem(name: &str) -> Option<String> {
     dns1123_label_problem_inner(name, 63)
 }
 
+/// A DNS-1035 label (Service names): a DNS-1123 label that starts with a letter.
+pub fn dns1035_label_problem(name: &str) -> Option<String> {
+    dns1123_label_problem(name).or_else(|| {
+        (!name.starts_with(|c: char| c.is_ascii_lowercase()))
+            .then(|| "it must start with a lowercase letter".to_string())
+    })
+}
+
 fn dns1123_label_problem_inner(label: &str, max: usize) -> Option<String> {
     if label.is_empty() {
         return Some("empty label between dots".into());

@@ -65,3 +65,35 @@ fn an_unquoted_number_where_a_string_belongs_gets_the_word_quoted() {
         "{text}"
     );
 }
+
+#[test]
+fn workload_versions_no_kubernetes_serves_are_refused_not_skipped() {
+    for (api, write) in [
+        ("apps/v1beta2", "apps/v1"),
+        ("extensions/v1beta1", "apps/v1"),
+    ] {
+        let (ok, text) = short(&format!(
+            "apiVersion: {api}\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  selector: {{matchLabels: {{a: b}}}}\n  template: {{metadata: {{labels: {{a: b}}}}}}\n"
+        ));
+        assert!(!ok, "{api}: {text}");
+        assert!(
+            text.contains(&format!(
+                "in.yaml:1:13: error: Deployment default/d: `{api}` is not a served Deployment version [apiVersion] (help: write `apiVersion: {write}`)"
+            )),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn an_unquoted_name_or_namespace_is_named_as_written() {
+    let (ok, text) = short("apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n");
+    assert!(!ok);
+    assert!(
+        text.contains("`metadata.name` must be a string, but YAML reads `n` as a boolean"),
+        "{text}"
+    );
+    let (ok, text) = short("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: on}\n");
+    assert!(!ok);
+    assert!(text.contains("error: Pod on/p: wrong type"), "{text}");
+}

@@ -62,9 +62,9 @@ pub(crate) fn run(g: &Global, a: DiffArgs) -> Result<u8, String> {
         without: Vec::new(),
         ..g.load_options()
     };
-    let (sources, diags) = read_side(before);
+    let (sources, diags) = read_side(g, before);
     let loaded_before = load_read(g, sources, diags, &before_opts, Some("BEFORE"));
-    let (mut sources, mut diags) = read_side(after);
+    let (mut sources, mut diags) = read_side(g, after);
     read_overlays(g, &mut sources, &mut diags);
     let loaded_after = load_read(g, sources, diags, &g.load_options(), Some("AFTER"));
     let ((sources_b, loaded_b), (sources_a, loaded_a)) = match (loaded_before, loaded_after) {

@@ -129,6 +129,17 @@ impl ClusterBuilder<'_> {
             }
         }
         let spec = pod.spec.unwrap_or_default();
+        if let Some(node) = spec.node_name.as_deref().filter(|n| !n.is_empty())
+            && let Some(problem) = validate::dns1123_subdomain_problem(node)
+        {
+            diags.push(
+                Diagnostic::error(
+                    format!("invalid node name `{}`: {problem}", node.escape_debug()),
+                    Anchor::Field { loc: root.key("spec").key("nodeName"), key: false },
+                )
+                .with_help("a Node name is a DNS subdomain: at most 253 lowercase letters, digits, `-` and `.`, each part starting and ending with a letter or digit"),
+            );
+        }
         let ports = container_ports(&spec, &root.key("spec"), diags);
         self.reference(ns, &obj.origin);
         let owner = pod

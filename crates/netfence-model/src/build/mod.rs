@@ -9,7 +9,6 @@ mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::Resource as _;
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, core::v1 as corev1, networking::v1 as net,
 };
@@ -17,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use netfence_yaml::PathSegment;
 
 use crate::decode::decode_strict;
-use crate::diag::{Anchor, Diagnostic, Severity};
+use crate::diag::{Anchor, Diagnostic, DiagnosticKind, Severity};
 use crate::kinds::{self, Kind, KindInfo};
 use crate::labels::Labels;
 use crate::load::LoadOptions;
@@ -25,6 +24,7 @@ use crate::model::*;
 use crate::objects::RawObject;
 use crate::policy::convert_policy;
 use crate::sources::{FieldLoc, ObjectOrigin};
+use crate::validate;
 
 use workloads::Workload;
 
@@ -35,6 +35,9 @@ pub(crate) struct ClusterBuilder<'a> {
     pod_owners: Vec<Option<OwnerReference>>,
     /// First place each namespace was referenced, for the "not declared" warning.
     referenced: BTreeMap<String, FieldLoc>,
+    /// Namespaces whose Namespace object was rejected: "not declared" would be
+    /// a consequence of that error, not news.
+    rejected_namespaces: BTreeSet<String>,
 }
 
 impl<'a> ClusterBuilder<'a> {
@@ -48,6 +51,7 @@ impl<'a> ClusterBuilder<'a> {
             workloads: Vec::new(),
             pod_owners: Vec::new(),
             referenced: BTreeMap::new(),
+            rejected_namespaces: BTreeSet::new(),
         }
     }
 
@@ -64,8 +68,28 @@ impl<'a> ClusterBuilder<'a> {
         let ns = obj.namespace.clone().unwrap_or_else(|| "default".into());
         let before = diags.len();
         let info = kinds::lookup(&obj.api_version, &obj.kind);
-        let legacy_policy = obj.kind == net::NetworkPolicy::KIND
-            && obj.api_version.split('/').next() == Some("extensions");
+        // Kinds the `extensions` group served until Kubernetes 1.16.
+        let legacy = (obj.api_version.split('/').next() == Some("extensions"))
+            .then(|| {
+                kinds::KINDS.iter().find(|k| {
+                    k.name == obj.kind
+                        && matches!(
+                            k.kind,
+                            Kind::NetworkPolicy
+                                | Kind::Deployment
+                                | Kind::DaemonSet
+                                | Kind::ReplicaSet
+                        )
+                })
+            })
+            .flatten();
+        if let Some(k) = info {
+            check_names(k, obj, diags);
+        }
+        let misspelled = match info {
+            None if legacy.is_none() => kinds::similar(&obj.api_version, &obj.kind),
+            _ => None,
+        };
         match info {
             Some(k) if k.kind == Kind::NetworkPolicy && obj.api_version == k.api_version => {
                 if let Some(np) = decode_strict::<net::NetworkPolicy>(&obj.json, &obj.origin, diags)
@@ -75,12 +99,19 @@ impl<'a> ClusterBuilder<'a> {
                     self.cluster.policies.push(p);
                 }
             }
-            Some(KindInfo {
-                kind: Kind::NetworkPolicy,
-                ..
-            }) => self.unserved_policy_version(obj, diags),
-            None if legacy_policy => self.unserved_policy_version(obj, diags),
+            None if let Some(k) = legacy => unserved_version(k, obj, diags),
+            Some(k) if obj.api_version != k.api_version => unserved_version(k, obj, diags),
             Some(k) => self.add_known(k.kind, obj, &ns, diags),
+            None if let Some(k) = misspelled => diags.push(
+                Diagnostic::error(
+                    format!("unknown kind `{}` in `{}`", obj.kind, obj.api_version),
+                    Anchor::Field {
+                        loc: root_loc(&obj.origin).key("kind"),
+                        key: false,
+                    },
+                )
+                .with_help(format!("did you mean `{}`?", k.name)),
+            ),
             _ if is_policy_like(&obj.api_version, &obj.kind) => {
                 self.cluster.unanalyzed.push(Unanalyzed {
                     api_version: obj.api_version.clone(),
@@ -112,23 +143,17 @@ impl<'a> ClusterBuilder<'a> {
             .iter()
             .any(|d| d.severity == Severity::Error)
         {
+            if info.is_some_and(|k| k.kind == Kind::Namespace) {
+                self.rejected_namespaces.insert(obj.name.clone());
+            }
             let what = obj.describe();
             for d in &mut diags[before..] {
                 if d.object.is_none() {
                     d.object = Some(what.clone());
+                    d.object_kind = Some(obj.kind.clone());
                 }
             }
         }
-    }
-
-    fn unserved_policy_version(&self, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
-        diags.push(
-            Diagnostic::error(
-                format!("`{}` is not a served NetworkPolicy version", obj.api_version),
-                Anchor::Field { loc: root_loc(&obj.origin).key("apiVersion"), key: false },
-            )
-            .with_help("write `apiVersion: networking.k8s.io/v1` (the only NetworkPolicy version since Kubernetes 1.16)"),
-        );
     }
 
     /// Builds an object of a kind netfence reads, other than NetworkPolicy.
@@ -199,7 +224,7 @@ impl<'a> ClusterBuilder<'a> {
             .map(|n| n.name.clone())
             .collect();
         for (ns, loc) in std::mem::take(&mut self.referenced) {
-            if declared.contains(&ns) {
+            if declared.contains(&ns) || self.rejected_namespaces.contains(&ns) {
                 continue;
             }
             diags.push(
@@ -207,7 +232,8 @@ impl<'a> ClusterBuilder<'a> {
                     format!("namespace `{ns}` is used but not declared; netfence assumes it exists with only the label {NAMESPACE_NAME_LABEL}={ns} (its other labels are unknown)"),
                     Anchor::Field { loc, key: true },
                 )
-                .with_help(format!("add the Namespace object (`kubectl get namespace {ns} -o yaml`) so namespaceSelectors are evaluated on its real labels")),
+                .with_help(format!("add the Namespace object (`kubectl get namespace {ns} -o yaml`) so namespaceSelectors are evaluated on its real labels"))
+                .with_kind(DiagnosticKind::UndeclaredNamespace),
             );
             self.implicit_namespace(&ns);
         }
@@ -237,6 +263,80 @@ pub(crate) fn root_loc(origin: &ObjectOrigin) -> FieldLoc {
     FieldLoc {
         origin: origin.clone(),
         path: Vec::new(),
+    }
+}
+
+/// An API version of a kind netfence reads that no supported Kubernetes serves
+/// (`extensions/v1beta1`, `apps/v1beta2`): refused, as the API server does.
+fn unserved_version(k: &KindInfo, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+    let help = if k.kind == Kind::NetworkPolicy {
+        "write `apiVersion: networking.k8s.io/v1` (the only NetworkPolicy version since Kubernetes 1.16)".to_string()
+    } else {
+        format!("write `apiVersion: {}`", k.api_version)
+    };
+    diags.push(
+        Diagnostic::error(
+            format!("`{}` is not a served {} version", obj.api_version, k.name),
+            Anchor::Field {
+                loc: root_loc(&obj.origin).key("apiVersion"),
+                key: false,
+            },
+        )
+        .with_help(help),
+    );
+}
+
+/// Names as the API server validates them per kind (apimachinery's
+/// `NameIsDNSSubdomain`, `NameIsDNS1035Label`, `ValidateNamespaceName`).
+/// Namespace and NetworkPolicy names are checked where they are built.
+fn check_names(k: &KindInfo, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+    let meta = root_loc(&obj.origin).key("metadata");
+    if !k.cluster_scoped
+        && let Some(ns) = obj
+            .json
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(|n| n.as_str())
+            .filter(|n| !n.is_empty())
+        && let Some(problem) = validate::dns1123_label_problem(ns)
+    {
+        diags.push(
+            Diagnostic::error(
+                format!("invalid namespace `{ns}`: {problem}"),
+                Anchor::Field {
+                    loc: meta.key("namespace"),
+                    key: false,
+                },
+            )
+            .with_help("a namespace name is a DNS label: at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit"),
+        );
+    }
+    let (problem, rule) = match k.kind {
+        Kind::Namespace | Kind::NetworkPolicy => return,
+        Kind::Service => (
+            validate::dns1035_label_problem(&obj.name),
+            "a Service name is a DNS-1035 label: at most 63 lowercase letters, digits and `-`, starting with a letter and ending with a letter or digit",
+        ),
+        _ => (
+            validate::dns1123_subdomain_problem(&obj.name),
+            "the name is a DNS subdomain: at most 253 lowercase letters, digits, `-` and `.`, each part starting and ending with a letter or digit",
+        ),
+    };
+    if let Some(problem) = problem {
+        diags.push(
+            Diagnostic::error(
+                format!(
+                    "invalid {} name `{}`: {problem}",
+                    k.name,
+                    obj.name.escape_debug()
+                ),
+                Anchor::Field {
+                    loc: meta.key("name"),
+                    key: false,
+                },
+            )
+            .with_help(rule),
+        );
     }
 }
 

@@ -23,10 +23,13 @@ pub(super) struct Workload {
     ports: Vec<ContainerPort>,
     host_network: bool,
     origin: ObjectOrigin,
+    /// The controller that owns this workload (a Deployment's ReplicaSet, a
+    /// CronJob's Job, as `kubectl get all` lists them): (kind, name).
+    controller: Option<(String, String)>,
 }
 
 impl ClusterBuilder<'_> {
-    pub(super) fn workload<T: serde::de::DeserializeOwned>(
+    pub(super) fn workload<T: serde::de::DeserializeOwned + k8s_openapi::Resource>(
         &mut self,
         obj: &RawObject,
         ns: &str,
@@ -66,6 +69,7 @@ impl ClusterBuilder<'_> {
             ports,
             host_network: spec.host_network.unwrap_or(false),
             origin: obj.origin.clone(),
+            controller: controller_of(&obj.json),
         });
     }
 
@@ -73,7 +77,24 @@ impl ClusterBuilder<'_> {
     /// workload's template becomes one endpoint.
     pub(super) fn attach_workloads(&mut self) {
         let workloads = std::mem::take(&mut self.workloads);
-        for w in workloads {
+        let present: std::collections::BTreeSet<(&str, &str, &str)> = workloads
+            .iter()
+            .map(|w| (w.namespace.as_str(), w.kind.as_str(), w.name.as_str()))
+            .collect();
+        // A workload whose controller is in the input is part of it: its pods
+        // stand for the controller, and its template is the controller's.
+        let owned: Vec<bool> = workloads
+            .iter()
+            .map(|w| {
+                w.controller.as_ref().is_some_and(|(kind, name)| {
+                    present.contains(&(w.namespace.as_str(), kind.as_str(), name.as_str()))
+                })
+            })
+            .collect();
+        for (w, owned) in workloads.into_iter().zip(owned) {
+            if owned {
+                continue;
+            }
             let mut has_pods = false;
             for (ep, owner) in self.cluster.endpoints.iter_mut().zip(&self.pod_owners) {
                 if ep.namespace != w.namespace || ep.workload.is_some() {
@@ -135,4 +156,19 @@ impl ClusterBuilder<'_> {
             }
         }
     }
+}
+
+/// The owner reference marked `controller: true`, as (kind, name).
+fn controller_of(json: &serde_json::Value) -> Option<(String, String)> {
+    json.get("metadata")?
+        .get("ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|o| o.get("controller").and_then(|c| c.as_bool()) == Some(true))
+        .and_then(|o| {
+            Some((
+                o.get("kind")?.as_str()?.to_string(),
+                o.get("name")?.as_str()?.to_string(),
+            ))
+        })
 }
