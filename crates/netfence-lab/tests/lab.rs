@@ -1004,3 +1004,109 @@ fn a_local_pod_address_from_another_interface_is_dropped() {
         .unwrap();
     assert_eq!(received(&listener), vec![b"honest".to_vec()]);
 }
+
+/// Sends one raw IP payload of protocol `proto` from the pod namespace `ns`
+/// (the kernel adds the IP header, with the pod's address as source).
+fn send_raw(ns: &str, proto: i32, dst: Ipv4Addr, payload: Vec<u8>) {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        netfence_lab::serve::enter_netns(&ns).unwrap();
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(proto)),
+        )
+        .unwrap();
+        s.send_to(&payload, &SocketAddr::new(IpAddr::V4(dst), 0).into())
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+/// The Internet checksum of `words` (RFC 1071).
+fn inet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A TCP header from `src:sport` to `dst:dport` with `flags`, checksummed.
+fn tcp_segment(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut seg = Vec::new();
+    seg.extend(sport.to_be_bytes());
+    seg.extend(dport.to_be_bytes());
+    seg.extend(1000u32.to_be_bytes()); // sequence
+    seg.extend(0u32.to_be_bytes()); // acknowledgement
+    seg.extend([5 << 4, flags]);
+    seg.extend(65535u16.to_be_bytes()); // window
+    seg.extend([0, 0, 0, 0]); // checksum, urgent pointer
+    let mut pseudo = Vec::new();
+    pseudo.extend(src.octets());
+    pseudo.extend(dst.octets());
+    pseudo.extend([0, 6]);
+    pseudo.extend((seg.len() as u16).to_be_bytes());
+    pseudo.extend(&seg);
+    seg[16..18].copy_from_slice(&inet_checksum(&pseudo).to_be_bytes());
+    seg
+}
+
+/// Issue 15.6: every kind of drop leaves a record `status` shows: a spoofed
+/// source (z/a sending as y/a), an invalid packet (y/a, whose traffic to x/a is
+/// allowed, sending SYN+FIN) and a denied ICMP echo (z/a to x/a), each told
+/// apart by its kind.
+#[test]
+fn spoofed_invalid_and_icmp_drops_are_recorded_and_shown() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    lab.enforce(&cluster, false).unwrap();
+    let (x_ns, x_ip) = pod_at(&lab, "x/a");
+    let (y_ns, y_ip) = pod_at(&lab, "y/a");
+    let (z_ns, _) = pod_at(&lab, "z/a");
+    let x = udp_in(
+        &x_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7001),
+    );
+
+    // SYN+FIN is no state conntrack accepts.
+    send_raw(&y_ns, 6, x_ip, tcp_segment(y_ip, x_ip, 4444, 7002, 0x03));
+    // An ICMP echo request (type 8), denied by x/a's ingress policy.
+    let mut echo = vec![8, 0, 0, 0, 0, 1, 0, 1, b'n', b'f'];
+    let sum = inet_checksum(&echo);
+    echo[2..4].copy_from_slice(&sum.to_be_bytes());
+    send_raw(&z_ns, 1, x_ip, echo);
+    add_address(&z_ns, y_ip);
+    let spoofer = udp_in(&z_ns, SocketAddr::new(IpAddr::V4(y_ip), 4445));
+    spoofer
+        .send_to(b"spoofed", SocketAddr::new(IpAddr::V4(x_ip), 7001))
+        .unwrap();
+    assert!(received(&x).is_empty(), "the spoofed datagram got through");
+
+    let node = Target::Netns(lab.topology.node_ns[0].clone());
+    let status = netfence_nft::status::status(&node).unwrap();
+    let found = |kind: &str, protocol: &str, port: u16| {
+        status.dropped.iter().any(|d| {
+            d.kind == kind
+                && d.src.ends_with("y/a") == (kind != "policy")
+                && d.dst == "x/a"
+                && d.protocol == protocol
+                && d.port == port
+        })
+    };
+    assert!(found("spoofed source", "UDP", 7001), "{:?}", status.dropped);
+    assert!(found("invalid", "TCP", 7002), "{:?}", status.dropped);
+    assert!(found("policy", "ICMP", 0), "{:?}", status.dropped);
+    let text = netfence_nft::status::render_text(&status);
+    assert!(
+        text.contains("y/a -> x/a UDP 7001: spoofed source"),
+        "{text}"
+    );
+    assert!(text.contains("y/a -> x/a TCP 7002: invalid"), "{text}");
+    assert!(text.contains("z/a -> x/a ICMP: ingress of x/a"), "{text}");
+}

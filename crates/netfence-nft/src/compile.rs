@@ -130,6 +130,10 @@ struct Compiler<'e, 'c> {
     /// Content-named chains every class chain refers to.
     ingress_stage: String,
     deny: [String; 2],
+    /// Chains that record and drop spoofed (interfaces known) and invalid
+    /// (not in audit mode) packets.
+    record_spoofed: String,
+    record_invalid: String,
 }
 
 pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
@@ -151,6 +155,8 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
         chain_of_class: HashMap::new(),
         ingress_stage: String::new(),
         deny: [String::new(), String::new()],
+        record_spoofed: String::new(),
+        record_invalid: String::new(),
     };
     // Bottom-up: a chain's name is the hash of its rules, which name the chains
     // they jump to.
@@ -543,70 +549,120 @@ impl Compiler<'_, '_> {
                 (true, Direction::Egress) => Verdict::Goto(self.ingress_stage.clone()),
                 (true, Direction::Ingress) => Verdict::Accept,
             };
-            let flow = |family| {
-                vec![
-                    Key::Saddr(family),
-                    Key::Daddr(family),
-                    Key::L4proto,
-                    Key::Dport,
-                ]
-            };
-            // A flow already recorded needs no new record (retransmissions and
-            // repeated attempts cost nothing). One source cannot fill the drop
-            // records for everyone: past its rate of new records its drops are
-            // counted, not recorded. The counters of the `LOST_*` rules are what
-            // `status` reports as lost.
-            let mut rules: Vec<Rule> = Family::BOTH
-                .iter()
-                .map(|&family| {
-                    Rule::new(vec![
-                        Stmt::Lookup {
-                            keys: flow(family),
-                            set: drop_set_name(dir, family),
-                        },
-                        Stmt::Counter,
-                        Stmt::Verdict(tail.clone()),
-                    ])
-                })
-                .collect();
-            rules.extend(Family::BOTH.iter().map(|&family| {
+            let rules = self.record_rules(
+                |family| drop_set_name(dir, family),
+                Family::BOTH
+                    .iter()
+                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
+                    .collect(),
+                tail,
+            );
+            let tag = format!("deny_{}", dir_word(dir));
+            self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
+        }
+        // Drops that are not policy decisions are recorded too, in sets of
+        // their own (a flood of one kind cannot hide another). A forged source
+        // says nothing about the sender, so spoofed records are rate-limited
+        // per pod interface, the one thing a pod cannot forge.
+        if interfaces.is_some() {
+            self.ruleset
+                .sets
+                .insert(SPOOF_LIMIT_SET.into(), dynamic(vec!["ifname"]));
+            let rules = self.record_rules(
+                spoofed_set_name,
+                vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
+                Verdict::Drop,
+            );
+            self.record_spoofed = self.add_chain("record_spoofed", None, rules);
+        }
+        if !self.audit {
+            let rules = self.record_rules(
+                invalid_set_name,
+                Family::BOTH
+                    .iter()
+                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
+                    .collect(),
+                Verdict::Drop,
+            );
+            self.record_invalid = self.add_chain("record_invalid", None, rules);
+        }
+    }
+
+    /// A drop-record chain: a flow already recorded costs nothing more
+    /// (retransmissions, repeated attempts); past its rate of new records a
+    /// sender's drops are counted, not recorded, so one pod cannot fill the
+    /// records for everyone. The counters of the `LOST_*` rules are what
+    /// `status` reports as lost. Every path ends in `tail`.
+    fn record_rules(
+        &mut self,
+        set_of: impl Fn(Family) -> String,
+        limits: Vec<(Vec<Key>, String)>,
+        tail: Verdict,
+    ) -> Vec<Rule> {
+        let flow = |family| {
+            vec![
+                Key::Saddr(family),
+                Key::Daddr(family),
+                Key::L4proto,
+                Key::Dport,
+            ]
+        };
+        let mut rules: Vec<Rule> = Family::BOTH
+            .iter()
+            .map(|&family| {
                 Rule::new(vec![
-                    Stmt::RateOver {
-                        keys: vec![Key::Saddr(family)],
-                        set: record_limit_set_name(family),
-                        per_second: RECORD_RATE,
-                        burst: RECORD_BURST,
+                    Stmt::Lookup {
+                        keys: flow(family),
+                        set: set_of(family),
                     },
                     Stmt::Counter,
                     Stmt::Verdict(tail.clone()),
                 ])
-                .with_comment(LOST_RATE)
-            }));
-            for family in Family::BOTH {
-                let set = drop_set_name(dir, family);
-                rules.push(Rule::new(vec![
-                    Stmt::Remember {
-                        keys: flow(family),
-                        set: set.clone(),
-                    },
-                    Stmt::Counter,
-                    Stmt::Verdict(tail.clone()),
-                ]));
-                self.ruleset.sets.insert(
+            })
+            .collect();
+        rules.extend(limits.into_iter().map(|(keys, set)| {
+            Rule::new(vec![
+                Stmt::RateOver {
+                    keys,
                     set,
-                    dynamic(vec![
+                    per_second: RECORD_RATE,
+                    burst: RECORD_BURST,
+                },
+                Stmt::Counter,
+                Stmt::Verdict(tail.clone()),
+            ])
+            .with_comment(LOST_RATE)
+        }));
+        for family in Family::BOTH {
+            let set = set_of(family);
+            rules.push(Rule::new(vec![
+                Stmt::Remember {
+                    keys: flow(family),
+                    set: set.clone(),
+                },
+                Stmt::Counter,
+                Stmt::Verdict(tail.clone()),
+            ]));
+            self.ruleset.sets.insert(
+                set,
+                SetDef {
+                    key: vec![
                         family.addr_type(),
                         family.addr_type(),
                         "inet_proto",
                         "inet_service",
-                    ]),
-                );
-            }
-            // Reached only when the record could not be added: the set is full.
-            rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]).with_comment(LOST_FULL));
-            let tag = format!("deny_{}", dir_word(dir));
-            self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
+                    ],
+                    data: None,
+                    interval: false,
+                    counter: false,
+                    dynamic: true,
+                    elements: Vec::new(),
+                },
+            );
         }
+        // Reached only when the record could not be added: the set is full.
+        rules.push(Rule::new(vec![Stmt::Counter, Stmt::Verdict(tail)]).with_comment(LOST_FULL));
+        rules
     }
 
     /// Where interfaces are known, every packet (not only a new flow: a forged
@@ -660,7 +716,7 @@ impl Compiler<'_, '_> {
                     },
                     not_bound.clone(),
                     Stmt::Counter,
-                    Stmt::Verdict(Verdict::Drop),
+                    Stmt::Verdict(Verdict::Goto(self.record_spoofed.clone())),
                 ])
                 .with_comment("spoofed source from a pod interface"),
             );
@@ -672,7 +728,7 @@ impl Compiler<'_, '_> {
                     },
                     not_bound,
                     Stmt::Counter,
-                    Stmt::Verdict(Verdict::Drop),
+                    Stmt::Verdict(Verdict::Goto(self.record_spoofed.clone())),
                 ])
                 .with_comment("local pod address from another interface"),
             );
@@ -716,10 +772,11 @@ impl Compiler<'_, '_> {
         // Audit mode accepts everything policy could drop: invalid packets are
         // counted and then judged (and recorded) like any other.
         let audit = self.audit;
+        let record_invalid = self.record_invalid.clone();
         let invalid = || {
             let mut stmts = vec![Stmt::CtStateInvalid, Stmt::Counter];
             if !audit {
-                stmts.push(Stmt::Verdict(Verdict::Drop));
+                stmts.push(Stmt::Verdict(Verdict::Goto(record_invalid.clone())));
             }
             Rule::new(stmts)
         };
@@ -845,6 +902,19 @@ pub const RECORD_BURST: u32 = 200;
 /// Comments of the rules whose counters count drops that were not recorded.
 pub const LOST_RATE: &str = "drop not recorded: source over the record rate";
 pub const LOST_FULL: &str = "drop not recorded: drop records full";
+
+/// Per-interface record rate of spoofed packets.
+const SPOOF_LIMIT_SET: &str = "spoofed_rate";
+
+/// Drop records of packets whose source address their interface may not
+/// send, and of packets conntrack finds invalid: not policy decisions.
+pub fn spoofed_set_name(family: Family) -> String {
+    format!("spoofed_drops{}", family.suffix())
+}
+
+pub fn invalid_set_name(family: Family) -> String {
+    format!("invalid_drops{}", family.suffix())
+}
 
 fn record_limit_set_name(family: Family) -> String {
     format!("drops_rate{}", family.suffix())

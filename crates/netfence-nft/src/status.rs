@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use netfence_model::Protocol;
+use netfence_model::{Direction, Protocol};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -131,23 +131,56 @@ fn element_value(e: &Value) -> (&Value, Option<u64>) {
     }
 }
 
-/// Flows recorded in a drop-record set.
+/// Flows recorded in a drop-record set (TCP, UDP and SCTP only).
 pub fn read_drop_set(target: &Target, set: &str) -> Result<BTreeSet<FlowKey>, ApplyError> {
-    let mut out = BTreeSet::new();
+    Ok(read_records(target, set)?
+        .into_iter()
+        .filter_map(|r| Some((r.src, r.dst, r.protocol?, r.port)))
+        .collect())
+}
+
+/// A drop record of any protocol.
+struct Record {
+    src: IpAddr,
+    dst: IpAddr,
+    /// `None`: not a port protocol (ICMP, ...), named by `protocol_name`.
+    protocol: Option<Protocol>,
+    protocol_name: String,
+    port: u16,
+}
+
+fn read_records(target: &Target, set: &str) -> Result<Vec<Record>, ApplyError> {
+    let mut out = Vec::new();
     for item in list(target, &["list", "set", FAMILY, TABLE, set])? {
         for e in item["set"]["elem"].as_array().into_iter().flatten() {
             let (val, _) = element_value(e);
             let Some([s, d, p, port]) = val["concat"].as_array().map(Vec::as_slice) else {
                 continue;
             };
-            if let (Some(s), Some(d), Some(p), Some(port)) = (
+            let (Some(src), Some(dst), Some(port)) = (
                 s.as_str().and_then(|x| x.parse().ok()),
                 d.as_str().and_then(|x| x.parse().ok()),
-                protocol_of(p),
                 port.as_u64().and_then(|x| u16::try_from(x).ok()),
-            ) {
-                out.insert((s, d, p, port));
-            }
+            ) else {
+                continue;
+            };
+            let protocol = protocol_of(p);
+            let (protocol_name, port) = match protocol {
+                Some(proto) => (proto.as_str().to_string(), port),
+                // `th dport` of ICMP is its checksum, not a port.
+                None => (
+                    p.as_str()
+                        .map_or_else(|| p.to_string(), str::to_ascii_uppercase),
+                    0,
+                ),
+            };
+            out.push(Record {
+                src,
+                dst,
+                protocol,
+                protocol_name,
+                port,
+            });
         }
     }
     Ok(out)
@@ -199,15 +232,28 @@ pub struct PolicyCount {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Drop {
+    /// `policy` (the policies deny the flow), `spoofed source` (its interface
+    /// may not send that address) or `invalid` (conntrack found the packet
+    /// invalid).
+    pub kind: &'static str,
     pub src: String,
     pub dst: String,
-    pub protocol: Protocol,
+    /// `TCP`, `UDP`, `SCTP`, or another protocol (`ICMP`, ...) without a port.
+    pub protocol: String,
+    /// 0 for protocols without ports.
     pub port: u16,
-    /// Where it was dropped: `egress` of the source or `ingress` of the destination.
+    /// Where a policy dropped it: `egress` of the source or `ingress` of the
+    /// destination; empty for the other kinds.
     pub direction: &'static str,
     pub pod: String,
     /// The policies isolating that pod in that direction; none of their rules allows the flow.
     pub isolated_by: Vec<String>,
+}
+
+impl Drop {
+    fn protocol_has_ports(&self) -> bool {
+        Protocol::ALL.iter().any(|p| p.as_str() == self.protocol)
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -284,20 +330,54 @@ pub fn status(target: &Target) -> Result<Status, String> {
             .map_or_else(|| ip.to_string(), |n| n.to_string())
     };
     let mut dropped = Vec::new();
-    for (set, direction) in [
-        ("egress_drops4", "egress"),
-        ("egress_drops6", "egress"),
-        ("ingress_drops4", "ingress"),
-        ("ingress_drops6", "ingress"),
-    ] {
-        for (s, d, protocol, port) in read_drop_set(target, set).map_err(|e| e.to_string())? {
+    let present: BTreeSet<&str> = items
+        .iter()
+        .filter_map(|i| i["set"]["name"].as_str())
+        .collect();
+    let mut sets = Vec::new();
+    for family in crate::ruleset::Family::BOTH {
+        for dir in [Direction::Egress, Direction::Ingress] {
+            sets.push((
+                crate::compile::drop_set_name(dir, family),
+                "policy",
+                dir.as_str(),
+            ));
+        }
+        sets.push((
+            crate::compile::spoofed_set_name(family),
+            "spoofed source",
+            "",
+        ));
+        sets.push((crate::compile::invalid_set_name(family), "invalid", ""));
+    }
+    for (set, kind, direction) in sets {
+        // Tables applied before a kind of record existed have no set for it.
+        if !present.contains(set.as_str()) {
+            continue;
+        }
+        for r in read_records(target, &set).map_err(|e| e.to_string())? {
+            let (s, d) = (r.src, r.dst);
+            if kind != "policy" {
+                dropped.push(Drop {
+                    kind,
+                    src: name_of(s),
+                    dst: name_of(d),
+                    protocol: r.protocol_name,
+                    port: r.port,
+                    direction,
+                    pod: String::new(),
+                    isolated_by: Vec::new(),
+                });
+                continue;
+            }
             let subject = if direction == "egress" { s } else { d };
             let pod = pod_of(subject);
             dropped.push(Drop {
+                kind,
                 src: name_of(s),
                 dst: name_of(d),
-                protocol,
-                port,
+                protocol: r.protocol_name,
+                port: r.port,
                 direction,
                 pod: name_of(subject),
                 isolated_by: pod
@@ -392,12 +472,37 @@ pub fn render_text(s: &Status) -> String {
         ));
     }
     for d in s.dropped.iter().take(SHOWN) {
+        let flow = if d.protocol_has_ports() {
+            format!(
+                "{} -> {} {} {}",
+                printable(&d.src),
+                printable(&d.dst),
+                printable(&d.protocol),
+                d.port
+            )
+        } else {
+            format!(
+                "{} -> {} {}",
+                printable(&d.src),
+                printable(&d.dst),
+                printable(&d.protocol)
+            )
+        };
+        match d.kind {
+            "spoofed source" => {
+                out.push_str(&format!(
+                    "  {flow}: spoofed source (its interface may not send this address)\n"
+                ));
+                continue;
+            }
+            "invalid" => {
+                out.push_str(&format!("  {flow}: invalid (conntrack: no valid state)\n"));
+                continue;
+            }
+            _ => {}
+        }
         out.push_str(&format!(
-            "  {} -> {} {} {}: {} of {}, isolated by {} and no rule allows it\n",
-            printable(&d.src),
-            printable(&d.dst),
-            d.protocol.as_str(),
-            d.port,
+            "  {flow}: {} of {}, isolated by {} and no rule allows it\n",
             d.direction,
             printable(&d.pod),
             if d.isolated_by.is_empty() {
@@ -444,9 +549,10 @@ mod tests {
                 connections: 1,
             }],
             dropped: vec![Drop {
+                kind: "policy",
                 src: evil.into(),
                 dst: evil.into(),
-                protocol: Protocol::Tcp,
+                protocol: "TCP".into(),
                 port: 80,
                 direction: "egress",
                 pod: evil.into(),
