@@ -128,3 +128,53 @@ fn the_reference_evaluator_never_ships() {
         }
     }
 }
+
+/// nft syntax is written in one place, `netfence-nft/src/ruleset.rs` (typed
+/// operations rendered there); no other product code spells an nft command.
+#[test]
+fn only_the_ruleset_writes_nft_syntax() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let commands = [
+        "add table",
+        "add chain",
+        "add rule",
+        "add set",
+        "add map",
+        "add element",
+        "delete table",
+        "delete chain",
+        "delete rule",
+        "delete set",
+        "delete element",
+        "flush chain",
+        "flush set",
+    ];
+    let mut offenders = Vec::new();
+    for krate in ["netfence-nft", "netfence-lab", "netfence-cli"] {
+        let mut stack = vec![root.join("crates").join(krate).join("src")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("ruleset.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Unit tests may state expected transactions.
+                let product = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for c in commands {
+                    if product.contains(&format!("\"{c} ")) {
+                        offenders.push(format!("{}: \"{c} ...\"", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "nft syntax outside ruleset.rs: {offenders:?}"
+    );
+}
