@@ -207,8 +207,8 @@ mod tests {
         let mut buf = Vec::new();
         clap_mangen::Man::new(Cli::command())
             .render(&mut buf)
-            .unwrap();
-        let roff = String::from_utf8(buf).unwrap();
+            .unwrap(); // ok: test
+        let roff = String::from_utf8(buf).unwrap(); // ok: test
         assert!(roff.starts_with(".ie \\n(.g .ds Aq"), "{}", &roff[..80]);
         for (path, _) in commands() {
             if !path.contains(' ') {

@@ -225,7 +225,7 @@ mod tests {
     use super::*;
 
     fn id(text: &str, ns: Option<&str>) -> String {
-        EndpointQuery::parse(text, ns).map(|q| q.id()).unwrap()
+        EndpointQuery::parse(text, ns).map(|q| q.id()).unwrap() // ok: test
     }
 
     #[test]
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn services_and_external_groups() {
         assert_eq!(
-            EndpointQuery::parse("shop/services/web:8080", None).unwrap(),
+            EndpointQuery::parse("shop/services/web:8080", None).unwrap(), // ok: test
             EndpointQuery::Service {
                 namespace: "shop".into(),
                 name: "web".into(),

@@ -86,13 +86,13 @@ spec: {podSelector: {}, policyTypes: [Egress]}
 
     fn policy(text: &str) -> Policy {
         let (_, loaded) = load_texts(&[("p.yaml", text)], &LoadOptions::default());
-        loaded.unwrap().cluster.policies.remove(0)
+        loaded.unwrap().cluster.policies.remove(0) // ok: test
     }
 
     #[test]
     fn removes_replaces_adds_and_keeps_order() {
         let (_, base) = load_texts(&[("base.yaml", BASE)], &LoadOptions::default());
-        let base = base.unwrap().cluster;
+        let base = base.unwrap().cluster; // ok: test
         let replaced = policy(
             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: b}\nspec: {podSelector: {matchLabels: {app: x}}}\n",
         );

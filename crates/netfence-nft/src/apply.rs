@@ -970,9 +970,10 @@ mod tests {
             r#"[{"concat": ["nfp3", "10.250.0.3"]}, {"goto": {"target": "e_1"}}]"#,
         )
         .unwrap(); // ok: test
-        let [k, v] = pair.as_array().unwrap().as_slice() else {
+        let items = pair.as_array().unwrap(); // ok: test
+        let [k, v] = items.as_slice() else {
             panic!("a pair")
-        }; // ok: test
+        };
         assert_eq!(key_parts(k), Some(written.key.clone()));
         assert_eq!(verdict_of(v), written.value);
         let prefix: Value =

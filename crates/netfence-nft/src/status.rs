@@ -357,30 +357,11 @@ pub fn status(target: &Target) -> Result<Status, String> {
         }
         for r in read_records(target, &set).map_err(|e| e.to_string())? {
             let (s, d) = (r.src, r.dst);
-            if kind != "policy" {
-                dropped.push(Drop {
-                    kind,
-                    src: name_of(s),
-                    dst: name_of(d),
-                    protocol: r.protocol_name,
-                    port: r.port,
-                    direction,
-                    pod: String::new(),
-                    isolated_by: Vec::new(),
-                });
-                continue;
-            }
-            let subject = if direction == "egress" { s } else { d };
-            let pod = pod_of(subject);
-            dropped.push(Drop {
-                kind,
-                src: name_of(s),
-                dst: name_of(d),
-                protocol: r.protocol_name,
-                port: r.port,
-                direction,
-                pod: name_of(subject),
-                isolated_by: pod
+            // Policy drops name the pod whose policies denied and what isolates
+            // it; spoofed and invalid packets belong to no policy decision.
+            let (pod, isolated_by) = if kind == "policy" {
+                let subject = if direction == "egress" { s } else { d };
+                let isolated_by = pod_of(subject)
                     .map(|p| {
                         if direction == "egress" {
                             p.egress_isolated_by.clone()
@@ -388,7 +369,20 @@ pub fn status(target: &Target) -> Result<Status, String> {
                             p.ingress_isolated_by.clone()
                         }
                     })
-                    .unwrap_or_default(),
+                    .unwrap_or_default();
+                (name_of(subject), isolated_by)
+            } else {
+                (String::new(), Vec::new())
+            };
+            dropped.push(Drop {
+                kind,
+                src: name_of(s),
+                dst: name_of(d),
+                protocol: r.protocol_name,
+                port: r.port,
+                direction,
+                pod,
+                isolated_by,
             });
         }
     }

@@ -3,7 +3,7 @@
 //! and the input's warnings.
 
 use netfence_text::count;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use netfence_engine::{ConnSet, DnsProblem, EndpointKind, Engine, EpId, NamespacePosture};
@@ -102,6 +102,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
         .map(|e| engine.endpoint(e).id.clone())
         .collect();
     let mut reachability = Vec::new();
+    let mut granting_by_classes: HashMap<(usize, usize), BTreeSet<usize>> = HashMap::new();
     for (group, members) in &dst_groups {
         let dst = members[0];
         let isolated = !engine.isolating(dst, Direction::Ingress).is_empty();
@@ -113,15 +114,23 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
                 }
                 let set = engine.allowed(s, dst);
                 if !set.is_empty() {
-                    let policies = sources_by.entry((engine.group_of(s), set)).or_default();
-                    // Provenance per class pair, as the engine decided it.
+                    // Provenance per class pair, as the engine decided it;
+                    // asked once per pair of classes, not per pod.
                     let (sc, dc) = (engine.class_of[s], engine.class_of[dst]);
-                    engine.side_classes(Direction::Ingress, dc, sc, |c| {
-                        policies.insert(c.policy);
+                    let granting = granting_by_classes.entry((sc, dc)).or_insert_with(|| {
+                        let mut found = BTreeSet::new();
+                        engine.side_classes(Direction::Ingress, dc, sc, |c| {
+                            found.insert(c.policy);
+                        });
+                        engine.side_classes(Direction::Egress, sc, dc, |c| {
+                            found.insert(c.policy);
+                        });
+                        found
                     });
-                    engine.side_classes(Direction::Egress, sc, dc, |c| {
-                        policies.insert(c.policy);
-                    });
+                    sources_by
+                        .entry((engine.group_of(s), set))
+                        .or_default()
+                        .extend(granting.iter().copied());
                 }
             }
         }
