@@ -563,3 +563,54 @@ spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipB
             .contains("no Kubernetes objects")
     );
 }
+
+/// Item 14: long work shows progress on a terminal (run under `script`, which
+/// gives the command a pseudo-terminal), and nothing when standard error is a pipe.
+#[test]
+fn progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().to_str().unwrap();
+    let generated = netfence(&[
+        "gen",
+        "--workloads",
+        "1800",
+        "--policies",
+        "300",
+        "--seed",
+        "1",
+        "-o",
+        big,
+    ]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let exe = env!("CARGO_BIN_EXE_netfence");
+    let tty = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{exe} lint {big} --fail-on error"),
+            "/dev/null",
+        ])
+        .output()
+        .expect("`script` (util-linux) gives the command a terminal");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{shown}");
+    assert!(
+        shown.contains("linting"),
+        "no progress on a terminal: {shown}"
+    );
+    let piped = netfence(&["lint", big, "--fail-on", "error"]);
+    assert_eq!(piped.code, 0);
+    assert!(!piped.stderr.contains("linting"), "{}", piped.stderr);
+    // A small input is not long work: no progress even on a terminal.
+    let small = Command::new("script")
+        .args([
+            "-qfec",
+            &format!(
+                "{exe} lint {}/examples/guide --fail-on error",
+                root().display()
+            ),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&small.stdout).contains("linting"));
+}

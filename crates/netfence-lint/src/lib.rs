@@ -102,9 +102,21 @@ pub fn lint(
     load_options: &LoadOptions,
     settings: &Settings,
 ) -> LintRun {
+    lint_observed(engine, sources, load_options, settings, &mut |_| {})
+}
+
+/// [`lint`], calling `before_rule` as each rule starts (for a progress bar).
+pub fn lint_observed(
+    engine: &Engine,
+    sources: &Sources,
+    load_options: &LoadOptions,
+    settings: &Settings,
+    before_rule: &mut dyn FnMut(&Rule),
+) -> LintRun {
     let ctx = LintContext::new(engine, sources, load_options);
     let mut findings = Vec::new();
     for rule in RULES.iter().filter(|r| settings.enabled(r)) {
+        before_rule(rule);
         let mut found = Vec::new();
         (rule.check)(&ctx, &mut found);
         for f in &mut found {

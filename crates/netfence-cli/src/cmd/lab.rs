@@ -9,7 +9,7 @@ use netfence_lab::session;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_data, print_text};
+use crate::output::{Progress, TextJson, format, print_data, print_text};
 
 #[derive(Args)]
 pub(crate) struct Output {
@@ -172,13 +172,19 @@ fn run_lab(
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    // The lab takes seconds at least: always long work.
+    let progress = Progress::spinner(true, "checking what the lab needs");
     netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
+    progress.stage("building the lab's namespaces");
     let mut lab =
         netfence_lab::Lab::up_with(&loaded.cluster, nodes, externals).map_err(|e| e.to_string())?;
     lab.topology.keep = keep;
     let cluster = lab.plan.cluster.clone();
+    progress.stage("enforcing on every lab node");
     lab.enforce(&cluster, false).map_err(|e| e.to_string())?;
+    progress.stage("probing every pod pair and port");
     let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
+    drop(progress);
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
         TextJson::Text => print_text(g, &netfence_lab::render_text(&report)),

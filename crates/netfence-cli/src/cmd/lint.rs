@@ -11,7 +11,7 @@ use netfence_model::Sources;
 use crate::EXIT_ERROR;
 use crate::args::{Global, Inputs};
 use crate::input::{Failure, build, print_warnings};
-use crate::output::{color, color_for, format, print_data, print_json};
+use crate::output::{Progress, color, color_for, format, long_work, print_data, print_json};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -105,7 +105,16 @@ pub(crate) fn run_lint(
     sources: &Sources,
     settings: &Settings,
 ) -> LintRun {
-    let mut run = netfence_lint::lint(engine, sources, &g.load_options(), settings);
+    let rules = netfence_lint::RULES
+        .iter()
+        .filter(|r| settings.enabled(r))
+        .count();
+    let progress = Progress::bar(long_work(engine.cluster), rules, "linting");
+    let mut run =
+        netfence_lint::lint_observed(engine, sources, &g.load_options(), settings, &mut |rule| {
+            progress.stage(&format!("linting: {} {}", rule.id, rule.name));
+            progress.step();
+        });
     if let Some(ns) = g.only_namespace() {
         run.retain_namespace(ns);
     }
@@ -139,7 +148,10 @@ pub(crate) fn run(g: &Global, a: LintCommand) -> Result<u8, String> {
         Ok(x) => x,
         Err(failure) => return Ok(input_failed(g, fmt, &failure, &settings)),
     };
-    let engine = Engine::new(&loaded.cluster);
+    let engine = {
+        let _progress = Progress::spinner(long_work(&loaded.cluster), "building the engine");
+        Engine::new(&loaded.cluster)
+    };
     let mut run = run_lint(g, &engine, &sources, &settings);
     // Input warnings are findings (so --fail-on counts them); notes stay on stderr.
     let notes: Vec<_> = loaded
