@@ -563,18 +563,21 @@ impl Compiler<'_, '_> {
         // Drops that are not policy decisions are recorded too, in sets of
         // their own (a flood of one kind cannot hide another). A forged source
         // says nothing about the sender, so spoofed records are rate-limited
-        // per pod interface, the one thing a pod cannot forge.
-        if interfaces.is_some() {
-            self.ruleset
-                .sets
-                .insert(SPOOF_LIMIT_SET.into(), dynamic(vec!["ifname"]));
-            let rules = self.record_rules(
-                spoofed_set_name,
-                vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
-                Verdict::Drop,
-            );
-            self.record_spoofed = self.add_chain("record_spoofed", None, rules);
-        }
+        // per incoming interface, the one thing a pod cannot forge. Audit mode
+        // records them and drops nothing, as for every other drop.
+        self.ruleset
+            .sets
+            .insert(SPOOF_LIMIT_SET.into(), dynamic(vec!["ifname"]));
+        let rules = self.record_rules(
+            spoofed_set_name,
+            vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
+            if self.audit {
+                Verdict::Accept
+            } else {
+                Verdict::Drop
+            },
+        );
+        self.record_spoofed = self.add_chain("record_spoofed", None, rules);
         if !self.audit {
             let rules = self.record_rules(
                 invalid_set_name,
@@ -670,9 +673,23 @@ impl Compiler<'_, '_> {
     /// checked first: a pod interface may only send its pod's addresses, and a
     /// local pod's address may only arrive from its interface. IPv6 is held to
     /// the same rule, so a pod without IPv6 addresses can send no IPv6 at all.
+    ///
+    /// Without interfaces, a strict reverse-path check stands in: a packet is
+    /// forwarded only if the node routes its source back through the interface
+    /// it came in on. A pod's own address routes to its own interface, so a pod
+    /// forging another pod's address, an unknown one, or IPv6 it was not given
+    /// is dropped, for IPv4 and IPv6 alike, whatever the node's rp_filter says.
+    /// (Only in `forward`: the node's own and loopback traffic meets `input`.)
     fn anti_spoofing(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) -> Vec<Rule> {
         let Some(ifs) = interfaces else {
-            return Vec::new();
+            return vec![
+                Rule::new(vec![
+                    Stmt::NoRouteBackToSource,
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Goto(self.record_spoofed.clone())),
+                ])
+                .with_comment("source not routed back through its interface"),
+            ];
         };
         let mut rules = Vec::new();
         for family in Family::BOTH {
@@ -807,7 +824,11 @@ impl Compiler<'_, '_> {
         // its hostNetwork pods') are allowed first, as the engine allows them;
         // any other address of the node (link-local, a bridge, a local DNS
         // cache) is an external address to the engine, and so here.
-        let mut input = anti_spoofing;
+        let mut input = if interfaces.is_some() {
+            anti_spoofing
+        } else {
+            Vec::new()
+        };
         input.extend([established(), invalid()]);
         if self.engine.cluster.semantics.egress_to_own_node {
             input.extend(self.own_node_rules(pods));
