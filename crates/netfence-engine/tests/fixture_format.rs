@@ -76,11 +76,11 @@ fn problems(dir: &str, header: &Value) -> Vec<String> {
     if !nonempty_str(header.get("title")) {
         out.push("header: `title` missing or empty".into());
     }
-    if dir == "semantics"
-        && !header
-            .get("case")
-            .is_some_and(|c| c.as_u64().is_some_and(|n| n >= 1))
-    {
+    let case_ok = header
+        .get("case")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n >= 1);
+    if dir == "semantics" && !case_ok {
         out.push(
             "header: `case` (the semantics.md §3 number) missing or not a positive number".into(),
         );
