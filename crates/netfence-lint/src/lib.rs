@@ -17,13 +17,13 @@ pub mod output;
 pub mod rules;
 
 use netfence_engine::Engine;
-use netfence_model::{FieldLoc, LoadOptions, ObjectOrigin, Sources};
+use netfence_model::{Diagnostic, FieldLoc, LoadOptions, ObjectOrigin, Sources};
 use netfence_yaml::PathSegment;
 use serde::Serialize;
 
 pub use config::{Config, ConfigError, Settings};
 pub use context::LintContext;
-pub use finding::{Finding, Level, Location, ObjectRef};
+pub use finding::{Finding, INPUT_RULE, Level, Location, ObjectRef};
 pub use rules::{RULES, Rule};
 
 /// The annotation that silences rules for one object (and, on a Namespace, for
@@ -68,6 +68,25 @@ impl LintRun {
                 .as_ref()
                 .is_none_or(|o| o.namespace.as_deref().unwrap_or(o.name.as_str()) == namespace)
         });
+    }
+
+    /// The run of an input that could not be analyzed: its errors (and
+    /// warnings) are the findings, so machine formats still annotate them.
+    pub fn input_only(diagnostics: &[Diagnostic], fail_on: Level) -> LintRun {
+        let mut run = LintRun {
+            findings: Vec::new(),
+            suppressed: 0,
+            fail_on,
+        };
+        run.add_input(diagnostics);
+        run
+    }
+
+    /// Adds the input's errors and warnings as findings of the `input`
+    /// pseudo-rule, before the rules' findings: they are what to fix first.
+    pub fn add_input(&mut self, diagnostics: &[Diagnostic]) {
+        let input: Vec<Finding> = diagnostics.iter().filter_map(Finding::from_input).collect();
+        self.findings.splice(0..0, input);
     }
 
     /// True when a finding is at or above `fail_on`: the run exits 1.
