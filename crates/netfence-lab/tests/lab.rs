@@ -373,6 +373,16 @@ fn established_connections_survive_unless_revoked() {
         "the connection to x/a:9001 was not revoked: {revoked:?}"
     );
     assert!(!echoes(&mut cut), "revoked connection still carries data");
+    // Issue 15.6: that drop is recorded as what it is, not only counted.
+    let records = netfence_nft::status::read_drop_set(
+        &node,
+        &netfence_nft::compile::revoked_set_name(netfence_nft::ruleset::Family::V4),
+    )
+    .unwrap();
+    assert!(
+        records.iter().any(|k| k.3 == 9001),
+        "the revoked connection's drop left no record: {records:?}"
+    );
 }
 
 fn host_links() -> Vec<String> {
@@ -476,7 +486,84 @@ fn pods_cannot_spoof_or_use_unknown_interfaces() {
     .join()
     .unwrap();
     assert!(!spoofed, "a spoofed source address got through");
-    let _ = Ipv4Addr::LOCALHOST;
+
+    // Issue 15.6: a pod interface the ruleset does not bind (a pod wired after
+    // the last enforce) is dropped and recorded as such.
+    let node = lab.topology.node_ns[0].clone();
+    let ip = |ns: &str, args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(["-n", ns])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip -n {ns} {args:?}");
+    };
+    let rogue_ns = format!("{}-rogue", lab.topology.node_ns[0]);
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+    let _gone = Gone(rogue_ns.clone());
+    assert!(
+        std::process::Command::new("ip")
+            .args(["netns", "add", &rogue_ns])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rogue_if = format!("{}rogue", netfence_lab::plan::POD_INTERFACE_PREFIX);
+    ip(
+        &node,
+        &[
+            "link", "add", &rogue_if, "type", "veth", "peer", "name", "eth0", "netns", &rogue_ns,
+        ],
+    );
+    let rogue_ip: Ipv4Addr = "10.250.253.1".parse().unwrap();
+    ip(&node, &["link", "set", &rogue_if, "up"]);
+    ip(
+        &node,
+        &["route", "add", &format!("{rogue_ip}/32"), "dev", &rogue_if],
+    );
+    ip(
+        &rogue_ns,
+        &["addr", "add", &format!("{rogue_ip}/32"), "dev", "eth0"],
+    );
+    ip(&rogue_ns, &["link", "set", "eth0", "up"]);
+    ip(&rogue_ns, &["link", "set", "lo", "up"]);
+    ip(&rogue_ns, &["route", "add", "default", "dev", "eth0"]);
+    // What it sends is a spoofed source (no address is bound to it); what is
+    // sent to it meets the unbound-interface rule.
+    let (x_ns, x_b) = pod_at(&lab, "x/b");
+    let listener = udp_in(
+        &rogue_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9302),
+    );
+    let sender = udp_in(&x_ns, SocketAddr::new(IpAddr::V4(x_b), 0));
+    for _ in 0..3 {
+        sender
+            .send_to(b"to-rogue", SocketAddr::new(IpAddr::V4(rogue_ip), 9302))
+            .unwrap();
+    }
+    assert!(
+        received(&listener).is_empty(),
+        "traffic to an unbound pod interface got through"
+    );
+    let records = netfence_nft::status::read_drop_set(
+        &Target::Netns(node),
+        &netfence_nft::compile::unbound_set_name(netfence_nft::ruleset::Family::V4),
+    )
+    .unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|k| k.1 == IpAddr::V4(rogue_ip) && k.3 == 9302),
+        "the unbound interface's drop left no record: {records:?}"
+    );
 }
 
 #[test]

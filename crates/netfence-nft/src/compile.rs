@@ -134,6 +134,10 @@ struct Compiler<'e, 'c> {
     /// (not in audit mode) packets.
     record_spoofed: String,
     record_invalid: String,
+    /// Records packets of revoked connections (not in audit mode), and packets
+    /// to or from a pod interface the ruleset does not bind (interfaces known).
+    record_revoked: String,
+    record_unbound: String,
 }
 
 pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
@@ -157,6 +161,8 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
         deny: [String::new(), String::new()],
         record_spoofed: String::new(),
         record_invalid: String::new(),
+        record_revoked: String::new(),
+        record_unbound: String::new(),
     };
     // Bottom-up: a chain's name is the hash of its rules, which name the chains
     // they jump to.
@@ -516,7 +522,7 @@ impl Compiler<'_, '_> {
                         prefix: ifs.prefix.clone(),
                     },
                     Stmt::Counter,
-                    Stmt::Verdict(Verdict::Drop),
+                    Stmt::Verdict(Verdict::Goto(self.record_unbound.clone())),
                 ])
                 .with_comment("unknown pod interface or address"),
             );
@@ -526,9 +532,6 @@ impl Compiler<'_, '_> {
 
     /// The ingress stage and the two deny chains, which class chains go to.
     fn shared_chains(&mut self, interfaces: Option<&Interfaces>) {
-        let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
-        ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
-        self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
         let dynamic = |key: Vec<&'static str>| SetDef {
             key,
             data: None,
@@ -542,23 +545,6 @@ impl Compiler<'_, '_> {
                 record_limit_set_name(family),
                 dynamic(vec![family.addr_type()]),
             );
-        }
-        for dir in [Direction::Egress, Direction::Ingress] {
-            let tail = match (self.audit, dir) {
-                (false, _) => Verdict::Drop,
-                (true, Direction::Egress) => Verdict::Goto(self.ingress_stage.clone()),
-                (true, Direction::Ingress) => Verdict::Accept,
-            };
-            let rules = self.record_rules(
-                |family| drop_set_name(dir, family),
-                Family::BOTH
-                    .iter()
-                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
-                    .collect(),
-                tail,
-            );
-            let tag = format!("deny_{}", dir_word(dir));
-            self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
         }
         // Drops that are not policy decisions are recorded too, in sets of
         // their own (a flood of one kind cannot hide another). A forged source
@@ -588,6 +574,48 @@ impl Compiler<'_, '_> {
                 Verdict::Drop,
             );
             self.record_invalid = self.add_chain("record_invalid", None, rules);
+            let rules = self.record_rules(
+                revoked_set_name,
+                Family::BOTH
+                    .iter()
+                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
+                    .collect(),
+                Verdict::Drop,
+            );
+            self.record_revoked = self.add_chain("record_revoked", None, rules);
+        }
+        if interfaces.is_some() {
+            let rules = self.record_rules(
+                unbound_set_name,
+                vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
+                if self.audit {
+                    Verdict::Accept
+                } else {
+                    Verdict::Drop
+                },
+            );
+            self.record_unbound = self.add_chain("record_unbound", None, rules);
+        }
+        // After the record chains: the ingress stage goes to `record_unbound`.
+        let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
+        ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
+        self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
+        for dir in [Direction::Egress, Direction::Ingress] {
+            let tail = match (self.audit, dir) {
+                (false, _) => Verdict::Drop,
+                (true, Direction::Egress) => Verdict::Goto(self.ingress_stage.clone()),
+                (true, Direction::Ingress) => Verdict::Accept,
+            };
+            let rules = self.record_rules(
+                |family| drop_set_name(dir, family),
+                Family::BOTH
+                    .iter()
+                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
+                    .collect(),
+                tail,
+            );
+            let tag = format!("deny_{}", dir_word(dir));
+            self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
         }
     }
 
@@ -807,7 +835,7 @@ impl Compiler<'_, '_> {
                 Rule::new(vec![
                     Stmt::CtMark(crate::revoke::REVOKED_MARK),
                     Stmt::Counter,
-                    Stmt::Verdict(Verdict::Drop),
+                    Stmt::Verdict(Verdict::Goto(self.record_revoked.clone())),
                 ])
                 .with_comment("revoked connection"),
             );
@@ -935,6 +963,14 @@ pub fn spoofed_set_name(family: Family) -> String {
 
 pub fn invalid_set_name(family: Family) -> String {
     format!("invalid_drops{}", family.suffix())
+}
+
+pub fn revoked_set_name(family: Family) -> String {
+    format!("revoked_drops{}", family.suffix())
+}
+
+pub fn unbound_set_name(family: Family) -> String {
+    format!("unbound_drops{}", family.suffix())
 }
 
 fn record_limit_set_name(family: Family) -> String {
