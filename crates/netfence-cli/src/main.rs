@@ -100,10 +100,11 @@ Example (a node of `netfence lab up examples/nodes --name demo`):
     /// AFTER. Exit 0 no change, 1 changes found (of the kind --fail-on names),
     /// 2 error.
     #[command(
-        after_help = "Formats (-o): text (default), json, yaml, md (a pull-request comment).
+        after_help = "Formats (-o): text (default), json, yaml, md (a pull-request comment), html (one self-contained page).
 Examples:
   netfence diff examples/guide examples/guide-no-dns
   netfence diff examples/guide examples/guide --with examples/allow-all.yaml -o md
+  netfence diff examples/guide examples/guide-no-dns -o html > diff.html
   netfence diff examples/guide examples/guide --without netpol/app/default-deny-all --fail-on added"
     )]
     Diff(cmd::diff::DiffArgs),

@@ -283,3 +283,65 @@ fn input_names_are_shown_as_text_never_as_markup() {
     assert!(!dom.contains("<img"), "{dom}");
     assert!(!dom.contains("<svg onload"), "{dom}");
 }
+
+/// `netfence diff -o html`: the same graph of the changed connections only,
+/// added edges green and removed ones red, and the changes as a table.
+#[test]
+fn diff_page_draws_added_green_and_removed_red() {
+    let Some(bin) = browser() else { return };
+    for (before, after, class, file) in [
+        (
+            "examples/guide",
+            "examples/guide-no-dns",
+            "edge removed",
+            "diff-removed.html",
+        ),
+        (
+            "examples/guide-no-dns",
+            "examples/guide",
+            "edge added",
+            "diff-added.html",
+        ),
+    ] {
+        let json = netfence(&["diff", before, after, "-o", "json"]);
+        let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        let changes = doc["changes"].as_array().unwrap();
+        assert!(!changes.is_empty());
+        let run = netfence(&["diff", before, after, "-o", "html"]);
+        assert!(run.stdout.starts_with("<!DOCTYPE html>"), "{}", run.stderr);
+        let page = out_dir().join(file);
+        std::fs::write(&page, &run.stdout).unwrap();
+        let dom = dump(&bin, &page, "");
+        assert!(dom.contains("<h1>netfence diff</h1>"), "{dom}");
+        assert!(
+            dom.contains(&format!("class=\"{class}")),
+            "{class} not drawn"
+        );
+        let other = if class == "edge added" {
+            "edge removed"
+        } else {
+            "edge added"
+        };
+        assert!(!dom.contains(&format!("class=\"{other}")));
+        for c in changes {
+            for end in ["src", "dst"] {
+                let id = c[end].as_str().unwrap();
+                assert!(dom.contains(&format!("data-id=\"{id}\"")), "{id} not drawn");
+            }
+        }
+        let table = &dom[dom.find("id=\"changes\"").expect("changes section")..];
+        let table = &table[..table.find("</section>").unwrap()];
+        assert_eq!(table.matches("<tr>").count(), changes.len() + 1, "{table}");
+        if class == "edge added" {
+            let shot = out_dir().join("diff-added.png");
+            let _ = std::fs::remove_file(&shot);
+            chromium(
+                &bin,
+                &page,
+                "",
+                &[format!("--screenshot={}", shot.display())],
+            );
+            assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+        }
+    }
+}

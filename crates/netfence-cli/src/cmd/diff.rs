@@ -15,6 +15,9 @@ enum Format {
     Json,
     Yaml,
     Md,
+    /// One self-contained page: the changed connections as a graph (added
+    /// green, removed red) and as tables.
+    Html,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,6 +113,10 @@ pub(crate) fn run(g: &Global, a: DiffArgs) -> Result<u8, String> {
         Format::Json => print_data(&d, false)?,
         Format::Yaml => print_data(&d, true)?,
         Format::Md => out!("{}", netfence_diff::render::markdown(&d)),
+        Format::Html => {
+            let doc = serde_json::to_value(&d).map_err(|e| e.to_string())?;
+            out!("{}", netfence_views::html::diff_page(&doc));
+        }
         Format::Text => print_text(g, &netfence_diff::render::text(&d)),
     }
     let fail_on = match a.fail_on {

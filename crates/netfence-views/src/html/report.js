@@ -1,10 +1,12 @@
-// netfence report -o html: draws the JSON document of `netfence report -o json`
-// (embedded in #netfence-data). Every fact shown comes from that document; this
-// script only lays it out. Input names are untrusted: text goes in through
+// netfence report -o html (and diff -o html): draws the JSON document of
+// `netfence report -o json` (or the diff's, reshaped by html.rs into the same
+// edges with a `change`), embedded in #netfence-data. Every fact shown comes
+// from that document; this script only lays it out. Input names are untrusted: text goes in through
 // textContent and setAttribute only, never as markup.
 (function () {
   'use strict';
   var doc = JSON.parse(document.getElementById('netfence-data').textContent);
+  var DIFF = doc.mode === 'diff';
   var SVG = 'http://www.w3.org/2000/svg';
   // Beyond this many workloads namespaces start collapsed; at most MAX_EDGES
   // edges are drawn at once (the selected workload's edges always are).
@@ -75,7 +77,7 @@
   }
   var edges = [];
   (doc.reachability || []).forEach(function (r) {
-    var n = node(r.destination, false);
+    var n = node(r.destination, !!r.external_destination);
     n.isolated = r.ingress_isolated;
     n.dns = !!r.cluster_dns;
   });
@@ -83,7 +85,8 @@
     var dst = nodes.get(r.destination);
     (r.sources || []).forEach(function (s) {
       var src = node(s.from, !!s.external);
-      var e = { from: src, to: dst, label: ports(s.allowed || {}), policies: s.policies || [] };
+      var e = { from: src, to: dst, label: (s.change ? (s.change === 'added' ? '+ ' : '\u2212 ') : '') + ports(s.allowed || {}),
+                policies: s.policies || [], change: s.change || null };
       edges.push(e);
       src.outbound.push(e);
       dst.inbound.push(e);
@@ -118,11 +121,16 @@
   var search = el('input', { id: 'search', type: 'search', placeholder: 'workload name', size: 22 });
   var expandAll = el('button', { id: 'expandall', type: 'button' }, 'expand all');
   var collapseAll = el('button', { id: 'collapseall', type: 'button' }, 'collapse all');
-  var header = el('header', null, el('h1', null, 'netfence report'),
-    el('span', { class: 'sum' }, (s.namespaces || 0) + ' namespaces, ' + (s.pods || 0) + ' workloads/pods, ' +
-      (s.policies || 0) + ' NetworkPolicies'),
+  var header = el('header', null, el('h1', null, DIFF ? 'netfence diff' : 'netfence report'),
+    el('span', { class: 'sum' }, DIFF
+      ? (doc.before || '') + ' \u2192 ' + (doc.after || '') + ': ' + (s.added || 0) + ' added, ' + (s.removed || 0) + ' removed'
+      : (s.namespaces || 0) + ' namespaces, ' + (s.pods || 0) + ' workloads/pods, ' + (s.policies || 0) + ' NetworkPolicies'),
     el('label', null, 'namespace', nsSelect), el('label', null, 'search', search), expandAll, collapseAll);
-  var legend = el('div', { class: 'legend' },
+  var legend = DIFF ? el('div', { class: 'legend' },
+    el('span', { class: 'l-added' }, 'edge: connections the change adds'),
+    el('span', { class: 'l-removed' }, 'edge: connections the change removes'),
+    el('span', { class: 'l-ext' }, 'external range or node'),
+    el('span', null, 'only workloads with a changed connection are drawn')) : el('div', { class: 'legend' },
     el('span', { class: 'l-ns' }, 'namespace (green: default-deny both ways, amber: one way, red dashed: none; click to expand)'),
     el('span', null, 'workload isolated for ingress'),
     el('span', { class: 'l-open' }, 'not isolated for ingress'),
@@ -332,6 +340,7 @@
       gr.edges.push(e);
       if (e.from.id === state.selected || e.to.id === state.selected) gr.sel = true;
       if (e.to.dns) gr.dns = true;
+      if (e.change) gr.changes = (gr.changes || '') + e.change[0];
     });
     var list = Array.from(groups.values());
     // The selected workload's edges first, then edges between workloads, then the rest.
@@ -352,7 +361,9 @@
       } else { // one above the other: loop out to the left of both
         x1 = A.x; x2 = B.x;
         var bulge = Math.min(90, 24 + Math.abs(y2 - y1) / 5);
-        c1 = [Math.min(x1, x2) - bulge, y1]; c2 = [Math.min(x1, x2) - bulge, y2];
+        // Never out of the drawing on the left, where nothing scrolls to.
+        var lx = Math.max(4, Math.min(x1, x2) - bulge);
+        c1 = [lx, y1]; c2 = [lx, y2];
       }
       var d = 'M' + x1 + ',' + y1 + ' C' + c1[0] + ',' + c1[1] + ' ' + c2[0] + ',' + c2[1] + ' ' + x2 + ',' + y2;
       // The label sits at 70% of the way, near its destination, so the labels
@@ -360,7 +371,8 @@
       var t = 0.7, u = 1 - t;
       var mx = u * u * u * x1 + 3 * u * u * t * c1[0] + 3 * u * t * t * c2[0] + t * t * t * x2;
       var my = u * u * u * y1 + 3 * u * u * t * c1[1] + 3 * u * t * t * c2[1] + t * t * t * y2;
-      var cls = 'edge' + (gr.dns ? ' dnsedge' : '') + (gr.sel ? ' hl' : (state.selected ? ' fade' : ''));
+      var change = !gr.changes ? '' : gr.changes.indexOf('r') < 0 ? ' added' : gr.changes.indexOf('a') < 0 ? ' removed' : ' mixed';
+      var cls = 'edge' + change + (gr.dns ? ' dnsedge' : '') + (gr.sel ? ' hl' : (state.selected ? ' fade' : ''));
       var label = gr.edges.length === 1 ? gr.edges[0].label : gr.edges.length + ' connections';
       var path = sv('path', { class: cls, d: d, 'marker-end': 'url(#arrow)', 'data-from': gr.a, 'data-to': gr.b },
         sv('title', null, gr.edges.slice(0, 20).map(function (e) { return e.from.id + ' \u2192 ' + e.to.id + ': ' + e.label; }).join('\n') +
@@ -368,6 +380,7 @@
       edgeLayer.appendChild(path);
       if (drawn.length <= LABEL_EDGES || gr.sel) {
         var txt = short(label, 28);
+        mx = Math.max(mx, txt.length * 3.1 + 6);
         var box = { x: mx - txt.length * 3.1 - 3, y: my - 9, w: txt.length * 6.2 + 6, h: 13 };
         // A label that would cover another is left out (the edge's tooltip and
         // the details pane still give it); the selected workload's labels win.
@@ -422,6 +435,11 @@
     while (details.firstChild) details.removeChild(details.firstChild);
     var n = nodes.get(state.selected);
     if (!n) {
+      if (DIFF) {
+        add(details, [el('h2', null, 'Click a workload'),
+          el('p', { class: 'muted' }, 'to see the connections the change adds (green) and removes (red) towards it and from it.')]);
+        return;
+      }
       add(details, [el('h2', null, 'Click a workload'),
         el('p', { class: 'muted' }, 'to see what reaches it and what it reaches. Click a namespace to expand or collapse it.'),
         el('p', { class: 'muted' }, 'Only destinations isolated for ingress list their sources; one that is not isolated (' +
@@ -439,6 +457,17 @@
     if (broken) facts.push('cannot reach cluster DNS (UDP ' + (broken.udp ? 'ok' : 'blocked') + ', TCP ' + (broken.tcp ? 'ok' : 'blocked') +
       '; isolated by ' + broken.isolated_by.join(', ') + ')');
     add(details, el('ul', null, facts.map(function (f) { return el('li', null, f); })));
+    if (DIFF) {
+      add(details, el('h3', null, 'Changed towards it (' + n.inbound.length + ')'));
+      add(details, el('ul', null, n.inbound.map(function (e) {
+        return el('li', { class: e.change }, linkTo(e.from.id), ': ', el('span', { class: 'ports' }, e.label), byPolicies(e));
+      })));
+      add(details, el('h3', null, 'Changed from it (' + n.outbound.length + ')'));
+      add(details, el('ul', null, n.outbound.map(function (e) {
+        return el('li', { class: e.change }, linkTo(e.to.id), ': ', el('span', { class: 'ports' }, e.label), byPolicies(e));
+      })));
+      return;
+    }
     if (!n.external) {
       add(details, el('h3', null, 'Reached by (' + n.inbound.length + ')'));
       if (n.isolated === false) add(details, el('p', { class: 'muted' }, 'anything whose own egress allows it'));
@@ -480,6 +509,35 @@
     var sec = el('section', { id: id }, el('h2', null, title));
     for (var i = 2; i < arguments.length; i++) add(sec, arguments[i]);
     document.body.appendChild(sec);
+  }
+  if (DIFF) {
+    var d = doc.diff || {};
+    var set = function (c) { var t = ports(c || {}); return t === 'nothing' ? '\u2014' : t; };
+    section('callouts', 'Callouts', (d.callouts || []).length
+      ? el('ul', null, d.callouts.map(function (c) {
+          return el('li', null, c.kind + ': ' + (c.destination || c.namespace || '') + (c.from ? ' from ' + c.from.join(', ') : '') +
+            (c.added ? ' (' + set(c.added) + ')' : ''));
+        }))
+      : el('p', { class: 'ok' }, 'Nothing that needs a second look.'));
+    section('changes', 'Changes', (d.changes || []).length
+      ? table(['source', 'destination', 'added', 'removed', 'policies'], d.changes.map(function (c) {
+          var why = [].concat((c.why || {}).after || [], (c.why || {}).before || []).map(function (w) { return w.policy; });
+          return [c.src, c.dst, { v: set(c.added), cls: 'yes' }, { v: set(c.removed), cls: 'no' },
+            why.filter(function (p, i) { return p && why.indexOf(p) === i; }).join(', ')];
+        }))
+      : el('p', { class: 'ok' }, 'No connection changes.'));
+    if ((d.default_deny || []).length) {
+      section('default-deny', 'Default-deny changes', table(['namespace', 'direction', 'change', 'policies'],
+        d.default_deny.map(function (x) { return [x.namespace, x.direction, { v: x.change, cls: x.change === 'lost' ? 'no' : 'yes' }, (x.policies || []).join(', ')]; })));
+    }
+    var moved = [].concat((d.appeared || []).map(function (x) { return ['appeared', x.group, x.kind]; }),
+      (d.disappeared || []).map(function (x) { return ['disappeared', x.group, x.kind]; }));
+    if (moved.length) section('endpoints', 'Endpoints on one side only', table(['', 'endpoint', 'kind'], moved));
+    render();
+    showDetails();
+    document.body.setAttribute('data-ready-ms', String(Math.round(performance.now())));
+    document.body.setAttribute('data-ready', '1');
+    return;
   }
   if ((s.not_analyzed || []).length) {
     section('not-analyzed', 'Not analyzed', el('p', { class: 'no' },
