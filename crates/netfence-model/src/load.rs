@@ -34,8 +34,10 @@ pub struct Loaded {
 pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut raw = Vec::new();
-    for fi in 0..sources.files.len() {
-        parse_file(sources, fi, opts, &mut raw, &mut diags);
+    let texts: Vec<&str> = sources.files.iter().map(|f| f.text.as_str()).collect();
+    let parsed = netfence_yaml::parse_many(&texts);
+    for (fi, parsed) in parsed.into_iter().enumerate() {
+        parse_file(sources, fi, parsed, opts, &mut raw, &mut diags);
     }
 
     let raw = dedupe(raw, &opts.without, &mut diags);
@@ -57,17 +59,18 @@ pub fn load(sources: &mut Sources, opts: &LoadOptions) -> Result<Loaded, Vec<Dia
     })
 }
 
-/// Parses file `fi` of `sources` (keeping its documents there) and collects its
-/// objects.
+/// Takes file `fi` of `sources` as `parsed` (keeping its documents there) and
+/// collects its objects.
 pub(crate) fn parse_file(
     sources: &mut Sources,
     fi: usize,
+    parsed: (Vec<netfence_yaml::Document>, Vec<netfence_yaml::YamlError>),
     opts: &LoadOptions,
     raw: &mut Vec<RawObject>,
     diags: &mut Vec<Diagnostic>,
 ) {
     let file = FileId(fi as u32);
-    let (docs, errors) = netfence_yaml::parse_documents(&sources.files[fi].text);
+    let (docs, errors) = parsed;
     let readable = errors.is_empty();
     for e in errors {
         let help = match &e.kind {

@@ -29,7 +29,8 @@ pub fn load_policy_overlays(
     let mut diags = Vec::new();
     let mut raw = Vec::new();
     for fi in first..sources.files.len() {
-        parse_file(sources, fi, opts, &mut raw, &mut diags);
+        let parsed = netfence_yaml::parse_documents(&sources.files[fi].text);
+        parse_file(sources, fi, parsed, opts, &mut raw, &mut diags);
     }
     let policy_ns = |o: &RawObject| o.namespace.clone().unwrap_or_else(|| "default".into());
     if raw

@@ -38,6 +38,15 @@ pub struct Span {
     pub col: u32,
 }
 
+impl Span {
+    /// The same place in a text that has `offset` more bytes and `lines` more
+    /// lines before it.
+    fn shift(&mut self, offset: usize, lines: u32) {
+        self.offset += offset;
+        self.line += lines;
+    }
+}
+
 /// Turns the parser's markers (line, column in characters) into byte offsets.
 struct SourceMap<'a> {
     src: &'a str,
@@ -125,6 +134,133 @@ pub struct Document {
 /// resynchronise), but all documents before it are returned along with the error so
 /// callers can still report the other problems of the earlier documents.
 pub fn parse_documents(src: &str) -> (Vec<Document>, Vec<YamlError>) {
+    let (docs, errors, _) = parse_piece(src);
+    (docs, errors)
+}
+
+/// Pieces of a file parsed on their own are at least this large.
+const PIECE_BYTES: usize = 128 * 1024;
+
+/// [`parse_documents`] of every source, on all cores: each source is cut at
+/// document markers (`---` at the start of a line, which no document can hold)
+/// into pieces of about [`PIECE_BYTES`], the pieces are parsed in parallel and
+/// put back in order with their positions in the whole source. The result is
+/// the same as parsing each source alone, a syntax error included: nothing
+/// after the piece that ended on one is kept.
+pub fn parse_many(srcs: &[&str]) -> Vec<(Vec<Document>, Vec<YamlError>)> {
+    parse_many_in(srcs, PIECE_BYTES)
+}
+
+fn parse_many_in(srcs: &[&str], piece_bytes: usize) -> Vec<(Vec<Document>, Vec<YamlError>)> {
+    // (source, start byte, lines before it)
+    let mut pieces: Vec<(usize, usize, u32)> = Vec::new();
+    for (i, src) in srcs.iter().enumerate() {
+        let mut start = 0;
+        let mut lines = 0u32;
+        pieces.push((i, 0, 0));
+        while let Some(cut) = next_document_marker(src, start + piece_bytes) {
+            lines += src.as_bytes()[start..cut]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32;
+            pieces.push((i, cut, lines));
+            start = cut;
+        }
+    }
+    let end_of = |k: usize| match pieces.get(k + 1) {
+        Some((j, cut, _)) if *j == pieces[k].0 => *cut,
+        _ => srcs[pieces[k].0].len(),
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(pieces.len());
+    let mut parsed: Vec<Option<Piece>> = Vec::new();
+    if threads <= 1 {
+        parsed = (0..pieces.len())
+            .map(|k| Some(parse_piece(&srcs[pieces[k].0][pieces[k].1..end_of(k)])))
+            .collect();
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Piece>>> =
+            (0..pieces.len()).map(|_| Default::default()).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(i, start, _)) = pieces.get(k) else {
+                            break;
+                        };
+                        let piece = parse_piece(&srcs[i][start..end_of(k)]);
+                        if let Ok(mut slot) = results[k].lock() {
+                            *slot = Some(piece);
+                        }
+                    }
+                });
+            }
+        });
+        parsed.extend(
+            results
+                .into_iter()
+                .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())),
+        );
+    }
+    let mut out: Vec<(Vec<Document>, Vec<YamlError>, bool)> = srcs
+        .iter()
+        .map(|_| (Vec::new(), Vec::new(), false))
+        .collect();
+    for (k, piece) in parsed.into_iter().enumerate() {
+        let (i, start, lines) = pieces[k];
+        let (docs, errors, stopped) = &mut out[i];
+        if *stopped {
+            continue;
+        }
+        let Some((mut d, mut e, fatal)) = piece else {
+            continue;
+        };
+        if start > 0 {
+            for doc in &mut d {
+                doc.root.shift(start, lines);
+            }
+            for err in &mut e {
+                err.span.shift(start, lines);
+                if let YamlErrorKind::DuplicateKey { first_line, .. } = &mut err.kind {
+                    *first_line += lines;
+                }
+            }
+        }
+        docs.append(&mut d);
+        errors.append(&mut e);
+        *stopped = fatal;
+    }
+    out.into_iter().map(|(d, e, _)| (d, e)).collect()
+}
+
+/// The documents, the errors, and whether an error ended parsing.
+type Piece = (Vec<Document>, Vec<YamlError>, bool);
+
+/// The first document marker (`---` at the start of a line, followed by a
+/// blank or the end) at or after byte `from`: where a piece can be cut.
+fn next_document_marker(src: &str, from: usize) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut at = from;
+    while at < bytes.len() {
+        let nl = at + bytes[at..].iter().position(|b| *b == b'\n')?;
+        let line = nl + 1;
+        if bytes[line..].starts_with(b"---")
+            && matches!(
+                bytes.get(line + 3),
+                None | Some(b' ' | b'\t' | b'\r' | b'\n')
+            )
+        {
+            return Some(line);
+        }
+        at = line;
+    }
+    None
+}
+
+fn parse_piece(src: &str) -> Piece {
     let mut builder = Builder {
         map: SourceMap::new(src),
         stack: Vec::new(),
@@ -156,7 +292,12 @@ pub fn parse_documents(src: &str) -> (Vec<Document>, Vec<YamlError>) {
             }
         }
     }
-    (builder.docs, builder.errors)
+    let fatal = builder.fatal
+        || builder
+            .errors
+            .iter()
+            .any(|e| matches!(e.kind, YamlErrorKind::Syntax(_)));
+    (builder.docs, builder.errors, fatal)
 }
 
 enum Frame {

@@ -129,3 +129,67 @@ proptest::proptest! {
         for d in docs { let _ = d.root.to_json(); }
     }
 }
+
+/// Parsing in pieces gives exactly what parsing each source whole gives:
+/// documents, every span, errors, and nothing after a syntax error.
+mod pieces {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DOCS: &[&str] = &[
+        "a: 1\nb: [x, y]\n",
+        "kind: Pod\nmetadata:\n  name: ünï\n  labels: {app: web}\n",
+        "text: |\n  ---\n  not a marker: indented\n",
+        "--- x: 1\n",
+        "dup: 1\ndup: 2\n",
+        "broken: [unclosed\n",
+        "# only a comment\n",
+        "anchors: &a {k: v}\nuse: *a\n",
+        "crlf: yes\r\nmore: 2\r\n",
+        "",
+    ];
+
+    fn source() -> impl Strategy<Value = String> {
+        proptest::collection::vec((0..DOCS.len(), any::<bool>()), 0..12).prop_map(|picks| {
+            let mut out = String::new();
+            for (i, (d, explicit_first)) in picks.iter().enumerate() {
+                if i > 0 || *explicit_first {
+                    out.push_str("---\n");
+                }
+                out.push_str(DOCS[*d]);
+            }
+            out
+        })
+    }
+
+    fn debug(r: &(Vec<Document>, Vec<YamlError>)) -> String {
+        format!(
+            "{:?}\n{:?}",
+            r.0.iter().map(|d| &d.root).collect::<Vec<_>>(),
+            r.1
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn pieces_parse_like_the_whole(a in source(), b in source(), piece in 1usize..64) {
+            let srcs = [a.as_str(), b.as_str()];
+            let many = parse_many_in(&srcs, piece);
+            for (src, got) in srcs.iter().zip(&many) {
+                prop_assert_eq!(debug(got), debug(&parse_documents(src)), "{:?}", src);
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_file_is_cut_and_put_back() {
+        let src: String = (0..5000)
+            .map(|i| format!("---\nkind: Pod\nmetadata: {{name: p{i}}}\n"))
+            .collect();
+        let many = parse_many(&[src.as_str()]);
+        assert_eq!(debug(&many[0]), debug(&parse_documents(&src)));
+        assert_eq!(many[0].0.len(), 5000);
+        let last = many[0].0[4999].root.get("kind").unwrap(); // ok: test
+        assert_eq!(last.span.line, 3 * 4999 + 2);
+    }
+}

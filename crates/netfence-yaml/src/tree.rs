@@ -53,6 +53,24 @@ pub fn field_path_string(path: &[PathSegment]) -> String {
     out
 }
 
+impl Node {
+    /// Moves every span of the tree by `offset` bytes and `lines` lines.
+    pub(crate) fn shift(&mut self, offset: usize, lines: u32) {
+        self.span.shift(offset, lines);
+        if let Some(k) = &mut self.key_span {
+            k.shift(offset, lines);
+        }
+        match &mut self.value {
+            Value::Seq(items) => items.iter_mut().for_each(|n| n.shift(offset, lines)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.shift(offset, lines);
+                v.shift(offset, lines);
+            }),
+            _ => {}
+        }
+    }
+}
+
 impl Value {
     /// The text a scalar key stands for. go-yaml turns non-string scalar keys into
     /// their JSON text (`80:` becomes `"80"`); collections cannot be keys.
