@@ -253,11 +253,13 @@ fn cluster_strategy() -> impl Strategy<Value = Cluster> {
                 endpoints,
                 services: Vec::new(),
                 policies,
+                admin_policies: Vec::new(),
                 unanalyzed: Vec::new(),
                 semantics: Semantics {
                     ip_block_matches_pods: flags[0],
                     host_network_as_node: flags[1],
                     egress_to_own_node: flags[2],
+                    np_selected_is_final: false,
                 },
                 cluster_dns: Default::default(),
             }
