@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol, Selector};
+use netfence_model::{
+    AdminAction, AdminPort, AdminTier, Cluster, Direction, PortRef, PortSpec, Protocol, Selector,
+};
 use serde::Serialize;
 
 use crate::addr::AddressSpace;
@@ -43,6 +45,36 @@ impl SideOutcome {
             SideOutcome::Isolated(c) => c.clone(),
         }
     }
+}
+
+/// One admin or baseline rule deciding part of a direction: `conns` is what it
+/// decided (what earlier rules left undecided and it matches).
+#[derive(Clone, Debug, Serialize)]
+pub struct TierStep {
+    pub tier: AdminTier,
+    /// Index into `Cluster::admin_policies`.
+    pub policy: usize,
+    pub rule: usize,
+    /// The peer entry that matched.
+    pub peer: usize,
+    pub action: AdminAction,
+    pub conns: ConnSet,
+}
+
+/// One direction decided through every tier, with where each part was decided.
+#[derive(Clone, Debug, Default)]
+pub struct Tiered {
+    /// Admin then Baseline rules that decided something, in evaluation order.
+    pub steps: Vec<TierStep>,
+    /// What reached the NetworkPolicy tier (no Admin rule decided it, or Pass).
+    pub to_network_policy: ConnSet,
+    /// The NetworkPolicy tier's outcome (None: a pair exception stood in for it).
+    pub np: Option<SideOutcome>,
+    /// What reached the Baseline tier.
+    pub to_baseline: ConnSet,
+    /// What no tier decided: allowed by default.
+    pub default: ConnSet,
+    pub allowed: ConnSet,
 }
 
 /// Pair-specific rules that hold whatever the policies say.
@@ -100,6 +132,8 @@ pub struct Engine<'c> {
     pod_peer_classes: Vec<Vec<ClassId>>,
     /// Classes each ipBlock matches, ascending.
     block_classes: Vec<Vec<ClassId>>,
+    /// Classes each admin `nodes` peer matches, ascending.
+    node_peer_classes: Vec<Vec<ClassId>>,
 }
 
 impl<'c> Engine<'c> {
@@ -119,6 +153,12 @@ impl<'c> Engine<'c> {
                 pod_peer_classes[k].push(c);
             }
         }
+        let mut node_peer_classes = vec![Vec::new(); resolved.node_peers.len()];
+        for (c, class) in classes.iter().enumerate() {
+            for &k in &class.node_peers {
+                node_peer_classes[k].push(c);
+            }
+        }
         let block_classes = (0..resolved.blocks.len())
             .map(|b| {
                 (0..classes.len())
@@ -131,6 +171,7 @@ impl<'c> Engine<'c> {
             pods,
             pod_peer_classes,
             block_classes,
+            node_peer_classes,
             cluster,
             space,
             resolved,
@@ -237,6 +278,8 @@ impl<'c> Engine<'c> {
         match peer {
             PeerRef::Pods(k) => &self.pod_peer_classes[k],
             PeerRef::Block(b) => &self.block_classes[b],
+            PeerRef::Nodes(n) => &self.node_peer_classes[n],
+            PeerRef::Domains => &[],
         }
     }
 
@@ -244,12 +287,21 @@ impl<'c> Engine<'c> {
     /// allow anything, ascending: those some rule of its isolating policies
     /// matches as the peer; towards any other class `side_classes` allows
     /// nothing. `None` when every class is possible (the subject is not isolated
-    /// in `dir`, is not a pod, or a rule has no peers). This reads the
-    /// NetworkPolicy tier, the only one `direction` has.
+    /// in `dir`, is not a pod, a rule has no peers, or an Admin-tier policy
+    /// selects it).
     pub fn peer_candidates(&self, dir: Direction, subject: ClassId) -> Option<Vec<ClassId>> {
         let sc = &self.classes[subject];
         let rep = &self.endpoints[sc.rep];
         if !rep.selectable || !rep.is_pod_like() || sc.isolating[dir_index(dir)].is_empty() {
+            return None;
+        }
+        // An admin Accept can open towards classes the NetworkPolicies do not
+        // name (a Baseline rule cannot: the NetworkPolicy tier is final here).
+        if sc
+            .admin_subject_of
+            .iter()
+            .any(|&a| self.cluster.admin_policies[a].tier == AdminTier::Admin)
+        {
             return None;
         }
         let mut out = Vec::new();
@@ -268,12 +320,193 @@ impl<'c> Engine<'c> {
         Some(out)
     }
 
-    /// Combines the evaluation tiers for one direction. Only the NetworkPolicy tier
-    /// exists today; the admin tier goes before it and the baseline tier after it
-    /// (semantics.md §2.2), each deciding allow/deny for part of the connection set
-    /// and passing the rest on.
+    /// Combines the evaluation tiers for one direction (semantics.md §2.2).
     fn direction(&self, dir: Direction, subject: ClassId, peer: ClassId) -> ConnSet {
-        self.side_classes(dir, subject, peer, |_| {}).allowed()
+        if self.classes[subject].admin_subject_of.is_empty() {
+            // No admin policy judges the subject: the NetworkPolicy answer as it
+            // always was.
+            return self.side_classes(dir, subject, peer, |_| {}).allowed();
+        }
+        self.tiers(dir, subject, peer, false).allowed
+    }
+
+    /// What admin rule `rule` of admin policy `a` (direction `dir`) matches
+    /// towards or from `peer`, with the subject `subject`: `None` when no peer
+    /// entry matches, else the matching entry and the connections its
+    /// ports/protocols select (named ports resolved on the destination).
+    pub fn admin_rule_match(
+        &self,
+        a: usize,
+        dir: Direction,
+        rule: usize,
+        subject: ClassId,
+        peer: ClassId,
+    ) -> Option<(usize, ConnSet)> {
+        let policy = &self.cluster.admin_policies[a];
+        let r = policy.rules(dir).get(rule)?;
+        let refs = &self.resolved.admin_peer_refs[a][dir_index(dir)][rule];
+        let pc = &self.classes[peer];
+        let k = refs
+            .iter()
+            .position(|refs| refs.iter().any(|&r| pc.matches(r, &self.space)))?;
+        let dst = match dir {
+            Direction::Ingress => subject,
+            Direction::Egress => peer,
+        };
+        let conns = match &r.ports {
+            None => ConnSet::all(),
+            Some(ports) => {
+                let sets: Vec<ConnSet> =
+                    ports.iter().map(|p| self.admin_port_set(p, dst)).collect();
+                ConnSet::union_all(&sets)
+            }
+        };
+        Some((k, conns))
+    }
+
+    fn admin_port_set(&self, port: &AdminPort, dst: ClassId) -> ConnSet {
+        match port {
+            AdminPort::Numbers { protocol, lo, hi } => {
+                ConnSet::of(*protocol, PortSet::range(*lo, *hi))
+            }
+            AdminPort::Named(name) => {
+                let dst = &self.classes[dst];
+                let sets: Vec<ConnSet> = Protocol::ALL
+                    .iter()
+                    .filter_map(|&protocol| {
+                        let i = self
+                            .resolved
+                            .named_ports
+                            .binary_search(&(name.clone(), protocol))
+                            .ok()?;
+                        let ports = dst.named_ports.get(i)?;
+                        let set = ports
+                            .iter()
+                            .fold(PortSet::empty(), |acc, &p| acc.union(&PortSet::single(p)));
+                        Some(ConnSet::of(protocol, set))
+                    })
+                    .collect();
+                ConnSet::union_all(&sets)
+            }
+        }
+    }
+
+    /// One admin tier: the subject's policies of `tier` in evaluation order,
+    /// each rule in written order deciding what is still `undecided`. Returns
+    /// what Pass handed to the next tier.
+    fn admin_tier(
+        &self,
+        tier: AdminTier,
+        dir: Direction,
+        subject: ClassId,
+        peer: ClassId,
+        undecided: &mut ConnSet,
+        out: &mut Tiered,
+    ) -> ConnSet {
+        let mut passed = ConnSet::none();
+        for &a in &self.classes[subject].admin_subject_of {
+            let policy = &self.cluster.admin_policies[a];
+            if policy.tier != tier {
+                continue;
+            }
+            for (ri, rule) in policy.rules(dir).iter().enumerate() {
+                if undecided.is_empty() {
+                    return passed;
+                }
+                let Some((peer_index, conns)) = self.admin_rule_match(a, dir, ri, subject, peer)
+                else {
+                    continue;
+                };
+                let decided = conns.intersect(undecided);
+                if decided.is_empty() {
+                    continue;
+                }
+                *undecided = undecided.difference(&decided);
+                match rule.action {
+                    AdminAction::Accept => out.allowed.union_with(&decided),
+                    AdminAction::Deny => {}
+                    AdminAction::Pass => passed.union_with(&decided),
+                }
+                out.steps.push(TierStep {
+                    tier,
+                    policy: a,
+                    rule: ri,
+                    peer: peer_index,
+                    action: rule.action,
+                    conns: decided,
+                });
+            }
+        }
+        passed
+    }
+
+    /// The tiered decision for one direction with its provenance: Admin by
+    /// priority, NetworkPolicy (per direction, or final for any selected pod
+    /// with `np_selected_is_final`), Baseline, default allow. `np_everything`:
+    /// a pair exception stands in for the NetworkPolicy and later tiers (a pod
+    /// reaching its own node), so only the Admin tier can still decide.
+    pub fn tiers(
+        &self,
+        dir: Direction,
+        subject: ClassId,
+        peer: ClassId,
+        np_everything: bool,
+    ) -> Tiered {
+        let mut out = Tiered::default();
+        let sc = &self.classes[subject];
+        let rep = &self.endpoints[sc.rep];
+        if !rep.selectable || !rep.is_pod_like() {
+            out.np = Some(SideOutcome::NotAPod);
+            out.allowed = ConnSet::all();
+            out.default = ConnSet::all();
+            return out;
+        }
+        let mut undecided = ConnSet::all();
+        let passed = self.admin_tier(
+            AdminTier::Admin,
+            dir,
+            subject,
+            peer,
+            &mut undecided,
+            &mut out,
+        );
+        undecided.union_with(&passed);
+        out.to_network_policy = undecided.clone();
+        if np_everything {
+            out.allowed.union_with(&undecided);
+            out.default = undecided;
+            return out;
+        }
+        let np = self.side_classes(dir, subject, peer, |_| {});
+        match &np {
+            SideOutcome::Isolated(granted) => {
+                out.allowed.union_with(&undecided.intersect(granted));
+                undecided = ConnSet::none();
+            }
+            SideOutcome::NotIsolated
+                if self.cluster.semantics.np_selected_is_final && sc.np_selected =>
+            {
+                out.allowed.union_with(&undecided);
+                undecided = ConnSet::none();
+            }
+            _ => {}
+        }
+        out.np = Some(np);
+        out.to_baseline = undecided.clone();
+        if !undecided.is_empty() {
+            let passed = self.admin_tier(
+                AdminTier::Baseline,
+                dir,
+                subject,
+                peer,
+                &mut undecided,
+                &mut out,
+            );
+            undecided.union_with(&passed);
+        }
+        out.allowed.union_with(&undecided);
+        out.default = undecided;
+        out
     }
 
     /// Allowed connections between two classes, ignoring pair exceptions.
@@ -323,6 +556,11 @@ impl<'c> Engine<'c> {
         let (eg_exc, in_exc) = self.exceptions(src, dst);
         let (sc, dc) = (self.class_of[src], self.class_of[dst]);
         let egress = match eg_exc {
+            // The Admin tier still judges a pod reaching its own node (a `nodes`
+            // or `networks` Deny); the exception stands in for what follows.
+            Some(Exception::ToOwnNode) if !self.classes[sc].admin_subject_of.is_empty() => {
+                self.tiers(Direction::Egress, sc, dc, true).allowed
+            }
             Some(_) => ConnSet::all(),
             None => self.direction(Direction::Egress, sc, dc),
         };
