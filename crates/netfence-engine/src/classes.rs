@@ -43,9 +43,8 @@ pub enum PeerRef {
     Block(usize),
     /// Index into `Resolved::node_peers` (admin `nodes` peers).
     Nodes(usize),
-    /// An admin `domainNames` peer: no endpoint of the model carries a name, so
-    /// it matches nothing here.
-    Domains,
+    /// One pattern of an admin `domainNames` peer: index into `Resolved::domains`.
+    Domain(usize),
 }
 
 /// Everything about the input that does not depend on endpoint classes.
@@ -63,6 +62,8 @@ pub struct Resolved {
     pub admin_peer_refs: Vec<[Vec<Vec<Vec<PeerRef>>>; 2]>,
     /// Distinct admin `nodes` selectors.
     pub node_peers: Vec<Selector>,
+    /// Distinct `domainNames` patterns, normalised (`universe::domain_key`).
+    pub domains: Vec<String>,
     /// Per admin policy, the pod peer key of its subject (`Resolved::pod_peers`
     /// holds only peers; subjects are resolved through the same index).
     pub admin_subjects: Vec<PodPeerKey>,
@@ -133,6 +134,7 @@ impl Resolved {
             peer_refs.push(per_dir);
         }
         let mut node_peers: Vec<Selector> = Vec::new();
+        let mut domains: Vec<String> = Vec::new();
         let mut admin_peer_refs = Vec::with_capacity(cluster.admin_policies.len());
         let mut admin_subjects = Vec::with_capacity(cluster.admin_policies.len());
         for a in &cluster.admin_policies {
@@ -199,7 +201,20 @@ impl Resolved {
                                 };
                                 vec![PeerRef::Nodes(idx)]
                             }
-                            AdminPeerKind::DomainNames(_) => vec![PeerRef::Domains],
+                            AdminPeerKind::DomainNames(names) => names
+                                .iter()
+                                .map(|n| {
+                                    let key = crate::universe::domain_key(n);
+                                    let idx = match domains.iter().position(|d| *d == key) {
+                                        Some(i) => i,
+                                        None => {
+                                            domains.push(key);
+                                            domains.len() - 1
+                                        }
+                                    };
+                                    PeerRef::Domain(idx)
+                                })
+                                .collect(),
                         });
                     }
                     per_dir[dir_index(dir)].push(rule_refs);
@@ -224,6 +239,7 @@ impl Resolved {
             named_ports: named,
             admin_peer_refs,
             node_peers,
+            domains,
             admin_subjects,
         }
     }
@@ -249,15 +265,24 @@ pub struct Class {
     pub node_peers: Vec<usize>,
     /// Whether any NetworkPolicy selects the members (either direction).
     pub np_selected: bool,
+    /// Sorted indices of the `domainNames` patterns covering the members
+    /// (domain endpoints only).
+    pub domain_peers: Vec<usize>,
+    /// The members' addresses are unknown (domain endpoints): only a block of a
+    /// whole address family contains them.
+    pub unknown_address: bool,
 }
 
 impl Class {
     pub fn matches(&self, peer: PeerRef, space: &AddressSpace) -> bool {
         match peer {
             PeerRef::Pods(i) => self.pod_peers.binary_search(&i).is_ok(),
-            PeerRef::Block(b) => self.addr_group.is_some_and(|g| space.block_contains(b, g)),
+            PeerRef::Block(b) => match self.addr_group {
+                Some(g) => space.block_contains(b, g),
+                None => self.unknown_address && space.block_is_whole_family(b),
+            },
             PeerRef::Nodes(n) => self.node_peers.binary_search(&n).is_ok(),
-            PeerRef::Domains => false,
+            PeerRef::Domain(d) => self.domain_peers.binary_search(&d).is_ok(),
         }
     }
 }
@@ -271,6 +296,9 @@ struct Signature {
     named_ports: Vec<Vec<u16>>,
     admin_subject_of: Vec<usize>,
     node_peers: Vec<usize>,
+    /// The pattern of a domain endpoint (each is its own class).
+    domain: Option<String>,
+    domain_peers: Vec<usize>,
 }
 
 /// The endpoints selectors can select (selectable pod-like endpoints) by
@@ -528,6 +556,12 @@ pub fn build_classes<'c>(
             named_ports: named,
             admin_subject_of: std::mem::take(&mut admin_subject_of[ei]),
             node_peers: std::mem::take(&mut node_peers[ei]),
+            domain: ep.domain.clone(),
+            domain_peers: ep.domain.as_deref().map_or_else(Vec::new, |d| {
+                (0..resolved.domains.len())
+                    .filter(|&k| crate::universe::domain_covers(&resolved.domains[k], d))
+                    .collect()
+            }),
         };
         let next = classes.len();
         let id = match index.get(&sig) {
@@ -543,6 +577,8 @@ pub fn build_classes<'c>(
                     admin_subject_of: sig.admin_subject_of.clone(),
                     node_peers: sig.node_peers.clone(),
                     np_selected: sig.isolating.iter().any(|p| !p.is_empty()),
+                    domain_peers: sig.domain_peers.clone(),
+                    unknown_address: sig.domain.is_some(),
                 });
                 index.insert(sig, next);
                 next

@@ -68,7 +68,8 @@ pub struct Tiered {
     pub steps: Vec<TierStep>,
     /// What reached the NetworkPolicy tier (no Admin rule decided it, or Pass).
     pub to_network_policy: ConnSet,
-    /// The NetworkPolicy tier's outcome (None: a pair exception stood in for it).
+    /// The NetworkPolicy tier's outcome (`NotIsolated` when a pair exception
+    /// took the pair out of it; always set by `Engine::tiers`).
     pub np: Option<SideOutcome>,
     /// What reached the Baseline tier.
     pub to_baseline: ConnSet,
@@ -134,6 +135,8 @@ pub struct Engine<'c> {
     block_classes: Vec<Vec<ClassId>>,
     /// Classes each admin `nodes` peer matches, ascending.
     node_peer_classes: Vec<Vec<ClassId>>,
+    /// Classes each `domainNames` pattern covers, ascending.
+    domain_classes: Vec<Vec<ClassId>>,
 }
 
 impl<'c> Engine<'c> {
@@ -159,6 +162,12 @@ impl<'c> Engine<'c> {
                 node_peer_classes[k].push(c);
             }
         }
+        let mut domain_classes = vec![Vec::new(); resolved.domains.len()];
+        for (c, class) in classes.iter().enumerate() {
+            for &k in &class.domain_peers {
+                domain_classes[k].push(c);
+            }
+        }
         let block_classes = (0..resolved.blocks.len())
             .map(|b| {
                 (0..classes.len())
@@ -172,6 +181,7 @@ impl<'c> Engine<'c> {
             pod_peer_classes,
             block_classes,
             node_peer_classes,
+            domain_classes,
             cluster,
             space,
             resolved,
@@ -279,7 +289,7 @@ impl<'c> Engine<'c> {
             PeerRef::Pods(k) => &self.pod_peer_classes[k],
             PeerRef::Block(b) => &self.block_classes[b],
             PeerRef::Nodes(n) => &self.node_peer_classes[n],
-            PeerRef::Domains => &[],
+            PeerRef::Domain(d) => &self.domain_classes[d],
         }
     }
 
@@ -442,15 +452,17 @@ impl<'c> Engine<'c> {
 
     /// The tiered decision for one direction with its provenance: Admin by
     /// priority, NetworkPolicy (per direction, or final for any selected pod
-    /// with `np_selected_is_final`), Baseline, default allow. `np_everything`:
-    /// a pair exception stands in for the NetworkPolicy and later tiers (a pod
-    /// reaching its own node), so only the Admin tier can still decide.
+    /// with `np_selected_is_final`), Baseline, default allow. `np_exempt`: a
+    /// pair exception takes the pair out of the NetworkPolicy tier (a pod
+    /// reaching its own node), which then decides nothing; the admin tiers
+    /// still judge it (upstream conformance: a Baseline Deny of `nodes` holds
+    /// for a node's own pods).
     pub fn tiers(
         &self,
         dir: Direction,
         subject: ClassId,
         peer: ClassId,
-        np_everything: bool,
+        np_exempt: bool,
     ) -> Tiered {
         let mut out = Tiered::default();
         let sc = &self.classes[subject];
@@ -472,19 +484,18 @@ impl<'c> Engine<'c> {
         );
         undecided.union_with(&passed);
         out.to_network_policy = undecided.clone();
-        if np_everything {
-            out.allowed.union_with(&undecided);
-            out.default = undecided;
-            return out;
-        }
-        let np = self.side_classes(dir, subject, peer, |_| {});
+        let np = if np_exempt {
+            SideOutcome::NotIsolated
+        } else {
+            self.side_classes(dir, subject, peer, |_| {})
+        };
         match &np {
             SideOutcome::Isolated(granted) => {
                 out.allowed.union_with(&undecided.intersect(granted));
                 undecided = ConnSet::none();
             }
             SideOutcome::NotIsolated
-                if self.cluster.semantics.np_selected_is_final && sc.np_selected =>
+                if !np_exempt && self.cluster.semantics.np_selected_is_final && sc.np_selected =>
             {
                 out.allowed.union_with(&undecided);
                 undecided = ConnSet::none();
@@ -556,8 +567,8 @@ impl<'c> Engine<'c> {
         let (eg_exc, in_exc) = self.exceptions(src, dst);
         let (sc, dc) = (self.class_of[src], self.class_of[dst]);
         let egress = match eg_exc {
-            // The Admin tier still judges a pod reaching its own node (a `nodes`
-            // or `networks` Deny); the exception stands in for what follows.
+            // The exception takes the pair out of the NetworkPolicy tier only:
+            // admin and baseline rules still judge a pod reaching its own node.
             Some(Exception::ToOwnNode) if !self.classes[sc].admin_subject_of.is_empty() => {
                 self.tiers(Direction::Egress, sc, dc, true).allowed
             }
@@ -580,6 +591,9 @@ impl<'c> Engine<'c> {
     pub fn find(&self, query: &str) -> Result<EpId, String> {
         if let Some(&i) = self.by_id.get(query) {
             return Ok(i);
+        }
+        if let Some(name) = query.strip_prefix("dns:") {
+            return self.domain_endpoint(name);
         }
         let parsed = EndpointQuery::parse(query, None)?;
         if let EndpointQuery::Ip(ip) = parsed {
@@ -629,6 +643,31 @@ impl<'c> Engine<'c> {
             msg.push_str("; write NAMESPACE/POD, NAMESPACE/KIND/NAME, node:NAME or an IP address");
         }
         Err(msg)
+    }
+
+    /// The domain endpoint a name connects to: the pattern written exactly,
+    /// else the most specific `*.` pattern covering it, else `dns:*` (a name no
+    /// domainNames peer covers).
+    fn domain_endpoint(&self, name: &str) -> Result<EpId, String> {
+        let key = crate::universe::domain_key(name);
+        let domains = || {
+            self.endpoints
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.domain.as_deref().map(|d| (i, d)))
+        };
+        if let Some((i, _)) = domains().find(|(_, d)| *d == key) {
+            return Ok(i);
+        }
+        let covering = domains()
+            .filter(|(_, d)| *d != "*" && crate::universe::domain_covers(d, &key))
+            .max_by_key(|(_, d)| d.len());
+        match covering.or_else(|| domains().find(|(_, d)| *d == "*")) {
+            Some((i, _)) => Ok(i),
+            None => Err(format!(
+                "no domain endpoint for `{name}`: the input has no domainNames peers"
+            )),
+        }
     }
 
     /// `ns/NAME` naming a workload rather than a pod (`describe pod frontend -n

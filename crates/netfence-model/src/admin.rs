@@ -349,8 +349,8 @@ pub fn convert_admin_policy(
                 cx.diags.push(err(
                     &spec_loc.key("priority"),
                     false,
-                    format!("priority {p} is out of range"),
-                    "a priority is between 0 (evaluated first) and 1000 (last)",
+                    format!("priority {p} is out of range: it must be between 0 and 1000"),
+                    "0 is evaluated first, 1000 last",
                 ));
                 None
             }
@@ -661,8 +661,8 @@ fn convert_rule(raw: &RawRule, dir: Direction, loc: &FieldLoc, cx: &mut Ctx) -> 
     {
         let field = ports_field(cx.api);
         cx.diags.push(err(
-            &loc.key(field),
-            true,
+            loc,
+            false,
             format!(
                 "a named port cannot be used in a rule with a networks/nodes/domainNames peer (`{}` has `{}`): there are no named ports for them",
                 field,
@@ -708,7 +708,7 @@ fn check_count(n: usize, max: usize, loc: &FieldLoc, field: &str, cx: &mut Ctx) 
         cx.diags.push(err(
             loc,
             false,
-            format!("`{field}` is empty; it needs at least one entry"),
+            format!("`{field}` is empty: it must have at least 1 entry"),
             format!("to match every protocol and port, remove `{field}`"),
         ));
     } else if n > max {
@@ -925,7 +925,9 @@ pub fn domain_name_problem(name: &str) -> Option<&'static str> {
             return Some("a label is empty (two dots in a row)");
         }
         if l.contains('*') {
-            return Some("`*` is only allowed as a whole first label (`*.example.com`)");
+            return Some(
+                "the wildcard `*` is only allowed as a whole first label (`*.example.com`)",
+            );
         }
         if !l
             .chars()
@@ -993,9 +995,9 @@ fn range(raw: &RawPortRange, loc: &FieldLoc, cx: &mut Ctx) -> Option<(u16, u16)>
     let (start, end) = (start?, end?);
     if start >= end {
         cx.diags.push(err(
-            &loc.key("end"),
+            loc,
             false,
-            format!("range end {end} is not greater than start {start}"),
+            format!("range start {start} must be less than end {end}"),
             if start == end {
                 format!("for the single port {start} write a port number instead of a range")
             } else {

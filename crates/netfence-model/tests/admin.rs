@@ -237,18 +237,18 @@ spec:
     );
     for expected in [
         "unsupported tier `admin` [spec.tier]",
-        "priority 1001 is out of range [spec.priority]",
+        "priority 1001 is out of range: it must be between 0 and 1000 [spec.priority]",
         "subject sets both `namespaces` and `pods`; exactly one is allowed [spec.subject.pods]",
         "unsupported action `Allow` in a ClusterNetworkPolicy [spec.egress[0].action]",
         "this peer sets networks and nodes; exactly one is allowed [spec.egress[0].to[0]]",
-        "a named port cannot be used in a rule with a networks/nodes/domainNames peer (`protocols` has `networks`): there are no named ports for them [spec.egress[1].protocols]",
+        "a named port cannot be used in a rule with a networks/nodes/domainNames peer (`protocols` has `networks`): there are no named ports for them [spec.egress[1]]",
         "domainNames can only be used in Accept rules, not Deny [spec.egress[2].to[0].domainNames]",
         "invalid domain name `foo*.example.com`",
         "`tcp` needs `destinationPort` [spec.egress[2].protocols[0].tcp]",
-        "range end 80 is not greater than start 80 [spec.egress[2].protocols[1].tcp.destinationPort.range.end]",
+        "range start 80 must be less than end 80 [spec.egress[2].protocols[1].tcp.destinationPort.range]",
         "port 0 is out of range [spec.egress[2].protocols[2].udp.destinationPort.number]",
         "`to` is empty; it needs at least one peer [spec.egress[3].to]",
-        "`protocols` is empty; it needs at least one entry [spec.egress[4].protocols]",
+        "`protocols` is empty: it must have at least 1 entry [spec.egress[4].protocols]",
         "unknown field `ports` in a ClusterNetworkPolicy [spec.egress[4].ports]",
         "unknown field `networks` in an ingress peer [spec.ingress[0].from[0].networks]",
     ] {
@@ -287,7 +287,7 @@ spec:
         "required field `namespaceSelector` is missing [spec.subject.pods]",
         "unsupported action `Pass` in a BaselineAdminNetworkPolicy [spec.ingress[0].action]",
         "unknown field `domainNames` in a BaselineAdminNetworkPolicy egress peer [spec.egress[0].to[0].domainNames]",
-        "range end 80 is not greater than start 90 [spec.egress[0].ports[0].portRange.end]",
+        "range start 90 must be less than end 80 [spec.egress[0].ports[0].portRange]",
         "unsupported protocol `ICMP` [spec.egress[0].ports[1].portNumber.protocol]",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
@@ -298,7 +298,7 @@ spec:
     for expected in [
         "required field `priority` is missing [spec]",
         "unknown field `tier` in a AdminNetworkPolicy [spec.tier]",
-        "`ports` is empty; it needs at least one entry [spec.egress[0].ports]",
+        "`ports` is empty: it must have at least 1 entry [spec.egress[0].ports]",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
