@@ -263,7 +263,8 @@ pub struct Class {
     pub admin_subject_of: Vec<usize>,
     /// Sorted indices of the admin `nodes` peers matching the members.
     pub node_peers: Vec<usize>,
-    /// Whether any NetworkPolicy selects the members (either direction).
+    /// Whether any NetworkPolicy selects the members (only set for members
+    /// some admin policy judges; `Semantics::np_selected_is_final` reads it).
     pub np_selected: bool,
     /// Sorted indices of the `domainNames` patterns covering the members
     /// (domain endpoints only).
@@ -296,6 +297,9 @@ struct Signature {
     named_ports: Vec<Vec<u16>>,
     admin_subject_of: Vec<usize>,
     node_peers: Vec<usize>,
+    /// Selected by a NetworkPolicy; only told apart when admin policies
+    /// judge the members (the compat flag reads it).
+    np_selected: bool,
     /// The pattern of a domain endpoint (each is its own class).
     domain: Option<String>,
     domain_peers: Vec<usize>,
@@ -479,8 +483,10 @@ pub fn build_classes<'c>(
     let n = endpoints.len();
     let pods = PodIndex::new(cluster, endpoints);
     let mut isolating: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; n];
+    let mut np_selected = vec![false; n];
     for (pi, p) in cluster.policies.iter().enumerate() {
         for ei in pods.selected_by(cluster, pi) {
+            np_selected[ei] = true;
             for dir in Direction::BOTH {
                 if p.isolates(dir) {
                     isolating[ei][dir_index(dir)].push(pi);
@@ -554,6 +560,7 @@ pub fn build_classes<'c>(
             pod_peers: std::mem::take(&mut pod_peers[ei]),
             addr_group: ep.addr_group,
             named_ports: named,
+            np_selected: np_selected[ei] && !admin_subject_of[ei].is_empty(),
             admin_subject_of: std::mem::take(&mut admin_subject_of[ei]),
             node_peers: std::mem::take(&mut node_peers[ei]),
             domain: ep.domain.clone(),
@@ -576,7 +583,7 @@ pub fn build_classes<'c>(
                     named_ports: sig.named_ports.clone(),
                     admin_subject_of: sig.admin_subject_of.clone(),
                     node_peers: sig.node_peers.clone(),
-                    np_selected: sig.isolating.iter().any(|p| !p.is_empty()),
+                    np_selected: sig.np_selected,
                     domain_peers: sig.domain_peers.clone(),
                     unknown_address: sig.domain.is_some(),
                 });
