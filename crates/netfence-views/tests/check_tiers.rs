@@ -1,0 +1,134 @@
+//! `check` explains the admin tiers in order: which Admin rule decided at which
+//! priority, a Pass handing over to NetworkPolicy, the Baseline, the default.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use netfence_engine::Engine;
+use netfence_model::{LoadOptions, Protocol, Sources, load};
+use netfence_views::check::{CheckQuery, check, render_text};
+
+const INPUT: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: z}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {pod: a}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: z, labels: {pod: a}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 10.0.1.1}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: pass-ssh}
+spec:
+  tier: Admin
+  priority: 20
+  subject: {namespaces: {}}
+  ingress:
+  - {name: ssh, action: Pass, from: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {number: 22}}}]}
+  - {action: Deny, from: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {number: 23}}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: baseline}
+spec:
+  tier: Baseline
+  priority: 0
+  subject: {namespaces: {}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {}}]}
+";
+
+fn run(port: u16) -> (String, serde_json::Value) {
+    let mut sources = Sources::default();
+    sources.add("in.yaml".into(), INPUT.into());
+    let loaded = load(&mut sources, &LoadOptions::default()).unwrap();
+    let engine = Engine::new(&loaded.cluster);
+    let q = CheckQuery {
+        src: "z/a".into(),
+        dst: "x/a".into(),
+        port: Some(port),
+        protocol: Protocol::Tcp,
+    };
+    let report = check(&engine, &sources, &LoadOptions::default(), &q).unwrap();
+    (
+        render_text(&engine, &sources, &report, &q),
+        serde_json::to_value(&report).unwrap(),
+    )
+}
+
+#[test]
+fn check_names_the_tier_and_rule_that_decided() {
+    let (text, json) = run(22);
+    assert!(text.starts_with("DENIED: z/a -> x/a (TCP/22)"), "{text}");
+    for line in [
+        "  [DENY] ingress to x/a: admin tiers first (Admin by priority, NetworkPolicy, Baseline, default allow)",
+        "         1. Admin ClusterNetworkPolicy/pass-ssh priority 20 spec.ingress[0] \"ssh\" (in.yaml:30:5): Pass TCP 22 (handed to the NetworkPolicy tier)  <- the asked connection",
+        "         2. Admin ClusterNetworkPolicy/pass-ssh priority 20 spec.ingress[1] (in.yaml:31:5): Deny TCP 23",
+        "  [    ] ingress to x/a, NetworkPolicy tier: not isolated",
+        "         3. Baseline ClusterNetworkPolicy/baseline priority 0 spec.ingress[0] (in.yaml:41:5): Deny TCP 0-22,24-65535; UDP all ports; SCTP all ports; other protocols  <- the asked connection",
+        "         default (allow): nothing",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let tiers = &json["explanation"]["ingress"]["tiers"];
+    assert_eq!(tiers["admin"][0]["action"], "Pass");
+    assert_eq!(tiers["admin"][0]["priority"], 20);
+    assert_eq!(
+        tiers["admin"][0]["decided"]["TCP"],
+        serde_json::json!([[22, 22]])
+    );
+    assert_eq!(
+        tiers["baseline"][0]["policy"],
+        "ClusterNetworkPolicy/baseline"
+    );
+    assert_eq!(
+        tiers["to_network_policy"]["TCP"][0],
+        serde_json::json!([0, 22])
+    );
+    assert_eq!(
+        json["explanation"]["ingress"]["allowed"]["TCP"],
+        serde_json::json!([])
+    );
+    // The egress side is judged by no rule here: the default allows it.
+    assert_eq!(
+        json["explanation"]["egress"]["tiers"]["admin"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn sides_without_admin_policies_have_no_tiers() {
+    let mut sources = Sources::default();
+    sources.add(
+        "in.yaml".into(),
+        INPUT
+            .split("---\napiVersion: policy")
+            .next()
+            .unwrap()
+            .into(),
+    );
+    let loaded = load(&mut sources, &LoadOptions::default()).unwrap();
+    let engine = Engine::new(&loaded.cluster);
+    let q = CheckQuery {
+        src: "z/a".into(),
+        dst: "x/a".into(),
+        port: Some(22),
+        protocol: Protocol::Tcp,
+    };
+    let report = check(&engine, &sources, &LoadOptions::default(), &q).unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["explanation"]["ingress"].get("tiers").is_none());
+    assert!(!render_text(&engine, &sources, &report, &q).contains("tier"));
+}
