@@ -569,27 +569,48 @@ proptest! {
 
     #[test]
     fn grouped_matrix_covers_each_pair_once(cluster in cluster_strategy()) {
-        let engine = Engine::new(&cluster);
-        let m = engine.matrix(&MatrixFilter::default());
-        let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
-        for entry in &m.connections {
-            for s in &entry.src {
-                for d in &entry.dst {
-                    if s == d { continue; }
-                    prop_assert!(seen.insert((s.clone(), d.clone()), entry.allowed.to_string()).is_none(), "pair {s} -> {d} listed twice");
+        assert_matrix_covers_each_pair_once(&cluster)?;
+    }
+
+}
+
+/// The grouped matrix lists every ordered pair once, with `allowed`'s answer.
+fn assert_matrix_covers_each_pair_once(cluster: &Cluster) -> Result<(), TestCaseError> {
+    let engine = Engine::new(cluster);
+    let m = engine.matrix(&MatrixFilter::default());
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    for entry in &m.connections {
+        for s in &entry.src {
+            for d in &entry.dst {
+                if s == d {
+                    continue;
                 }
-            }
-        }
-        for s in 0..engine.endpoints.len() {
-            for d in 0..engine.endpoints.len() {
-                if s == d { continue; }
-                let key = (engine.endpoint(s).id.clone(), engine.endpoint(d).id.clone());
-                let allowed = engine.allowed(s, d);
-                let listed = seen.get(&key).cloned().unwrap_or_else(|| "none".into());
-                prop_assert_eq!(listed, allowed.to_string(), "{:?} {}", key, serde_json::to_string(&m.connections).unwrap());
+                prop_assert!(
+                    seen.insert((s.clone(), d.clone()), entry.allowed.to_string())
+                        .is_none(),
+                    "pair {s} -> {d} listed twice"
+                );
             }
         }
     }
+    for s in 0..engine.endpoints.len() {
+        for d in 0..engine.endpoints.len() {
+            if s == d {
+                continue;
+            }
+            let key = (engine.endpoint(s).id.clone(), engine.endpoint(d).id.clone());
+            let allowed = engine.allowed(s, d);
+            let listed = seen.get(&key).cloned().unwrap_or_else(|| "none".into());
+            prop_assert_eq!(
+                listed,
+                allowed.to_string(),
+                "{:?} {}",
+                key,
+                serde_json::to_string(&m.connections).unwrap()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Admin and baseline policies mixed with NetworkPolicies. The case count is
@@ -603,6 +624,26 @@ fn admin_cases() -> u32 {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: admin_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn may_differ_is_sound_with_admin_tiers(x in admin_cluster_strategy(), y in admin_cluster_strategy()) {
+        assert_may_differ_is_sound(&x, &y)?;
+        // The same pods and NetworkPolicies, other admin policies; and nodes
+        // relabelled (`nodes` peers read node labels).
+        let mut z = x.clone();
+        z.admin_policies = y.admin_policies.clone();
+        assert_may_differ_is_sound(&x, &z)?;
+        let mut w = x.clone();
+        for n in &mut w.nodes {
+            n.labels.insert("zone".into(), "b".into());
+        }
+        assert_may_differ_is_sound(&x, &w)?;
+    }
+
+    #[test]
+    fn grouped_matrix_covers_each_pair_once_with_admin_tiers(cluster in admin_cluster_strategy()) {
+        assert_matrix_covers_each_pair_once(&cluster)?;
+    }
 
     #[test]
     fn engine_agrees_with_reference_with_admin_tiers(cluster in admin_cluster_strategy()) {
