@@ -788,6 +788,40 @@ impl<'c> Engine<'c> {
         out
     }
 
+    /// Endpoints matched by peer `peer` of rule `rule` (direction `dir`) of
+    /// admin policy `admin`, ascending.
+    pub fn admin_peer_members(
+        &self,
+        admin: usize,
+        dir: Direction,
+        rule: usize,
+        peer: usize,
+    ) -> Vec<EpId> {
+        let Some(refs) = self
+            .resolved
+            .admin_peer_refs
+            .get(admin)
+            .and_then(|d| d[dir_index(dir)].get(rule))
+            .and_then(|refs| refs.get(peer))
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<EpId> = refs
+            .iter()
+            .flat_map(|&r| self.classes_matching(r))
+            .flat_map(|&c| self.classes[c].members.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Admin policies (both tiers) judging `ep`, in evaluation order (indices
+    /// into `Cluster::admin_policies`).
+    pub fn admin_policies_of(&self, ep: EpId) -> &[usize] {
+        &self.classes[self.class_of[ep]].admin_subject_of
+    }
+
     /// Endpoints a pod peer that is not in the input would match, as if a policy
     /// in `policy_namespace` wrote it: for tools that weigh an alternative reading
     /// of a peer (lint's "AND or OR?", a suggested namespaceSelector).

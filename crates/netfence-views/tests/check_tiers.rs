@@ -1,5 +1,6 @@
 //! `check` explains the admin tiers in order: which Admin rule decided at which
-//! priority, a Pass handing over to NetworkPolicy, the Baseline, the default.
+//! priority, a Pass handing over to NetworkPolicy, the Baseline, the default;
+//! `describe` shows admin policies and which apply to a pod.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -131,4 +132,56 @@ fn sides_without_admin_policies_have_no_tiers() {
     let json = serde_json::to_value(&report).unwrap();
     assert!(json["explanation"]["ingress"].get("tiers").is_none());
     assert!(!render_text(&engine, &sources, &report, &q).contains("tier"));
+}
+
+#[test]
+fn describe_shows_an_admin_policy_and_the_policies_of_a_pod() {
+    let mut sources = Sources::default();
+    sources.add("in.yaml".into(), INPUT.into());
+    let loaded = load(&mut sources, &LoadOptions::default()).unwrap();
+    let engine = Engine::new(&loaded.cluster);
+    let d = netfence_views::describe_admin::describe_admin_policy(
+        &engine,
+        &sources,
+        "clusternetworkpolicy",
+        "pass-ssh",
+    )
+    .unwrap();
+    let text = netfence_views::describe_admin::admin_policy_text(&d);
+    for line in [
+        "ClusterNetworkPolicy/pass-ssh (policy.networking.k8s.io/v1alpha2, in.yaml:26:3)",
+        "  tier: Admin (priority 20; lower first, ties by name)",
+        "  selects 3 pods: kube-system/synthetic/cluster-dns, x/a, z/a",
+        "    spec.ingress[0] \"ssh\" (in.yaml:30:5): Pass",
+        "        matches: kube-system/synthetic/cluster-dns, x/a, z/a",
+        "      ports: TCP 22",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let err = netfence_views::describe_admin::describe_admin_policy(
+        &engine,
+        &sources,
+        "clusternetworkpolicy",
+        "pass-sh",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("no ClusterNetworkPolicy `pass-sh` in the input; did you mean pass-ssh"),
+        "{err}"
+    );
+    let pod = netfence_views::describe::describe_pod(&engine, "x/a").unwrap();
+    assert_eq!(
+        pod.admin_policies,
+        [
+            "ClusterNetworkPolicy/pass-ssh (Admin tier, priority 20)",
+            "ClusterNetworkPolicy/baseline (Baseline tier, priority 0)"
+        ]
+    );
+    let text = netfence_views::describe::pod_text(&pod);
+    assert!(
+        text.contains(
+            "  ingress: not isolated by a NetworkPolicy (the admin policies below still decide)"
+        ),
+        "{text}"
+    );
 }
