@@ -1110,3 +1110,36 @@ fn spoofed_invalid_and_icmp_drops_are_recorded_and_shown() {
     assert!(text.contains("y/a -> x/a TCP 7002: invalid"), "{text}");
     assert!(text.contains("z/a -> x/a ICMP: ingress of x/a"), "{text}");
 }
+
+/// Issue 14.5: a DNS server whose manifest declares no ports is still probed on
+/// 53 (the synthetic cluster DNS never declares any), and a pod without ports is
+/// said to be skipped instead of silently left blank. No root needed.
+#[test]
+fn dns_without_declared_ports_is_probed_and_portless_pods_are_named() {
+    let cluster = load_files(&[(
+        "in.yaml".into(),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n---\n\
+apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: kube-system, labels: {k8s-app: kube-dns}}\n\
+spec: {containers: [{name: c, image: coredns}]}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: quiet, namespace: app}\n\
+spec: {containers: [{name: c, image: busybox}]}\n"
+            .into(),
+        false,
+    )]);
+    let plan = netfence_lab::plan::plan(&cluster, 1);
+    let dns = plan
+        .pods
+        .iter()
+        .find(|p| p.id == "kube-system/dns")
+        .unwrap();
+    assert_eq!(dns.ports, vec![(Protocol::Tcp, 53), (Protocol::Udp, 53)]);
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.what == "app/quiet" && s.reason.contains("no containerPorts")),
+        "{:?}",
+        plan.skipped
+    );
+    assert!(!plan.skipped.iter().any(|s| s.what == "kube-system/dns"));
+}
