@@ -63,7 +63,7 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
     };
     let engine = Engine::new(&loaded.cluster);
     warn_unaddressed(&engine);
-    if let Some(why) = admin_not_enforced(&engine) {
+    if let Some(why) = admin_not_enforced(engine.cluster) {
         eoutln!("warning: {why}");
     }
     let compiled = compile_ruleset(&engine, &a.compile.options());
@@ -78,8 +78,8 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
 /// The ruleset carries the NetworkPolicy tier only (issue 13: the admin tiers
 /// reach the data plane later); with admin policies in the input it would
 /// enforce something other than what `check` answers.
-pub(crate) fn admin_not_enforced(engine: &Engine) -> Option<String> {
-    let admin = &engine.cluster.admin_policies;
+pub(crate) fn admin_not_enforced(cluster: &netfence_model::Cluster) -> Option<String> {
+    let admin = &cluster.admin_policies;
     if admin.is_empty() {
         return None;
     }

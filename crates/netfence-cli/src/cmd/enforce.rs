@@ -59,7 +59,7 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
     warn_unaddressed(&engine);
     // Enforcing the NetworkPolicy tier alone would open what an admin Deny
     // closes: refused before anything is read from or sent to the kernel.
-    if let Some(why) = super::compile::admin_not_enforced(&engine) {
+    if let Some(why) = super::compile::admin_not_enforced(engine.cluster) {
         eoutln!(
             "error: {why}
 nothing was changed"
