@@ -64,6 +64,10 @@ pub struct Resolved {
     pub node_peers: Vec<Selector>,
     /// Distinct `domainNames` patterns, normalised (`universe::domain_key`).
     pub domains: Vec<String>,
+    /// For admin policy a, direction d, rule r: the connections its ports
+    /// select when they name no port (the same towards every destination);
+    /// None with a named port.
+    pub admin_rule_conns: Vec<[Vec<Option<crate::portset::ConnSet>>; 2]>,
     /// Per admin policy, the pod peer key of its subject (`Resolved::pod_peers`
     /// holds only peers; subjects are resolved through the same index).
     pub admin_subjects: Vec<PodPeerKey>,
@@ -137,6 +141,7 @@ impl Resolved {
         let mut domains: Vec<String> = Vec::new();
         let mut admin_peer_refs = Vec::with_capacity(cluster.admin_policies.len());
         let mut admin_subjects = Vec::with_capacity(cluster.admin_policies.len());
+        let mut admin_rule_conns = Vec::with_capacity(cluster.admin_policies.len());
         for a in &cluster.admin_policies {
             admin_subjects.push(match &a.subject {
                 AdminSubject::Namespaces(ns) => PodPeerKey {
@@ -152,8 +157,10 @@ impl Resolved {
                 },
             });
             let mut per_dir: [Vec<Vec<Vec<PeerRef>>>; 2] = [Vec::new(), Vec::new()];
+            let mut conns_dir: [Vec<Option<crate::portset::ConnSet>>; 2] = [Vec::new(), Vec::new()];
             for dir in Direction::BOTH {
                 for rule in a.rules(dir) {
+                    conns_dir[dir_index(dir)].push(fixed_conns(rule.ports.as_deref()));
                     let mut rule_refs = Vec::new();
                     for peer in &rule.peers {
                         let mut pod_ref = |key: PodPeerKey| {
@@ -229,6 +236,7 @@ impl Resolved {
                 }
             }
             admin_peer_refs.push(per_dir);
+            admin_rule_conns.push(conns_dir);
         }
         named.sort();
         named.dedup();
@@ -240,9 +248,29 @@ impl Resolved {
             admin_peer_refs,
             node_peers,
             domains,
+            admin_rule_conns,
             admin_subjects,
         }
     }
+}
+
+/// What admin ports select when they name no port: None with a named port
+/// (resolved per destination).
+fn fixed_conns(ports: Option<&[AdminPort]>) -> Option<crate::portset::ConnSet> {
+    use crate::portset::{ConnSet, PortSet};
+    let Some(ports) = ports else {
+        return Some(ConnSet::all());
+    };
+    let mut sets = Vec::with_capacity(ports.len());
+    for p in ports {
+        match p {
+            AdminPort::Numbers { protocol, lo, hi } => {
+                sets.push(ConnSet::of(*protocol, PortSet::range(*lo, *hi)))
+            }
+            AdminPort::Named(_) => return None,
+        }
+    }
+    Some(ConnSet::union_all(&sets))
 }
 
 /// A set of equivalent endpoints.

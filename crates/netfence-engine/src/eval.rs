@@ -297,24 +297,34 @@ impl<'c> Engine<'c> {
     /// allow anything, ascending: those some rule of its isolating policies
     /// matches as the peer; towards any other class `side_classes` allows
     /// nothing. `None` when every class is possible (the subject is not isolated
-    /// in `dir`, is not a pod, a rule has no peers, or an Admin-tier policy
-    /// selects it).
+    /// in `dir`, is not a pod, or a rule has no peers). Admin Accept rules add
+    /// the classes their peers match.
     pub fn peer_candidates(&self, dir: Direction, subject: ClassId) -> Option<Vec<ClassId>> {
         let sc = &self.classes[subject];
         let rep = &self.endpoints[sc.rep];
         if !rep.selectable || !rep.is_pod_like() || sc.isolating[dir_index(dir)].is_empty() {
             return None;
         }
-        // An admin Accept can open towards classes the NetworkPolicies do not
-        // name (a Baseline rule cannot: the NetworkPolicy tier is final here).
-        if sc
-            .admin_subject_of
-            .iter()
-            .any(|&a| self.cluster.admin_policies[a].tier == AdminTier::Admin)
-        {
-            return None;
-        }
         let mut out = Vec::new();
+        // An Admin Accept can open towards the classes its peers match, which the
+        // NetworkPolicies need not name; a Pass reaches the NetworkPolicy tier,
+        // final here (isolated), and so never the Baseline tier.
+        for &a in &sc.admin_subject_of {
+            let policy = &self.cluster.admin_policies[a];
+            if policy.tier != AdminTier::Admin {
+                continue;
+            }
+            for (ri, rule) in policy.rules(dir).iter().enumerate() {
+                if rule.action != AdminAction::Accept {
+                    continue;
+                }
+                for refs in &self.resolved.admin_peer_refs[a][dir_index(dir)][ri] {
+                    for &r in refs {
+                        out.extend_from_slice(self.classes_matching(r));
+                    }
+                }
+            }
+        }
         for &pi in &sc.isolating[dir_index(dir)] {
             let policy = &self.cluster.policies[pi];
             for (ri, rule) in policy.effective_rules(dir).iter().enumerate() {
@@ -363,9 +373,13 @@ impl<'c> Engine<'c> {
             Direction::Ingress => subject,
             Direction::Egress => peer,
         };
-        let conns = match &r.ports {
-            None => ConnSet::all(),
-            Some(ports) => {
+        let conns = match (
+            &self.resolved.admin_rule_conns[a][dir_index(dir)][rule],
+            &r.ports,
+        ) {
+            (Some(fixed), _) => fixed.clone(),
+            (None, None) => ConnSet::all(),
+            (None, Some(ports)) => {
                 let sets: Vec<ConnSet> =
                     ports.iter().map(|p| self.admin_port_set(p, dst)).collect();
                 ConnSet::union_all(&sets)
