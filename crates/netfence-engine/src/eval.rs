@@ -599,6 +599,21 @@ impl<'c> Engine<'c> {
         egress.intersect(&ingress)
     }
 
+    /// Allowed connections from `src` to a Service whose backend is `dst`.
+    /// As `allowed`, except that a pod reaching itself through a Service is
+    /// judged by the admin tiers (network-policy-api: hairpin through a Service
+    /// IP is subject to ClusterNetworkPolicy, through the pod IP it is not); the
+    /// NetworkPolicy tier still exempts it (semantics.md §1.7).
+    pub fn allowed_via_service(&self, src: EpId, dst: EpId) -> ConnSet {
+        let c = self.class_of[src];
+        if src != dst || self.classes[c].admin_subject_of.is_empty() {
+            return self.allowed(src, dst);
+        }
+        self.tiers(Direction::Egress, c, c, true)
+            .allowed
+            .intersect(&self.tiers(Direction::Ingress, c, c, true).allowed)
+    }
+
     /// Finds an endpoint: `ns/pod`, `ns/kind/name` (kubectl's kind names and
     /// short names), `node:NAME`, an external group id, or an IP address (a
     /// pod's or node's IP, else its external group).

@@ -116,11 +116,30 @@ pub struct Explanation {
 impl Engine<'_> {
     /// Explains the decision for `src` → `dst`.
     pub fn explain(&self, src: EpId, dst: EpId) -> Explanation {
+        self.explain_pair(src, dst, false)
+    }
+
+    /// Explains `src` → a Service whose backend is `dst` ([`Engine::allowed_via_service`]).
+    pub fn explain_via_service(&self, src: EpId, dst: EpId) -> Explanation {
+        self.explain_pair(src, dst, true)
+    }
+
+    fn explain_pair(&self, src: EpId, dst: EpId, via_service: bool) -> Explanation {
         let (eg_exc, in_exc) = self.exceptions(src, dst);
-        let egress = self.explain_side(Direction::Egress, src, dst, eg_exc);
-        let ingress = self.explain_side(Direction::Ingress, dst, src, in_exc);
+        // A pod reaching itself through a Service is still judged by the admin
+        // tiers (upstream's hairpin rule).
+        let admin_self = via_service && src == dst;
+        let egress = self.explain_side(Direction::Egress, src, dst, eg_exc, admin_self);
+        let ingress = self.explain_side(Direction::Ingress, dst, src, in_exc, admin_self);
         let allowed = egress.allowed.intersect(&ingress.allowed);
-        debug_assert_eq!(allowed, self.allowed(src, dst));
+        debug_assert_eq!(
+            allowed,
+            if via_service {
+                self.allowed_via_service(src, dst)
+            } else {
+                self.allowed(src, dst)
+            }
+        );
         Explanation {
             src: self.endpoints[src].id.clone(),
             dst: self.endpoints[dst].id.clone(),
@@ -136,6 +155,7 @@ impl Engine<'_> {
         subject: EpId,
         peer: EpId,
         exception: Option<Exception>,
+        admin_self: bool,
     ) -> SideExplanation {
         let mut grants = Vec::new();
         let outcome = self.side_classes(dir, self.class_of[subject], self.class_of[peer], |c| {
@@ -147,8 +167,11 @@ impl Engine<'_> {
         };
         let sc = self.class_of[subject];
         let tiered = match exception {
-            Some(Exception::SelfTraffic | Exception::FromOwnNode) => None,
             _ if self.classes[sc].admin_subject_of.is_empty() => None,
+            Some(Exception::SelfTraffic) if admin_self => {
+                Some(self.tiers(dir, sc, self.class_of[peer], true))
+            }
+            Some(Exception::SelfTraffic | Exception::FromOwnNode) => None,
             _ => Some(self.tiers(
                 dir,
                 sc,

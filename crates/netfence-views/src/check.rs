@@ -120,7 +120,11 @@ pub fn check(
         Some((ep, port, desc)) => (ep, port, Some(desc)),
         None => (engine.find(&q.dst)?, q.port, None),
     };
-    let explanation = engine.explain(src, dst);
+    let explanation = if via.is_some() {
+        engine.explain_via_service(src, dst)
+    } else {
+        engine.explain(src, dst)
+    };
     let allowed_set = explanation.allowed.clone();
     let allowed = match port {
         Some(p) => allowed_set.allows(q.protocol, p),

@@ -49,16 +49,25 @@ spec:
   subject: {namespaces: {}}
   ingress:
   - {action: Deny, from: [{namespaces: {}}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ssh, namespace: x}
+spec: {selector: {pod: a}, ports: [{port: 22}]}
 ";
 
 fn run(port: u16) -> (String, serde_json::Value) {
+    run_to("x/a", "z/a", port)
+}
+
+fn run_to(dst: &str, src: &str, port: u16) -> (String, serde_json::Value) {
     let mut sources = Sources::default();
     sources.add("in.yaml".into(), INPUT.into());
     let loaded = load(&mut sources, &LoadOptions::default()).unwrap();
     let engine = Engine::new(&loaded.cluster);
     let q = CheckQuery {
-        src: "z/a".into(),
-        dst: "x/a".into(),
+        src: src.into(),
+        dst: dst.into(),
         port: Some(port),
         protocol: Protocol::Tcp,
     };
@@ -183,5 +192,23 @@ fn describe_shows_an_admin_policy_and_the_policies_of_a_pod() {
             "  ingress: not isolated by a NetworkPolicy (the admin policies below still decide)"
         ),
         "{text}"
+    );
+}
+
+/// network-policy-api: a pod reaching itself through its pod IP is not subject
+/// to ClusterNetworkPolicy; through a Service IP that lands on itself, it is.
+#[test]
+fn hairpin_through_a_service_is_judged_by_the_admin_tiers() {
+    let (text, _) = run_to("x/a", "x/a", 22);
+    assert!(text.starts_with("ALLOWED: x/a -> x/a (TCP/22)"), "{text}");
+    let (text, json) = run_to("x/svc/ssh", "x/a", 22);
+    assert!(text.starts_with("DENIED: x/a -> x/a (TCP/22)"), "{text}");
+    assert!(
+        text.contains("3. Baseline ClusterNetworkPolicy/baseline"),
+        "{text}"
+    );
+    assert_eq!(
+        json["explanation"]["ingress"]["tiers"]["baseline"][0]["action"],
+        "Deny"
     );
 }
