@@ -1,6 +1,7 @@
 //! `check` explains the admin tiers in order: which Admin rule decided at which
 //! priority, a Pass handing over to NetworkPolicy, the Baseline, the default;
-//! `describe` shows admin policies and which apply to a pod.
+//! `describe` shows admin policies and which apply to a pod; `report` lists who
+//! reaches a destination admin policies judge.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -210,5 +211,33 @@ fn hairpin_through_a_service_is_judged_by_the_admin_tiers() {
     assert_eq!(
         json["explanation"]["ingress"]["tiers"]["baseline"][0]["action"],
         "Deny"
+    );
+}
+
+#[test]
+fn report_lists_the_sources_of_admin_judged_destinations() {
+    let mut sources = Sources::default();
+    sources.add("in.yaml".into(), INPUT.into());
+    let loaded = load(&mut sources, &LoadOptions::default()).unwrap();
+    let engine = Engine::new(&loaded.cluster);
+    let r = netfence_views::report::report(&engine, &sources, &loaded.diagnostics);
+    let text = netfence_views::report::text(&r);
+    // No NetworkPolicy isolates x/a, but the Baseline denies pods: only
+    // external addresses reach it (admin ingress peers never match them).
+    assert!(!text.contains("x/a: not isolated"), "{text}");
+    assert!(
+        text.contains("  x/a:\n      from any external address: all\n"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    let x = json["reachability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["destination"] == "x/a")
+        .unwrap();
+    assert_eq!(
+        (x["ingress_isolated"].as_bool(), x["admin_judged"].as_bool()),
+        (Some(false), Some(true))
     );
 }
