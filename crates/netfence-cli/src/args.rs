@@ -38,6 +38,10 @@ pub(crate) struct Global {
     /// Whether a pod may always reach its own node.
     #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set)]
     pub egress_to_own_node: bool,
+    /// Admin policies: a pod any NetworkPolicy selects skips the Baseline tier in
+    /// both directions (kube-network-policies' reading) instead of per direction.
+    #[arg(long, global = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub np_selected_is_final: bool,
     /// Colour: auto (only on a terminal), always, never.
     #[arg(long, global = true, default_value = "auto")]
     pub color: ColorChoice,
@@ -101,6 +105,7 @@ impl Global {
                 ip_block_matches_pods: self.ip_block_matches_pods,
                 host_network_as_node: self.host_network == HostNetwork::Node,
                 egress_to_own_node: self.egress_to_own_node,
+                np_selected_is_final: self.np_selected_is_final,
             },
             without: self.without.iter().map(|w| without_spec(w)).collect(),
         }

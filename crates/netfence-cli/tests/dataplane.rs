@@ -44,6 +44,29 @@ fn compile_prints_one_nodes_ruleset() {
     assert_eq!(bad.code, 2);
 }
 
+/// The data plane carries the NetworkPolicy tier only: `compile` warns, and
+/// `enforce` and `lab run` refuse (before touching any kernel) when admin
+/// policies are in the input; without them, nothing changes.
+#[test]
+fn admin_policies_are_not_enforced_and_say_so() {
+    let r = netfence(&["compile", "examples/cluster-default-deny"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: the ruleset does NOT enforce admin policies (ClusterNetworkPolicy/allow-dns, ClusterNetworkPolicy/default-deny)"),
+        "{}",
+        r.stderr
+    );
+    let name = format!("netfence-admin-refused-{}", std::process::id());
+    let r = netfence(&["enforce", "examples/cluster-default-deny", "--netns", &name]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+    let r = netfence(&["lab", "run", "examples/cluster-default-deny"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no lab was built"), "{}", r.stderr);
+    let r = netfence(&["compile", "examples/nodes", "--node", "node-a"]);
+    assert!(!r.stderr.contains("admin"), "{}", r.stderr);
+}
+
 struct Netns(String);
 impl Drop for Netns {
     fn drop(&mut self) {

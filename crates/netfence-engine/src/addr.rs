@@ -106,6 +106,9 @@ pub struct AddressSpace {
     pub groups: Vec<AddressGroup>,
     /// For each block (as passed to `new`), whether it contains each group.
     block_groups: Vec<Vec<bool>>,
+    /// For each block, whether it is a whole address family (`/0`, no except):
+    /// the only blocks certain to contain an address not known (a domain name's).
+    whole_family: Vec<bool>,
 }
 
 impl AddressSpace {
@@ -120,6 +123,10 @@ impl AddressSpace {
             v6,
             groups,
             block_groups,
+            whole_family: blocks
+                .iter()
+                .map(|b| b.cidr.prefix_len() == 0 && b.except.is_empty())
+                .collect(),
         }
     }
 
@@ -225,6 +232,11 @@ impl AddressSpace {
             }
         }
         out
+    }
+
+    /// Whether block `block` is a whole address family (see `whole_family`).
+    pub fn block_is_whole_family(&self, block: usize) -> bool {
+        self.whole_family.get(block).copied().unwrap_or(false)
     }
 
     /// Whether block `block` (index into the slice given to `new`) contains group `g`.

@@ -8,7 +8,10 @@
 
 use std::collections::HashMap;
 
-use netfence_model::{Cluster, Direction, Labels, Operator, PeerKind, Protocol, Selector};
+use netfence_model::{
+    AdminPeerKind, AdminPort, AdminSubject, Cluster, Direction, Labels, Operator, PeerKind,
+    Protocol, Selector,
+};
 
 use crate::addr::{AddressSpace, Block};
 use crate::universe::{EndpointKind, EngineEndpoint, EpId};
@@ -38,6 +41,10 @@ pub enum PeerRef {
     Pods(usize),
     /// Index into `Resolved::blocks`.
     Block(usize),
+    /// Index into `Resolved::node_peers` (admin `nodes` peers).
+    Nodes(usize),
+    /// One pattern of an admin `domainNames` peer: index into `Resolved::domains`.
+    Domain(usize),
 }
 
 /// Everything about the input that does not depend on endpoint classes.
@@ -49,6 +56,21 @@ pub struct Resolved {
     pub peer_refs: Vec<[Vec<Vec<PeerRef>>; 2]>,
     /// Named ports any rule refers to, with the protocol it asks for.
     pub named_ports: Vec<(String, Protocol)>,
+    /// For admin policy a, direction d, rule r, peer k: what peer k matches, as
+    /// references (a `networks` peer is one block per CIDR):
+    /// `admin_peer_refs[a][d][r][k]`.
+    pub admin_peer_refs: Vec<[Vec<Vec<Vec<PeerRef>>>; 2]>,
+    /// Distinct admin `nodes` selectors.
+    pub node_peers: Vec<Selector>,
+    /// Distinct `domainNames` patterns, normalised (`universe::domain_key`).
+    pub domains: Vec<String>,
+    /// For admin policy a, direction d, rule r: the connections its ports
+    /// select when they name no port (the same towards every destination);
+    /// None with a named port.
+    pub admin_rule_conns: Vec<[Vec<Option<crate::portset::ConnSet>>; 2]>,
+    /// Per admin policy, the pod peer key of its subject (`Resolved::pod_peers`
+    /// holds only peers; subjects are resolved through the same index).
+    pub admin_subjects: Vec<PodPeerKey>,
 }
 
 pub fn dir_index(d: Direction) -> usize {
@@ -115,6 +137,107 @@ impl Resolved {
             }
             peer_refs.push(per_dir);
         }
+        let mut node_peers: Vec<Selector> = Vec::new();
+        let mut domains: Vec<String> = Vec::new();
+        let mut admin_peer_refs = Vec::with_capacity(cluster.admin_policies.len());
+        let mut admin_subjects = Vec::with_capacity(cluster.admin_policies.len());
+        let mut admin_rule_conns = Vec::with_capacity(cluster.admin_policies.len());
+        for a in &cluster.admin_policies {
+            admin_subjects.push(match &a.subject {
+                AdminSubject::Namespaces(ns) => PodPeerKey {
+                    ns: NsScope::Selector(ns.clone()),
+                    pods: None,
+                },
+                AdminSubject::Pods {
+                    namespace_selector,
+                    pod_selector,
+                } => PodPeerKey {
+                    ns: NsScope::Selector(namespace_selector.clone()),
+                    pods: Some(pod_selector.clone()),
+                },
+            });
+            let mut per_dir: [Vec<Vec<Vec<PeerRef>>>; 2] = [Vec::new(), Vec::new()];
+            let mut conns_dir: [Vec<Option<crate::portset::ConnSet>>; 2] = [Vec::new(), Vec::new()];
+            for dir in Direction::BOTH {
+                for rule in a.rules(dir) {
+                    conns_dir[dir_index(dir)].push(fixed_conns(rule.ports.as_deref()));
+                    let mut rule_refs = Vec::new();
+                    for peer in &rule.peers {
+                        let mut pod_ref = |key: PodPeerKey| {
+                            let next = pod_peers.len();
+                            let idx = *pod_index.entry(key.clone()).or_insert(next);
+                            if idx == next {
+                                pod_peers.push(key);
+                            }
+                            vec![PeerRef::Pods(idx)]
+                        };
+                        rule_refs.push(match &peer.kind {
+                            AdminPeerKind::Namespaces(ns) => pod_ref(PodPeerKey {
+                                ns: NsScope::Selector(ns.clone()),
+                                pods: None,
+                            }),
+                            AdminPeerKind::Pods {
+                                namespace_selector,
+                                pod_selector,
+                            } => pod_ref(PodPeerKey {
+                                ns: NsScope::Selector(namespace_selector.clone()),
+                                pods: Some(pod_selector.clone()),
+                            }),
+                            AdminPeerKind::Networks(nets) => nets
+                                .iter()
+                                .map(|cidr| {
+                                    let key = Block {
+                                        cidr: *cidr,
+                                        except: Vec::new(),
+                                    };
+                                    let next = blocks.len();
+                                    let idx = *block_index.entry(key.clone()).or_insert(next);
+                                    if idx == next {
+                                        blocks.push(key);
+                                    }
+                                    PeerRef::Block(idx)
+                                })
+                                .collect(),
+                            AdminPeerKind::Nodes(sel) => {
+                                let idx = match node_peers.iter().position(|s| s == sel) {
+                                    Some(i) => i,
+                                    None => {
+                                        node_peers.push(sel.clone());
+                                        node_peers.len() - 1
+                                    }
+                                };
+                                vec![PeerRef::Nodes(idx)]
+                            }
+                            AdminPeerKind::DomainNames(names) => names
+                                .iter()
+                                .map(|n| {
+                                    let key = crate::universe::domain_key(n);
+                                    let idx = match domains.iter().position(|d| *d == key) {
+                                        Some(i) => i,
+                                        None => {
+                                            domains.push(key);
+                                            domains.len() - 1
+                                        }
+                                    };
+                                    PeerRef::Domain(idx)
+                                })
+                                .collect(),
+                        });
+                    }
+                    per_dir[dir_index(dir)].push(rule_refs);
+                    for port in rule.ports.iter().flatten() {
+                        if let AdminPort::Named(n) = port {
+                            // The container port's own protocol decides.
+                            for proto in Protocol::ALL {
+                                named.push((n.clone(), proto));
+                            }
+                        }
+                    }
+                }
+            }
+            admin_peer_refs.push(per_dir);
+            admin_rule_conns.push(conns_dir);
+        }
         named.sort();
         named.dedup();
         Resolved {
@@ -122,8 +245,32 @@ impl Resolved {
             blocks,
             peer_refs,
             named_ports: named,
+            admin_peer_refs,
+            node_peers,
+            domains,
+            admin_rule_conns,
+            admin_subjects,
         }
     }
+}
+
+/// What admin ports select when they name no port: None with a named port
+/// (resolved per destination).
+fn fixed_conns(ports: Option<&[AdminPort]>) -> Option<crate::portset::ConnSet> {
+    use crate::portset::{ConnSet, PortSet};
+    let Some(ports) = ports else {
+        return Some(ConnSet::all());
+    };
+    let mut sets = Vec::with_capacity(ports.len());
+    for p in ports {
+        match p {
+            AdminPort::Numbers { protocol, lo, hi } => {
+                sets.push(ConnSet::of(*protocol, PortSet::range(*lo, *hi)))
+            }
+            AdminPort::Named(_) => return None,
+        }
+    }
+    Some(ConnSet::union_all(&sets))
 }
 
 /// A set of equivalent endpoints.
@@ -139,13 +286,32 @@ pub struct Class {
     pub addr_group: Option<usize>,
     /// For each entry of `Resolved::named_ports`, the port numbers it names here.
     pub named_ports: Vec<Vec<u16>>,
+    /// Admin policies (both tiers) whose subject the members are, ascending:
+    /// evaluation order, as `Cluster::admin_policies` is sorted.
+    pub admin_subject_of: Vec<usize>,
+    /// Sorted indices of the admin `nodes` peers matching the members.
+    pub node_peers: Vec<usize>,
+    /// Whether any NetworkPolicy selects the members (only set for members
+    /// some admin policy judges; `Semantics::np_selected_is_final` reads it).
+    pub np_selected: bool,
+    /// Sorted indices of the `domainNames` patterns covering the members
+    /// (domain endpoints only).
+    pub domain_peers: Vec<usize>,
+    /// The members' addresses are unknown (domain endpoints): only a block of a
+    /// whole address family contains them.
+    pub unknown_address: bool,
 }
 
 impl Class {
     pub fn matches(&self, peer: PeerRef, space: &AddressSpace) -> bool {
         match peer {
             PeerRef::Pods(i) => self.pod_peers.binary_search(&i).is_ok(),
-            PeerRef::Block(b) => self.addr_group.is_some_and(|g| space.block_contains(b, g)),
+            PeerRef::Block(b) => match self.addr_group {
+                Some(g) => space.block_contains(b, g),
+                None => self.unknown_address && space.block_is_whole_family(b),
+            },
+            PeerRef::Nodes(n) => self.node_peers.binary_search(&n).is_ok(),
+            PeerRef::Domain(d) => self.domain_peers.binary_search(&d).is_ok(),
         }
     }
 }
@@ -157,6 +323,14 @@ struct Signature {
     pod_peers: Vec<usize>,
     addr_group: Option<usize>,
     named_ports: Vec<Vec<u16>>,
+    admin_subject_of: Vec<usize>,
+    node_peers: Vec<usize>,
+    /// Selected by a NetworkPolicy; only told apart when admin policies
+    /// judge the members (the compat flag reads it).
+    np_selected: bool,
+    /// The pattern of a domain endpoint (each is its own class).
+    domain: Option<String>,
+    domain_peers: Vec<usize>,
 }
 
 /// The endpoints selectors can select (selectable pod-like endpoints) by
@@ -337,8 +511,10 @@ pub fn build_classes<'c>(
     let n = endpoints.len();
     let pods = PodIndex::new(cluster, endpoints);
     let mut isolating: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; n];
+    let mut np_selected = vec![false; n];
     for (pi, p) in cluster.policies.iter().enumerate() {
         for ei in pods.selected_by(cluster, pi) {
+            np_selected[ei] = true;
             for dir in Direction::BOTH {
                 if p.isolates(dir) {
                     isolating[ei][dir_index(dir)].push(pi);
@@ -364,6 +540,32 @@ pub fn build_classes<'c>(
             pod_peers[ei].push(ki);
         }
     }
+    let mut admin_subject_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (ai, key) in resolved.admin_subjects.iter().enumerate() {
+        for ei in pods.peer_members(key) {
+            admin_subject_of[ei].push(ai);
+        }
+    }
+    let mut node_peers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    if !resolved.node_peers.is_empty() {
+        let no_labels = Labels::new();
+        for (ei, ep) in endpoints.iter().enumerate() {
+            let Some(node) = &ep.acts_as_node else {
+                continue;
+            };
+            // A node known only from a pod's nodeName has no labels we know.
+            let labels = cluster
+                .nodes
+                .iter()
+                .find(|n| &n.name == node)
+                .map_or(&no_labels, |n| &n.labels);
+            for (ki, sel) in resolved.node_peers.iter().enumerate() {
+                if sel.matches(labels) {
+                    node_peers[ei].push(ki);
+                }
+            }
+        }
+    }
     let mut index: HashMap<Signature, ClassId> = HashMap::new();
     let mut classes: Vec<Class> = Vec::new();
     let mut class_of = Vec::with_capacity(n);
@@ -386,6 +588,15 @@ pub fn build_classes<'c>(
             pod_peers: std::mem::take(&mut pod_peers[ei]),
             addr_group: ep.addr_group,
             named_ports: named,
+            np_selected: np_selected[ei] && !admin_subject_of[ei].is_empty(),
+            admin_subject_of: std::mem::take(&mut admin_subject_of[ei]),
+            node_peers: std::mem::take(&mut node_peers[ei]),
+            domain: ep.domain.clone(),
+            domain_peers: ep.domain.as_deref().map_or_else(Vec::new, |d| {
+                (0..resolved.domains.len())
+                    .filter(|&k| crate::universe::domain_covers(&resolved.domains[k], d))
+                    .collect()
+            }),
         };
         let next = classes.len();
         let id = match index.get(&sig) {
@@ -398,6 +609,11 @@ pub fn build_classes<'c>(
                     pod_peers: sig.pod_peers.clone(),
                     addr_group: sig.addr_group,
                     named_ports: sig.named_ports.clone(),
+                    admin_subject_of: sig.admin_subject_of.clone(),
+                    node_peers: sig.node_peers.clone(),
+                    np_selected: sig.np_selected,
+                    domain_peers: sig.domain_peers.clone(),
+                    unknown_address: sig.domain.is_some(),
                 });
                 index.insert(sig, next);
                 next

@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use netfence_model::{Cluster, Direction, PortRef, PortSpec, Protocol, Selector};
+use netfence_model::{
+    AdminAction, AdminPort, AdminTier, Cluster, Direction, PortRef, PortSpec, Protocol, Selector,
+};
 use serde::Serialize;
 
 use crate::addr::AddressSpace;
@@ -43,6 +45,37 @@ impl SideOutcome {
             SideOutcome::Isolated(c) => c.clone(),
         }
     }
+}
+
+/// One admin or baseline rule deciding part of a direction: `conns` is what it
+/// decided (what earlier rules left undecided and it matches).
+#[derive(Clone, Debug, Serialize)]
+pub struct TierStep {
+    pub tier: AdminTier,
+    /// Index into `Cluster::admin_policies`.
+    pub policy: usize,
+    pub rule: usize,
+    /// The peer entry that matched.
+    pub peer: usize,
+    pub action: AdminAction,
+    pub conns: ConnSet,
+}
+
+/// One direction decided through every tier, with where each part was decided.
+#[derive(Clone, Debug, Default)]
+pub struct Tiered {
+    /// Admin then Baseline rules that decided something, in evaluation order.
+    pub steps: Vec<TierStep>,
+    /// What reached the NetworkPolicy tier (no Admin rule decided it, or Pass).
+    pub to_network_policy: ConnSet,
+    /// The NetworkPolicy tier's outcome (`NotIsolated` when a pair exception
+    /// took the pair out of it; always set by `Engine::tiers`).
+    pub np: Option<SideOutcome>,
+    /// What reached the Baseline tier.
+    pub to_baseline: ConnSet,
+    /// What no tier decided: allowed by default.
+    pub default: ConnSet,
+    pub allowed: ConnSet,
 }
 
 /// Pair-specific rules that hold whatever the policies say.
@@ -100,6 +133,10 @@ pub struct Engine<'c> {
     pod_peer_classes: Vec<Vec<ClassId>>,
     /// Classes each ipBlock matches, ascending.
     block_classes: Vec<Vec<ClassId>>,
+    /// Classes each admin `nodes` peer matches, ascending.
+    node_peer_classes: Vec<Vec<ClassId>>,
+    /// Classes each `domainNames` pattern covers, ascending.
+    domain_classes: Vec<Vec<ClassId>>,
 }
 
 impl<'c> Engine<'c> {
@@ -119,6 +156,18 @@ impl<'c> Engine<'c> {
                 pod_peer_classes[k].push(c);
             }
         }
+        let mut node_peer_classes = vec![Vec::new(); resolved.node_peers.len()];
+        for (c, class) in classes.iter().enumerate() {
+            for &k in &class.node_peers {
+                node_peer_classes[k].push(c);
+            }
+        }
+        let mut domain_classes = vec![Vec::new(); resolved.domains.len()];
+        for (c, class) in classes.iter().enumerate() {
+            for &k in &class.domain_peers {
+                domain_classes[k].push(c);
+            }
+        }
         let block_classes = (0..resolved.blocks.len())
             .map(|b| {
                 (0..classes.len())
@@ -131,6 +180,8 @@ impl<'c> Engine<'c> {
             pods,
             pod_peer_classes,
             block_classes,
+            node_peer_classes,
+            domain_classes,
             cluster,
             space,
             resolved,
@@ -237,6 +288,8 @@ impl<'c> Engine<'c> {
         match peer {
             PeerRef::Pods(k) => &self.pod_peer_classes[k],
             PeerRef::Block(b) => &self.block_classes[b],
+            PeerRef::Nodes(n) => &self.node_peer_classes[n],
+            PeerRef::Domain(d) => &self.domain_classes[d],
         }
     }
 
@@ -244,8 +297,8 @@ impl<'c> Engine<'c> {
     /// allow anything, ascending: those some rule of its isolating policies
     /// matches as the peer; towards any other class `side_classes` allows
     /// nothing. `None` when every class is possible (the subject is not isolated
-    /// in `dir`, is not a pod, or a rule has no peers). This reads the
-    /// NetworkPolicy tier, the only one `direction` has.
+    /// in `dir`, is not a pod, or a rule has no peers). Admin Accept rules add
+    /// the classes their peers match.
     pub fn peer_candidates(&self, dir: Direction, subject: ClassId) -> Option<Vec<ClassId>> {
         let sc = &self.classes[subject];
         let rep = &self.endpoints[sc.rep];
@@ -253,6 +306,25 @@ impl<'c> Engine<'c> {
             return None;
         }
         let mut out = Vec::new();
+        // An Admin Accept can open towards the classes its peers match, which the
+        // NetworkPolicies need not name; a Pass reaches the NetworkPolicy tier,
+        // final here (isolated), and so never the Baseline tier.
+        for &a in &sc.admin_subject_of {
+            let policy = &self.cluster.admin_policies[a];
+            if policy.tier != AdminTier::Admin {
+                continue;
+            }
+            for (ri, rule) in policy.rules(dir).iter().enumerate() {
+                if rule.action != AdminAction::Accept {
+                    continue;
+                }
+                for refs in &self.resolved.admin_peer_refs[a][dir_index(dir)][ri] {
+                    for &r in refs {
+                        out.extend_from_slice(self.classes_matching(r));
+                    }
+                }
+            }
+        }
         for &pi in &sc.isolating[dir_index(dir)] {
             let policy = &self.cluster.policies[pi];
             for (ri, rule) in policy.effective_rules(dir).iter().enumerate() {
@@ -268,12 +340,198 @@ impl<'c> Engine<'c> {
         Some(out)
     }
 
-    /// Combines the evaluation tiers for one direction. Only the NetworkPolicy tier
-    /// exists today; the admin tier goes before it and the baseline tier after it
-    /// (semantics.md §2.2), each deciding allow/deny for part of the connection set
-    /// and passing the rest on.
+    /// Combines the evaluation tiers for one direction (semantics.md §2.2).
     fn direction(&self, dir: Direction, subject: ClassId, peer: ClassId) -> ConnSet {
-        self.side_classes(dir, subject, peer, |_| {}).allowed()
+        if self.classes[subject].admin_subject_of.is_empty() {
+            // No admin policy judges the subject: the NetworkPolicy answer as it
+            // always was.
+            return self.side_classes(dir, subject, peer, |_| {}).allowed();
+        }
+        self.tiers(dir, subject, peer, false).allowed
+    }
+
+    /// What admin rule `rule` of admin policy `a` (direction `dir`) matches
+    /// towards or from `peer`, with the subject `subject`: `None` when no peer
+    /// entry matches, else the matching entry and the connections its
+    /// ports/protocols select (named ports resolved on the destination).
+    pub fn admin_rule_match(
+        &self,
+        a: usize,
+        dir: Direction,
+        rule: usize,
+        subject: ClassId,
+        peer: ClassId,
+    ) -> Option<(usize, ConnSet)> {
+        let policy = &self.cluster.admin_policies[a];
+        let r = policy.rules(dir).get(rule)?;
+        let refs = &self.resolved.admin_peer_refs[a][dir_index(dir)][rule];
+        let pc = &self.classes[peer];
+        let k = refs
+            .iter()
+            .position(|refs| refs.iter().any(|&r| pc.matches(r, &self.space)))?;
+        let dst = match dir {
+            Direction::Ingress => subject,
+            Direction::Egress => peer,
+        };
+        let conns = match (
+            &self.resolved.admin_rule_conns[a][dir_index(dir)][rule],
+            &r.ports,
+        ) {
+            (Some(fixed), _) => fixed.clone(),
+            (None, None) => ConnSet::all(),
+            (None, Some(ports)) => {
+                let sets: Vec<ConnSet> =
+                    ports.iter().map(|p| self.admin_port_set(p, dst)).collect();
+                ConnSet::union_all(&sets)
+            }
+        };
+        Some((k, conns))
+    }
+
+    fn admin_port_set(&self, port: &AdminPort, dst: ClassId) -> ConnSet {
+        match port {
+            AdminPort::Numbers { protocol, lo, hi } => {
+                ConnSet::of(*protocol, PortSet::range(*lo, *hi))
+            }
+            AdminPort::Named(name) => {
+                let dst = &self.classes[dst];
+                let sets: Vec<ConnSet> = Protocol::ALL
+                    .iter()
+                    .filter_map(|&protocol| {
+                        let i = self
+                            .resolved
+                            .named_ports
+                            .binary_search(&(name.clone(), protocol))
+                            .ok()?;
+                        let ports = dst.named_ports.get(i)?;
+                        let set = ports
+                            .iter()
+                            .fold(PortSet::empty(), |acc, &p| acc.union(&PortSet::single(p)));
+                        Some(ConnSet::of(protocol, set))
+                    })
+                    .collect();
+                ConnSet::union_all(&sets)
+            }
+        }
+    }
+
+    /// One admin tier: the subject's policies of `tier` in evaluation order,
+    /// each rule in written order deciding what is still `undecided`. Returns
+    /// what Pass handed to the next tier.
+    fn admin_tier(
+        &self,
+        tier: AdminTier,
+        dir: Direction,
+        subject: ClassId,
+        peer: ClassId,
+        undecided: &mut ConnSet,
+        out: &mut Tiered,
+    ) -> ConnSet {
+        let mut passed = ConnSet::none();
+        for &a in &self.classes[subject].admin_subject_of {
+            let policy = &self.cluster.admin_policies[a];
+            if policy.tier != tier {
+                continue;
+            }
+            for (ri, rule) in policy.rules(dir).iter().enumerate() {
+                if undecided.is_empty() {
+                    return passed;
+                }
+                let Some((peer_index, conns)) = self.admin_rule_match(a, dir, ri, subject, peer)
+                else {
+                    continue;
+                };
+                let decided = conns.intersect(undecided);
+                if decided.is_empty() {
+                    continue;
+                }
+                *undecided = undecided.difference(&decided);
+                match rule.action {
+                    AdminAction::Accept => out.allowed.union_with(&decided),
+                    AdminAction::Deny => {}
+                    AdminAction::Pass => passed.union_with(&decided),
+                }
+                out.steps.push(TierStep {
+                    tier,
+                    policy: a,
+                    rule: ri,
+                    peer: peer_index,
+                    action: rule.action,
+                    conns: decided,
+                });
+            }
+        }
+        passed
+    }
+
+    /// The tiered decision for one direction with its provenance: Admin by
+    /// priority, NetworkPolicy (per direction, or final for any selected pod
+    /// with `np_selected_is_final`), Baseline, default allow. `np_exempt`: a
+    /// pair exception takes the pair out of the NetworkPolicy tier (a pod
+    /// reaching its own node), which then decides nothing; the admin tiers
+    /// still judge it (upstream conformance: a Baseline Deny of `nodes` holds
+    /// for a node's own pods).
+    pub fn tiers(
+        &self,
+        dir: Direction,
+        subject: ClassId,
+        peer: ClassId,
+        np_exempt: bool,
+    ) -> Tiered {
+        let mut out = Tiered::default();
+        let sc = &self.classes[subject];
+        let rep = &self.endpoints[sc.rep];
+        if !rep.selectable || !rep.is_pod_like() {
+            out.np = Some(SideOutcome::NotAPod);
+            out.allowed = ConnSet::all();
+            out.default = ConnSet::all();
+            return out;
+        }
+        let mut undecided = ConnSet::all();
+        let passed = self.admin_tier(
+            AdminTier::Admin,
+            dir,
+            subject,
+            peer,
+            &mut undecided,
+            &mut out,
+        );
+        undecided.union_with(&passed);
+        out.to_network_policy = undecided.clone();
+        let np = if np_exempt {
+            SideOutcome::NotIsolated
+        } else {
+            self.side_classes(dir, subject, peer, |_| {})
+        };
+        match &np {
+            SideOutcome::Isolated(granted) => {
+                out.allowed.union_with(&undecided.intersect(granted));
+                undecided = ConnSet::none();
+            }
+            SideOutcome::NotIsolated
+                if !np_exempt && self.cluster.semantics.np_selected_is_final && sc.np_selected =>
+            {
+                out.allowed.union_with(&undecided);
+                undecided = ConnSet::none();
+            }
+            _ => {}
+        }
+        out.np = Some(np);
+        out.to_baseline = undecided.clone();
+        if !undecided.is_empty() {
+            let passed = self.admin_tier(
+                AdminTier::Baseline,
+                dir,
+                subject,
+                peer,
+                &mut undecided,
+                &mut out,
+            );
+            undecided.union_with(&passed);
+        }
+        out.allowed.union_with(&undecided);
+        out.default = undecided;
+        out
     }
 
     /// Allowed connections between two classes, ignoring pair exceptions.
@@ -323,6 +581,11 @@ impl<'c> Engine<'c> {
         let (eg_exc, in_exc) = self.exceptions(src, dst);
         let (sc, dc) = (self.class_of[src], self.class_of[dst]);
         let egress = match eg_exc {
+            // The exception takes the pair out of the NetworkPolicy tier only:
+            // admin and baseline rules still judge a pod reaching its own node.
+            Some(Exception::ToOwnNode) if !self.classes[sc].admin_subject_of.is_empty() => {
+                self.tiers(Direction::Egress, sc, dc, true).allowed
+            }
             Some(_) => ConnSet::all(),
             None => self.direction(Direction::Egress, sc, dc),
         };
@@ -336,12 +599,30 @@ impl<'c> Engine<'c> {
         egress.intersect(&ingress)
     }
 
+    /// Allowed connections from `src` to a Service whose backend is `dst`.
+    /// As `allowed`, except that a pod reaching itself through a Service is
+    /// judged by the admin tiers (network-policy-api: hairpin through a Service
+    /// IP is subject to ClusterNetworkPolicy, through the pod IP it is not); the
+    /// NetworkPolicy tier still exempts it (semantics.md §1.7).
+    pub fn allowed_via_service(&self, src: EpId, dst: EpId) -> ConnSet {
+        let c = self.class_of[src];
+        if src != dst || self.classes[c].admin_subject_of.is_empty() {
+            return self.allowed(src, dst);
+        }
+        self.tiers(Direction::Egress, c, c, true)
+            .allowed
+            .intersect(&self.tiers(Direction::Ingress, c, c, true).allowed)
+    }
+
     /// Finds an endpoint: `ns/pod`, `ns/kind/name` (kubectl's kind names and
     /// short names), `node:NAME`, an external group id, or an IP address (a
     /// pod's or node's IP, else its external group).
     pub fn find(&self, query: &str) -> Result<EpId, String> {
         if let Some(&i) = self.by_id.get(query) {
             return Ok(i);
+        }
+        if let Some(name) = query.strip_prefix("dns:") {
+            return self.domain_endpoint(name);
         }
         let parsed = EndpointQuery::parse(query, None)?;
         if let EndpointQuery::Ip(ip) = parsed {
@@ -391,6 +672,31 @@ impl<'c> Engine<'c> {
             msg.push_str("; write NAMESPACE/POD, NAMESPACE/KIND/NAME, node:NAME or an IP address");
         }
         Err(msg)
+    }
+
+    /// The domain endpoint a name connects to: the pattern written exactly,
+    /// else the most specific `*.` pattern covering it, else `dns:*` (a name no
+    /// domainNames peer covers).
+    fn domain_endpoint(&self, name: &str) -> Result<EpId, String> {
+        let key = crate::universe::domain_key(name);
+        let domains = || {
+            self.endpoints
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.domain.as_deref().map(|d| (i, d)))
+        };
+        if let Some((i, _)) = domains().find(|(_, d)| *d == key) {
+            return Ok(i);
+        }
+        let covering = domains()
+            .filter(|(_, d)| *d != "*" && crate::universe::domain_covers(d, &key))
+            .max_by_key(|(_, d)| d.len());
+        match covering.or_else(|| domains().find(|(_, d)| *d == "*")) {
+            Some((i, _)) => Ok(i),
+            None => Err(format!(
+                "no domain endpoint for `{name}`: the input has no domainNames peers"
+            )),
+        }
     }
 
     /// `ns/NAME` naming a workload rather than a pod (`describe pod frontend -n
@@ -509,6 +815,40 @@ impl<'c> Engine<'c> {
             .collect();
         out.sort_unstable();
         out
+    }
+
+    /// Endpoints matched by peer `peer` of rule `rule` (direction `dir`) of
+    /// admin policy `admin`, ascending.
+    pub fn admin_peer_members(
+        &self,
+        admin: usize,
+        dir: Direction,
+        rule: usize,
+        peer: usize,
+    ) -> Vec<EpId> {
+        let Some(refs) = self
+            .resolved
+            .admin_peer_refs
+            .get(admin)
+            .and_then(|d| d[dir_index(dir)].get(rule))
+            .and_then(|refs| refs.get(peer))
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<EpId> = refs
+            .iter()
+            .flat_map(|&r| self.classes_matching(r))
+            .flat_map(|&c| self.classes[c].members.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Admin policies (both tiers) judging `ep`, in evaluation order (indices
+    /// into `Cluster::admin_policies`).
+    pub fn admin_policies_of(&self, ep: EpId) -> &[usize] {
+        &self.classes[self.class_of[ep]].admin_subject_of
     }
 
     /// Endpoints a pod peer that is not in the input would match, as if a policy

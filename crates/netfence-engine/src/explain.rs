@@ -1,9 +1,10 @@
 //! Why a pair is allowed or denied: per direction, which policies isolate the
 //! subject, which rule and peer granted what, and for every other rule why it
-//! did not match. The verdicts come from [`Engine::side_classes`]; this module
-//! only adds the reasons.
+//! did not match; with admin policies, which admin or baseline rule decided
+//! what, in tier order. The verdicts come from [`Engine::side_classes`] and
+//! [`Engine::tiers`]; this module only adds the reasons.
 
-use netfence_model::{Direction, PeerKind, Selector};
+use netfence_model::{AdminTier, Direction, PeerKind, Selector};
 use serde::Serialize;
 
 use crate::classes::{NsScope, dir_index};
@@ -59,6 +60,48 @@ pub struct SideExplanation {
     pub allowed: ConnSet,
     pub grants: Vec<Contribution>,
     pub rules: Vec<RuleCheck>,
+    /// Present when admin policies judge the subject: the tiers in order
+    /// (`state`, `isolated_by` and `rules` then describe the NetworkPolicy tier).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<TiersExplanation>,
+}
+
+/// An admin or baseline rule that decided part of a direction.
+#[derive(Clone, Debug, Serialize)]
+pub struct TierRuleCheck {
+    pub tier: AdminTier,
+    #[serde(skip)]
+    pub policy_index: usize,
+    /// `ClusterNetworkPolicy/NAME`.
+    pub policy: String,
+    /// None: a v1alpha1 BaselineAdminNetworkPolicy.
+    pub priority: Option<u32>,
+    pub rule: usize,
+    pub rule_name: Option<String>,
+    /// `spec.ingress[0]`.
+    pub path: String,
+    /// As the policy's API spells it: `Accept`/`Allow`, `Deny`, `Pass`.
+    pub action: &'static str,
+    /// The peer entry that matched, and what it selects.
+    pub peer: usize,
+    pub peer_text: String,
+    /// What this rule decided (what earlier rules left and it matches).
+    pub decided: ConnSet,
+}
+
+/// One direction through the tiers: Admin rules, what reached the
+/// NetworkPolicy tier, Baseline rules, what the default allowed.
+#[derive(Clone, Debug, Serialize)]
+pub struct TiersExplanation {
+    pub admin: Vec<TierRuleCheck>,
+    /// No Admin rule decided these, or a Pass handed them over.
+    pub to_network_policy: ConnSet,
+    /// Left undecided by the NetworkPolicy tier (the subject is not isolated
+    /// in this direction).
+    pub to_baseline: ConnSet,
+    pub baseline: Vec<TierRuleCheck>,
+    /// Decided by no tier: allowed by default.
+    pub default: ConnSet,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,11 +116,30 @@ pub struct Explanation {
 impl Engine<'_> {
     /// Explains the decision for `src` → `dst`.
     pub fn explain(&self, src: EpId, dst: EpId) -> Explanation {
+        self.explain_pair(src, dst, false)
+    }
+
+    /// Explains `src` → a Service whose backend is `dst` ([`Engine::allowed_via_service`]).
+    pub fn explain_via_service(&self, src: EpId, dst: EpId) -> Explanation {
+        self.explain_pair(src, dst, true)
+    }
+
+    fn explain_pair(&self, src: EpId, dst: EpId, via_service: bool) -> Explanation {
         let (eg_exc, in_exc) = self.exceptions(src, dst);
-        let egress = self.explain_side(Direction::Egress, src, dst, eg_exc);
-        let ingress = self.explain_side(Direction::Ingress, dst, src, in_exc);
+        // A pod reaching itself through a Service is still judged by the admin
+        // tiers (upstream's hairpin rule).
+        let admin_self = via_service && src == dst;
+        let egress = self.explain_side(Direction::Egress, src, dst, eg_exc, admin_self);
+        let ingress = self.explain_side(Direction::Ingress, dst, src, in_exc, admin_self);
         let allowed = egress.allowed.intersect(&ingress.allowed);
-        debug_assert_eq!(allowed, self.allowed(src, dst));
+        debug_assert_eq!(
+            allowed,
+            if via_service {
+                self.allowed_via_service(src, dst)
+            } else {
+                self.allowed(src, dst)
+            }
+        );
         Explanation {
             src: self.endpoints[src].id.clone(),
             dst: self.endpoints[dst].id.clone(),
@@ -93,6 +155,7 @@ impl Engine<'_> {
         subject: EpId,
         peer: EpId,
         exception: Option<Exception>,
+        admin_self: bool,
     ) -> SideExplanation {
         let mut grants = Vec::new();
         let outcome = self.side_classes(dir, self.class_of[subject], self.class_of[peer], |c| {
@@ -101,6 +164,20 @@ impl Engine<'_> {
         let isolated_by_index = match outcome {
             SideOutcome::Isolated(_) => self.isolating(subject, dir).to_vec(),
             _ => Vec::new(),
+        };
+        let sc = self.class_of[subject];
+        let tiered = match exception {
+            _ if self.classes[sc].admin_subject_of.is_empty() => None,
+            Some(Exception::SelfTraffic) if admin_self => {
+                Some(self.tiers(dir, sc, self.class_of[peer], true))
+            }
+            Some(Exception::SelfTraffic | Exception::FromOwnNode) => None,
+            _ => Some(self.tiers(
+                dir,
+                sc,
+                self.class_of[peer],
+                exception == Some(Exception::ToOwnNode),
+            )),
         };
         let (state, allowed) = match (&exception, &outcome) {
             (Some(_), _) => (SideState::Exception, ConnSet::all()),
@@ -154,12 +231,51 @@ impl Engine<'_> {
                 });
             }
         }
+        let allowed = match &tiered {
+            Some(t) => t.allowed.clone(),
+            None => allowed,
+        };
+        let tiers = tiered.map(|t| {
+            let (admin, baseline): (Vec<_>, Vec<_>) = t
+                .steps
+                .iter()
+                .map(|step| {
+                    let policy = &self.cluster.admin_policies[step.policy];
+                    let rule = &policy.rules(dir)[step.rule];
+                    TierRuleCheck {
+                        tier: step.tier,
+                        policy_index: step.policy,
+                        policy: policy.id(),
+                        priority: policy.priority,
+                        rule: step.rule,
+                        rule_name: rule.name.clone(),
+                        path: format!("spec.{}[{}]", dir.as_str(), step.rule),
+                        action: step.action.spelled(policy.api),
+                        peer: step.peer,
+                        peer_text: rule
+                            .peers
+                            .get(step.peer)
+                            .map(|p| p.kind.to_string())
+                            .unwrap_or_default(),
+                        decided: step.conns.clone(),
+                    }
+                })
+                .partition(|c| c.tier == AdminTier::Admin);
+            TiersExplanation {
+                admin,
+                to_network_policy: t.to_network_policy,
+                to_baseline: t.to_baseline,
+                baseline,
+                default: t.default,
+            }
+        });
         SideExplanation {
             direction: dir,
             subject: self.endpoints[subject].id.clone(),
             peer: self.endpoints[peer].id.clone(),
             state,
             exception,
+            tiers,
             isolated_by: isolated_by_index
                 .iter()
                 .map(|&i| self.cluster.policies[i].id())

@@ -22,15 +22,17 @@ pub mod posture;
 pub mod query;
 #[cfg(feature = "reference")]
 pub mod reference;
+pub mod ties;
 pub mod universe;
 pub mod versions;
 
 pub use delta::Delta;
-pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome};
+pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome, TierStep, Tiered};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};
 pub use posture::{DnsProblem, DnsReach, NamespacePosture};
 pub use query::EndpointQuery;
+pub use ties::PriorityOverlap;
 pub use universe::{EndpointKind, EngineEndpoint, EpId};
 pub use versions::MayDiffer;

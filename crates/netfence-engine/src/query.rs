@@ -23,6 +23,12 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
     ("namespace", &["namespaces", "ns"]),
     ("node", &["nodes", "no"]),
+    ("adminnetworkpolicy", &["adminnetworkpolicies", "anp"]),
+    (
+        "baselineadminnetworkpolicy",
+        &["baselineadminnetworkpolicies", "banp"],
+    ),
+    ("clusternetworkpolicy", &["clusternetworkpolicies", "cnp"]),
 ];
 
 /// The lowercase singular kind for a kind name, plural or short name

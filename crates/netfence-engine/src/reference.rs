@@ -1,11 +1,14 @@
 //! The test oracle: a pair-by-pair evaluator written straight from semantics.md
-//! §1.2, with no classes, no interval sets and no caching. It is slow on purpose
+//! §1.2 and the tiers of §2.2, with no classes, no interval sets and no caching. It is slow on purpose
 //! and shares nothing with the engine but the model and `Selector::matches`.
 //! Property tests assert that the engine agrees with it everywhere.
 
 use std::net::IpAddr;
 
-use netfence_model::{Cluster, Direction, PeerKind, Policy, PortRef, Protocol};
+use netfence_model::{
+    AdminAction, AdminPeerKind, AdminPolicy, AdminPort, AdminSubject, AdminTier, Cluster,
+    Direction, Labels, PeerKind, Policy, PortRef, Protocol,
+};
 
 /// One end of a connection as the oracle sees it.
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +168,183 @@ fn same(a: End, b: End) -> bool {
     }
 }
 
+fn namespace_labels<'c>(cluster: &'c Cluster, ns: &str) -> Option<&'c Labels> {
+    cluster
+        .namespaces
+        .iter()
+        .find(|n| n.name == ns)
+        .map(|n| &n.labels)
+}
+
+/// Whether admin policy `a` has the pod `subject` (an index) as a subject.
+pub fn admin_selects(cluster: &Cluster, a: &AdminPolicy, subject: usize) -> bool {
+    let pod = &cluster.endpoints[subject];
+    let ns = namespace_labels(cluster, &pod.namespace);
+    match &a.subject {
+        AdminSubject::Namespaces(sel) => ns.is_some_and(|l| sel.matches(l)),
+        AdminSubject::Pods {
+            namespace_selector,
+            pod_selector,
+        } => ns.is_some_and(|l| namespace_selector.matches(l)) && pod_selector.matches(&pod.labels),
+    }
+}
+
+fn admin_peer_matches(cluster: &Cluster, kind: &AdminPeerKind, end: End) -> bool {
+    match kind {
+        AdminPeerKind::Namespaces(_) | AdminPeerKind::Pods { .. } => {
+            let Some(i) = is_subject(cluster, end) else {
+                return false;
+            };
+            let pod = &cluster.endpoints[i];
+            let ns = namespace_labels(cluster, &pod.namespace);
+            match kind {
+                AdminPeerKind::Namespaces(sel) => ns.is_some_and(|l| sel.matches(l)),
+                AdminPeerKind::Pods {
+                    namespace_selector,
+                    pod_selector,
+                } => {
+                    ns.is_some_and(|l| namespace_selector.matches(l))
+                        && pod_selector.matches(&pod.labels)
+                }
+                _ => false,
+            }
+        }
+        AdminPeerKind::Networks(nets) => {
+            ip_for_blocks(cluster, end).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+        }
+        AdminPeerKind::Nodes(sel) => as_node(cluster, end).is_some_and(|name| {
+            let empty = Labels::new();
+            let labels = cluster
+                .nodes
+                .iter()
+                .find(|n| n.name == name)
+                .map_or(&empty, |n| &n.labels);
+            sel.matches(labels)
+        }),
+        // The oracle's ends are pods, nodes and addresses; none is a name.
+        AdminPeerKind::DomainNames(_) => false,
+    }
+}
+
+fn admin_port_matches(
+    cluster: &Cluster,
+    ports: Option<&[AdminPort]>,
+    dst: End,
+    protocol: Protocol,
+    port: u16,
+) -> bool {
+    let Some(list) = ports else {
+        return true;
+    };
+    list.iter().any(|p| match p {
+        AdminPort::Numbers {
+            protocol: proto,
+            lo,
+            hi,
+        } => *proto == protocol && *lo <= port && port <= *hi,
+        AdminPort::Named(name) => match dst {
+            End::Pod(i) => cluster.endpoints[i].ports.iter().any(|cp| {
+                cp.name.as_deref() == Some(name) && cp.protocol == protocol && cp.port == port
+            }),
+            _ => false,
+        },
+    })
+}
+
+/// The action of the first matching rule of `tier` for the subject pod, in
+/// priority order (ties by name), or None.
+#[allow(clippy::too_many_arguments)]
+fn tier_action(
+    cluster: &Cluster,
+    tier: AdminTier,
+    dir: Direction,
+    subject: usize,
+    peer: End,
+    dst: End,
+    protocol: Protocol,
+    port: u16,
+) -> Option<AdminAction> {
+    let mut policies: Vec<&AdminPolicy> = cluster
+        .admin_policies
+        .iter()
+        .filter(|a| a.tier == tier && admin_selects(cluster, a, subject))
+        .collect();
+    policies.sort_by(|a, b| {
+        (a.priority.unwrap_or(u32::MAX), &a.name, &a.kind).cmp(&(
+            b.priority.unwrap_or(u32::MAX),
+            &b.name,
+            &b.kind,
+        ))
+    });
+    policies.iter().find_map(|a| {
+        a.rules(dir)
+            .iter()
+            .find(|r| {
+                r.peers
+                    .iter()
+                    .any(|p| admin_peer_matches(cluster, &p.kind, peer))
+                    && admin_port_matches(cluster, r.ports.as_deref(), dst, protocol, port)
+            })
+            .map(|r| r.action)
+    })
+}
+
+/// One direction through the tiers of §2.2. `np_exempt`: a pair exception
+/// takes the pair out of the NetworkPolicy tier.
+#[allow(clippy::too_many_arguments)]
+fn tiered(
+    cluster: &Cluster,
+    dir: Direction,
+    subject: usize,
+    peer: End,
+    dst: End,
+    protocol: Protocol,
+    port: u16,
+    np_exempt: bool,
+) -> bool {
+    match tier_action(
+        cluster,
+        AdminTier::Admin,
+        dir,
+        subject,
+        peer,
+        dst,
+        protocol,
+        port,
+    ) {
+        Some(AdminAction::Accept) => return true,
+        Some(AdminAction::Deny) => return false,
+        Some(AdminAction::Pass) | None => {}
+    }
+    if !np_exempt {
+        let pod = &cluster.endpoints[subject];
+        let selecting: Vec<&Policy> = cluster
+            .policies
+            .iter()
+            .filter(|p| p.namespace == pod.namespace && p.pod_selector.matches(&pod.labels))
+            .collect();
+        if selecting.iter().any(|p| p.isolates(dir)) {
+            return direction_ok(cluster, dir, subject, peer, dst, protocol, port);
+        }
+        if cluster.semantics.np_selected_is_final && !selecting.is_empty() {
+            return true;
+        }
+    }
+    !matches!(
+        tier_action(
+            cluster,
+            AdminTier::Baseline,
+            dir,
+            subject,
+            peer,
+            dst,
+            protocol,
+            port
+        ),
+        Some(AdminAction::Deny)
+    )
+}
+
 /// Whether a new `protocol`/`port` connection from `src` to `dst` is allowed.
 pub fn allowed(cluster: &Cluster, src: End, dst: End, protocol: Protocol, port: u16) -> bool {
     if same(src, dst) {
@@ -176,7 +356,16 @@ pub fn allowed(cluster: &Cluster, src: End, dst: End, protocol: Protocol, port: 
             let own_node = cluster.semantics.egress_to_own_node
                 && as_node(cluster, dst).is_some()
                 && as_node(cluster, dst) == cluster.endpoints[s].node.as_deref();
-            own_node || direction_ok(cluster, Direction::Egress, s, dst, dst, protocol, port)
+            tiered(
+                cluster,
+                Direction::Egress,
+                s,
+                dst,
+                dst,
+                protocol,
+                port,
+                own_node,
+            )
         }
     };
     let ingress = match is_subject(cluster, dst) {
@@ -184,7 +373,17 @@ pub fn allowed(cluster: &Cluster, src: End, dst: End, protocol: Protocol, port: 
         Some(d) => {
             let from_own_node = as_node(cluster, src).is_some()
                 && as_node(cluster, src) == cluster.endpoints[d].node.as_deref();
-            from_own_node || direction_ok(cluster, Direction::Ingress, d, src, dst, protocol, port)
+            from_own_node
+                || tiered(
+                    cluster,
+                    Direction::Ingress,
+                    d,
+                    src,
+                    dst,
+                    protocol,
+                    port,
+                    false,
+                )
         }
     };
     egress && ingress

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::addr::AddressSpace;
-use netfence_model::{Cluster, EndpointSource};
+use netfence_model::{AdminPeerKind, Cluster, EndpointSource};
 
 pub type EpId = usize;
 
@@ -41,6 +41,54 @@ pub struct EngineEndpoint {
     pub acts_as_node: Option<String>,
     /// Address group of `ip` (or the external group itself), for ipBlock matching.
     pub addr_group: Option<usize>,
+    /// A domain endpoint (`dns:PATTERN`, an admin `domainNames` entry): the
+    /// pattern, normalised (`domain_key`). Its addresses are unknown.
+    pub domain: Option<String>,
+}
+
+/// A domain name or pattern as compared: lowercase, without a final dot.
+pub fn domain_key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether every name `endpoint` (a normalised pattern, or `*` for any other
+/// name) stands for matches `pattern` (normalised): the same pattern, or
+/// `*.S` covering it (one or more whole labels before `.S`).
+pub fn domain_covers(pattern: &str, endpoint: &str) -> bool {
+    if pattern == endpoint {
+        return true;
+    }
+    let Some(suffix) = pattern.strip_prefix("*.") else {
+        return false;
+    };
+    let name = endpoint.strip_prefix("*.").unwrap_or(endpoint);
+    name.len() > suffix.len() + 1 && name.ends_with(suffix) && {
+        let cut = name.len() - suffix.len() - 1;
+        name.as_bytes().get(cut) == Some(&b'.')
+    }
+}
+
+/// The domain endpoints of the input: every pattern a `domainNames` peer
+/// writes, then `*` for any name none of them covers. None without such peers.
+pub fn domain_patterns(cluster: &Cluster) -> Vec<String> {
+    let mut out: Vec<String> = cluster
+        .admin_policies
+        .iter()
+        .flat_map(|a| &a.egress)
+        .flat_map(|r| &r.peers)
+        .filter_map(|p| match &p.kind {
+            AdminPeerKind::DomainNames(names) => Some(names),
+            _ => None,
+        })
+        .flatten()
+        .map(|n| domain_key(n))
+        .collect();
+    out.sort();
+    out.dedup();
+    if !out.is_empty() {
+        out.push("*".to_string());
+    }
+    out
 }
 
 impl EngineEndpoint {
@@ -53,7 +101,7 @@ impl EngineEndpoint {
 }
 
 /// Builds the endpoint list: model endpoints in model order, then nodes, then
-/// external groups.
+/// external groups, then domain endpoints.
 pub fn build(cluster: &Cluster, space: &AddressSpace) -> Vec<EngineEndpoint> {
     let sem = &cluster.semantics;
     let mut out =
@@ -77,6 +125,7 @@ pub fn build(cluster: &Cluster, space: &AddressSpace) -> Vec<EngineEndpoint> {
             selectable: !as_node,
             acts_as_node: if as_node { e.node.clone() } else { None },
             addr_group: ip.filter(|_| ip_matchable).map(|ip| space.group_of(ip)),
+            domain: None,
         });
     }
     for (i, n) in cluster.nodes.iter().enumerate() {
@@ -92,6 +141,7 @@ pub fn build(cluster: &Cluster, space: &AddressSpace) -> Vec<EngineEndpoint> {
             selectable: false,
             acts_as_node: Some(n.name.clone()),
             addr_group: ip.map(|ip| space.group_of(ip)),
+            domain: None,
         });
     }
     for (g, group) in space.groups.iter().enumerate() {
@@ -106,6 +156,22 @@ pub fn build(cluster: &Cluster, space: &AddressSpace) -> Vec<EngineEndpoint> {
             selectable: false,
             acts_as_node: None,
             addr_group: Some(g),
+            domain: None,
+        });
+    }
+    for pattern in domain_patterns(cluster) {
+        out.push(EngineEndpoint {
+            id: format!("dns:{pattern}"),
+            kind: EndpointKind::External,
+            model_index: None,
+            namespace: None,
+            ip: None,
+            ips: Vec::new(),
+            node: None,
+            selectable: false,
+            acts_as_node: None,
+            addr_group: None,
+            domain: Some(pattern),
         });
     }
     out

@@ -4,12 +4,13 @@
 //!
 //! A decision `allowed(a, b)` reads the policies isolating `a` in egress and `b`
 //! in ingress, and the endpoints themselves (labels, namespace and its labels,
-//! address, named ports, kind and node for the pair exceptions), under the
+//! address, named ports, kind and node for the pair exceptions), the admin
+//! policies judging them and, for `nodes` peers, node labels, under the
 //! semantics flags. When none of these changed, the decision did not.
 
 use std::collections::HashMap;
 
-use netfence_model::{ContainerPort, Direction, Labels, Policy, Rule};
+use netfence_model::{AdminPolicy, AdminRule, ContainerPort, Direction, Labels, Policy, Rule};
 
 use crate::classes::{ClassId, dir_index};
 use crate::eval::Engine;
@@ -34,7 +35,8 @@ impl Engine<'_> {
         let (s, o) = (&self.cluster.semantics, &other.cluster.semantics);
         let same_semantics = s.ip_block_matches_pods == o.ip_block_matches_pods
             && s.host_network_as_node == o.host_network_as_node
-            && s.egress_to_own_node == o.egress_to_own_node;
+            && s.egress_to_own_node == o.egress_to_own_node
+            && s.np_selected_is_final == o.np_selected_is_final;
         let mut sides: HashMap<(ClassId, ClassId, usize), bool> = HashMap::new();
         pairs
             .iter()
@@ -78,6 +80,18 @@ impl Engine<'_> {
             && x.namespace == y.namespace
             && self.labels_and_ports(a) == other.labels_and_ports(b)
             && self.namespace_labels(a) == other.namespace_labels(b)
+            && self.node_labels(a) == other.node_labels(b)
+    }
+
+    /// The labels of the node `ep` acts as (a node, a hostNetwork pod there),
+    /// which admin `nodes` peers read.
+    fn node_labels(&self, ep: EpId) -> Option<&Labels> {
+        let node = self.endpoints[ep].acts_as_node.as_deref()?;
+        self.cluster
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| &n.labels)
     }
 
     fn labels_and_ports(&self, ep: EpId) -> Option<(&Labels, &[ContainerPort])> {
@@ -94,6 +108,15 @@ impl Engine<'_> {
             .as_deref()
             .and_then(|ns| self.cluster.namespace(ns))
             .map(|n| &n.labels)
+    }
+
+    /// The admin policies judging class `c`, in evaluation order.
+    fn judging(&self, c: ClassId) -> Vec<&AdminPolicy> {
+        self.classes[c]
+            .admin_subject_of
+            .iter()
+            .map(|&a| &self.cluster.admin_policies[a])
+            .collect()
     }
 
     /// The policies isolating class `c` in `dir`, by namespace and name.
@@ -113,6 +136,15 @@ impl Engine<'_> {
             self.isolating_sorted(c, dir),
             other.isolating_sorted(d, dir),
         );
+        let (my_admin, their_admin) = (self.judging(c), other.judging(d));
+        if my_admin.len() != their_admin.len()
+            || self.classes[c].np_selected != other.classes[d].np_selected
+            || !my_admin.iter().zip(&their_admin).all(|(p, q)| {
+                p.order_key() == q.order_key() && same_admin_rules(p.rules(dir), q.rules(dir))
+            })
+        {
+            return false;
+        }
         mine.len() == theirs.len()
             && mine.iter().zip(&theirs).all(|(p, q)| {
                 p.namespace == q.namespace
@@ -144,5 +176,16 @@ fn same_rules(a: &[Rule], b: &[Rule]) -> bool {
                 _ => false,
             };
             peers_same && ports_same
+        })
+}
+
+/// Admin rules that decide the same: action, peers and ports alike.
+fn same_admin_rules(a: &[AdminRule], b: &[AdminRule]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.action == y.action
+                && x.ports == y.ports
+                && x.peers.len() == y.peers.len()
+                && x.peers.iter().zip(&y.peers).all(|(m, n)| m.kind == n.kind)
         })
 }

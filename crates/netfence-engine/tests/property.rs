@@ -157,6 +157,123 @@ fn policy_strategy() -> impl Strategy<Value = Policy> {
         })
 }
 
+const NETWORKS: &[&str] = &[
+    "10.0.0.0/30",
+    "10.0.0.4/32",
+    "0.0.0.0/0",
+    "192.168.0.0/31",
+    "::/0",
+];
+
+fn admin_peer_strategy(egress: bool) -> impl Strategy<Value = AdminPeer> {
+    let ns = || selector_strategy(&["team"], &["a", "b"]);
+    let pods = || selector_strategy(&["app", "tier"], &["a", "b", "x"]);
+    let kind = prop_oneof![
+        ns().prop_map(AdminPeerKind::Namespaces),
+        (ns(), pods()).prop_map(|(namespace_selector, pod_selector)| AdminPeerKind::Pods {
+            namespace_selector,
+            pod_selector
+        }),
+        prop::collection::vec(0..NETWORKS.len(), 1..3).prop_map(|v| AdminPeerKind::Networks(
+            v.into_iter()
+                .map(|i| NETWORKS[i].parse().unwrap())
+                .collect()
+        )),
+        selector_strategy(&["zone"], &["a", "b"]).prop_map(AdminPeerKind::Nodes),
+    ];
+    kind.prop_filter("ingress peers are pods", move |k| {
+        egress || matches!(k, AdminPeerKind::Namespaces(_) | AdminPeerKind::Pods { .. })
+    })
+    .prop_map(|kind| AdminPeer { kind, loc: loc() })
+}
+
+fn admin_port_strategy() -> impl Strategy<Value = AdminPort> {
+    (0..3usize, 0..3u8, 1..4u16, 0..2u16).prop_map(|(proto, kind, lo, span)| match kind {
+        0 => AdminPort::Named("web".into()),
+        1 => AdminPort::Named("dns".into()),
+        _ => AdminPort::Numbers {
+            protocol: Protocol::ALL[proto],
+            lo,
+            hi: lo + span,
+        },
+    })
+}
+
+fn admin_rule_strategy(egress: bool) -> impl Strategy<Value = AdminRule> {
+    (
+        0..3u8,
+        prop::collection::vec(admin_peer_strategy(egress), 1..3),
+        prop::option::of(prop::collection::vec(admin_port_strategy(), 1..3)),
+    )
+        .prop_map(|(action, peers, ports)| AdminRule {
+            name: None,
+            action: [AdminAction::Accept, AdminAction::Deny, AdminAction::Pass][action as usize],
+            peers,
+            ports,
+            loc: loc(),
+        })
+}
+
+fn admin_policy_strategy() -> impl Strategy<Value = AdminPolicy> {
+    (
+        any::<bool>(),
+        0..3u32,
+        prop_oneof![
+            selector_strategy(&["team"], &["a", "b"]).prop_map(AdminSubject::Namespaces),
+            (
+                selector_strategy(&["team"], &["a", "b"]),
+                selector_strategy(&["app", "tier"], &["a", "b", "x"])
+            )
+                .prop_map(|(namespace_selector, pod_selector)| AdminSubject::Pods {
+                    namespace_selector,
+                    pod_selector
+                }),
+        ],
+        prop::collection::vec(admin_rule_strategy(false), 0..3),
+        prop::collection::vec(admin_rule_strategy(true), 0..3),
+    )
+        .prop_map(|(admin, priority, subject, ingress, egress)| AdminPolicy {
+            kind: "ClusterNetworkPolicy".into(),
+            api: AdminApi::V1alpha2,
+            name: String::new(),
+            tier: if admin {
+                AdminTier::Admin
+            } else {
+                AdminTier::Baseline
+            },
+            priority: Some(priority),
+            subject,
+            ingress,
+            egress,
+            origin: loc().origin,
+            loc: loc(),
+        })
+}
+
+/// Random clusters with admin and baseline policies mixed in, sorted into
+/// evaluation order as the loader does; the NetworkPolicy-tier flag random too.
+fn admin_cluster_strategy() -> impl Strategy<Value = Cluster> {
+    (
+        cluster_strategy(),
+        prop::collection::vec(admin_policy_strategy(), 1..4),
+        any::<bool>(),
+        prop::collection::vec(any::<bool>(), 4),
+    )
+        .prop_map(|(mut cluster, mut admin, final_flag, names)| {
+            // Names collide on purpose (`a`/`b`): ties are broken by name.
+            for (i, a) in admin.iter_mut().enumerate() {
+                a.name = format!("{}{i}", if names[i] { "a" } else { "b" });
+            }
+            admin.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+            cluster.admin_policies = admin;
+            cluster.semantics.np_selected_is_final = final_flag;
+            for (i, n) in cluster.nodes.iter_mut().enumerate() {
+                n.labels.insert("zone".into(), ["a", "b"][i % 2].into());
+            }
+            cluster
+        })
+}
+
 fn pod_strategy() -> impl Strategy<Value = (usize, Labels, u8, usize, Vec<usize>, bool)> {
     (
         0..3usize,
@@ -253,11 +370,13 @@ fn cluster_strategy() -> impl Strategy<Value = Cluster> {
                 endpoints,
                 services: Vec::new(),
                 policies,
+                admin_policies: Vec::new(),
                 unanalyzed: Vec::new(),
                 semantics: Semantics {
                     ip_block_matches_pods: flags[0],
                     host_network_as_node: flags[1],
                     egress_to_own_node: flags[2],
+                    np_selected_is_final: false,
                 },
                 cluster_dns: Default::default(),
             }
@@ -450,24 +569,101 @@ proptest! {
 
     #[test]
     fn grouped_matrix_covers_each_pair_once(cluster in cluster_strategy()) {
-        let engine = Engine::new(&cluster);
-        let m = engine.matrix(&MatrixFilter::default());
-        let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
-        for entry in &m.connections {
-            for s in &entry.src {
-                for d in &entry.dst {
-                    if s == d { continue; }
-                    prop_assert!(seen.insert((s.clone(), d.clone()), entry.allowed.to_string()).is_none(), "pair {s} -> {d} listed twice");
+        assert_matrix_covers_each_pair_once(&cluster)?;
+    }
+
+}
+
+/// The grouped matrix lists every ordered pair once, with `allowed`'s answer.
+fn assert_matrix_covers_each_pair_once(cluster: &Cluster) -> Result<(), TestCaseError> {
+    let engine = Engine::new(cluster);
+    let m = engine.matrix(&MatrixFilter::default());
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    for entry in &m.connections {
+        for s in &entry.src {
+            for d in &entry.dst {
+                if s == d {
+                    continue;
                 }
+                prop_assert!(
+                    seen.insert((s.clone(), d.clone()), entry.allowed.to_string())
+                        .is_none(),
+                    "pair {s} -> {d} listed twice"
+                );
             }
         }
-        for s in 0..engine.endpoints.len() {
-            for d in 0..engine.endpoints.len() {
-                if s == d { continue; }
-                let key = (engine.endpoint(s).id.clone(), engine.endpoint(d).id.clone());
-                let allowed = engine.allowed(s, d);
-                let listed = seen.get(&key).cloned().unwrap_or_else(|| "none".into());
-                prop_assert_eq!(listed, allowed.to_string(), "{:?} {}", key, serde_json::to_string(&m.connections).unwrap());
+    }
+    for s in 0..engine.endpoints.len() {
+        for d in 0..engine.endpoints.len() {
+            if s == d {
+                continue;
+            }
+            let key = (engine.endpoint(s).id.clone(), engine.endpoint(d).id.clone());
+            let allowed = engine.allowed(s, d);
+            let listed = seen.get(&key).cloned().unwrap_or_else(|| "none".into());
+            prop_assert_eq!(
+                listed,
+                allowed.to_string(),
+                "{:?} {}",
+                key,
+                serde_json::to_string(&m.connections).unwrap()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Admin and baseline policies mixed with NetworkPolicies. The case count is
+/// small for CI (`PROPTEST_CASES` overrides it; 10,000 were run by hand).
+fn admin_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: admin_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn may_differ_is_sound_with_admin_tiers(x in admin_cluster_strategy(), y in admin_cluster_strategy()) {
+        assert_may_differ_is_sound(&x, &y)?;
+        // The same pods and NetworkPolicies, other admin policies; and nodes
+        // relabelled (`nodes` peers read node labels).
+        let mut z = x.clone();
+        z.admin_policies = y.admin_policies.clone();
+        assert_may_differ_is_sound(&x, &z)?;
+        let mut w = x.clone();
+        for n in &mut w.nodes {
+            n.labels.insert("zone".into(), "b".into());
+        }
+        assert_may_differ_is_sound(&x, &w)?;
+    }
+
+    #[test]
+    fn grouped_matrix_covers_each_pair_once_with_admin_tiers(cluster in admin_cluster_strategy()) {
+        assert_matrix_covers_each_pair_once(&cluster)?;
+    }
+
+    #[test]
+    fn engine_agrees_with_reference_with_admin_tiers(cluster in admin_cluster_strategy()) {
+        let engine = Engine::new(&cluster);
+        let probes: Vec<IpAddr> = PROBE_IPS.iter().map(|s| s.parse().unwrap()).collect();
+        let ends: Vec<(usize, End)> = (0..engine.endpoints.len())
+            .filter_map(|e| oracle_end(&engine, e, &probes).map(|o| (e, o)))
+            .collect();
+        let mut cached = netfence_engine::CachedDecisions::new(&engine);
+        for &(s, so) in &ends {
+            for &(d, dof) in &ends {
+                let set = engine.allowed(s, d);
+                prop_assert_eq!(&cached.allowed(s, d), &set);
+                for proto in Protocol::ALL {
+                    for port in 1..=4u16 {
+                        let want = reference::allowed(&cluster, so, dof, proto, port);
+                        prop_assert_eq!(set.allows(proto, port), want,
+                            "{} -> {} {}/{}: engine {}, reference {}", engine.endpoint(s).id, engine.endpoint(d).id, proto, port, set, want);
+                    }
+                }
             }
         }
     }

@@ -68,3 +68,31 @@ fn guide_without_dns_reports_the_dns_break_at_the_default_deny() {
         ]
     );
 }
+
+/// NF032 says a pod "accepts every connection"; with admin policies judging it
+/// that would be false, so it is not said.
+#[test]
+fn pods_judged_by_admin_policies_are_not_called_open() {
+    let nf032 = |paths: &[&str]| -> Vec<String> {
+        let (_, run) = common::lint_paths(paths, &Settings::default());
+        run.findings
+            .iter()
+            .filter(|f| f.rule == "NF032")
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    // `allow-dns` has every pod as its subject.
+    assert_eq!(
+        nf032(&["examples/cluster-default-deny"]),
+        Vec::<String>::new()
+    );
+    let without_admin = nf032(&[
+        "examples/cluster-default-deny/namespaces.yaml",
+        "examples/cluster-default-deny/policies.yaml",
+        "examples/cluster-default-deny/workloads.yaml",
+    ]);
+    assert!(
+        without_admin.contains(&"batch/deployment/worker is selected by no NetworkPolicy: it accepts every connection and may open any".to_string()),
+        "{without_admin:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The kinds of object netfence reads, named by k8s-openapi's resource constants
 //! so that a kind, its API group and its scope are spelled in one place.
 
+use crate::admin;
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net,
 };
@@ -21,6 +22,9 @@ pub(crate) enum Kind {
     ReplicationController,
     Job,
     CronJob,
+    AdminNetworkPolicy,
+    BaselineAdminNetworkPolicy,
+    ClusterNetworkPolicy,
 }
 
 /// What k8s-openapi says of one kind.
@@ -77,6 +81,9 @@ pub(crate) const KINDS: &[KindInfo] = &[
     info::<core::ReplicationController>(Kind::ReplicationController),
     info::<batch::Job>(Kind::Job),
     info::<batch::CronJob>(Kind::CronJob),
+    info::<admin::AdminNetworkPolicyObject>(Kind::AdminNetworkPolicy),
+    info::<admin::BaselineAdminNetworkPolicyObject>(Kind::BaselineAdminNetworkPolicy),
+    info::<admin::ClusterNetworkPolicyObject>(Kind::ClusterNetworkPolicy),
 ];
 
 /// The kind of an object written with `apiVersion` and `kind`: same kind, same

@@ -5,6 +5,7 @@
 //! ([`model`]). Every problem becomes a [`Diagnostic`] pointing at a file, line,
 //! column and field path.
 
+pub mod admin;
 mod build;
 pub mod decode;
 pub mod diag;

@@ -346,8 +346,193 @@ impl Policy {
     }
 }
 
-/// An object netfence recognised but does not analyze (Calico, Cilium, admin
-/// network policies for now).
+/// The tier of a cluster-scoped admin policy (semantics.md §2.2): Admin before
+/// NetworkPolicy, Baseline after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum AdminTier {
+    Admin,
+    Baseline,
+}
+
+impl AdminTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminTier::Admin => "Admin",
+            AdminTier::Baseline => "Baseline",
+        }
+    }
+}
+
+/// What a matching admin rule does. v1alpha1's `Allow` is `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AdminAction {
+    Accept,
+    Deny,
+    Pass,
+}
+
+/// Which API generation an admin policy was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AdminApi {
+    /// `policy.networking.k8s.io/v1alpha1` AdminNetworkPolicy or
+    /// BaselineAdminNetworkPolicy (`Allow` for Accept, `ports`).
+    V1alpha1,
+    /// `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy.
+    V1alpha2,
+    /// `policy.networking.k8s.io/v1beta1` ClusterNetworkPolicy (the v1alpha2 schema).
+    V1beta1,
+}
+
+impl AdminAction {
+    /// As the policy's generation spells it (`Allow` in v1alpha1).
+    pub fn spelled(self, api: AdminApi) -> &'static str {
+        match (self, api) {
+            (AdminAction::Accept, AdminApi::V1alpha1) => "Allow",
+            (AdminAction::Accept, _) => "Accept",
+            (AdminAction::Deny, _) => "Deny",
+            (AdminAction::Pass, _) => "Pass",
+        }
+    }
+}
+
+/// Whose traffic an admin policy judges. hostNetwork pods are never subjects.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AdminSubject {
+    /// Every pod of the namespaces the selector matches.
+    Namespaces(Selector),
+    /// Pods matching `pod_selector` in namespaces matching `namespace_selector`
+    /// (v1alpha2 without namespaceSelector: every namespace).
+    Pods {
+        namespace_selector: Selector,
+        pod_selector: Selector,
+    },
+}
+
+/// One peer entry of an admin rule (exactly one field set, as the CRDs require).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AdminPeerKind {
+    /// Pods of the matching namespaces (never hostNetwork pods, nodes, external).
+    Namespaces(Selector),
+    Pods {
+        namespace_selector: Selector,
+        pod_selector: Selector,
+    },
+    /// Egress only: every destination address inside, pod IPs included.
+    Networks(Vec<IpNet>),
+    /// Egress only: the addresses of the matching nodes (and hostNetwork pods there).
+    Nodes(Selector),
+    /// Egress only, Accept only: names as written (`*.example.com`).
+    DomainNames(Vec<String>),
+}
+
+impl std::fmt::Display for AdminPeerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminPeerKind::Namespaces(s) => write!(f, "namespaces {}", s.to_kubectl()),
+            AdminPeerKind::Pods {
+                namespace_selector,
+                pod_selector,
+            } => write!(
+                f,
+                "pods {} in namespaces {}",
+                pod_selector.to_kubectl(),
+                namespace_selector.to_kubectl()
+            ),
+            AdminPeerKind::Networks(n) => {
+                let n: Vec<String> = n.iter().map(|n| n.to_string()).collect();
+                write!(f, "networks {}", n.join(","))
+            }
+            AdminPeerKind::Nodes(s) => write!(f, "nodes {}", s.to_kubectl()),
+            AdminPeerKind::DomainNames(d) => write!(f, "domainNames {}", d.join(",")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct AdminPeer {
+    pub kind: AdminPeerKind,
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+/// A destination port entry of an admin rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AdminPort {
+    /// Inclusive range; a single port has `lo == hi`.
+    Numbers {
+        protocol: Protocol,
+        lo: u16,
+        hi: u16,
+    },
+    /// A container port name, resolved on the destination pod with the
+    /// container port's own protocol.
+    Named(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct AdminRule {
+    pub name: Option<String>,
+    pub action: AdminAction,
+    /// OR-ed; never empty.
+    pub peers: Vec<AdminPeer>,
+    /// None: every protocol and port (ICMP included).
+    pub ports: Option<Vec<AdminPort>>,
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+/// AdminNetworkPolicy, BaselineAdminNetworkPolicy (v1alpha1) or
+/// ClusterNetworkPolicy (v1alpha2, v1beta1), in one form.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdminPolicy {
+    /// `AdminNetworkPolicy`, `BaselineAdminNetworkPolicy` or `ClusterNetworkPolicy`.
+    pub kind: String,
+    pub api: AdminApi,
+    pub name: String,
+    pub tier: AdminTier,
+    /// 0-1000, lower first. None: a v1alpha1 BaselineAdminNetworkPolicy, which
+    /// has none (ordered after every Baseline policy that has one).
+    pub priority: Option<u32>,
+    pub subject: AdminSubject,
+    /// Written order is precedence.
+    pub ingress: Vec<AdminRule>,
+    pub egress: Vec<AdminRule>,
+    #[serde(skip)]
+    pub origin: ObjectOrigin,
+    /// `spec`, for messages.
+    #[serde(skip)]
+    pub loc: FieldLoc,
+}
+
+impl AdminPolicy {
+    /// `kind/name`, e.g. `ClusterNetworkPolicy/deny-all`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+
+    pub fn rules(&self, dir: Direction) -> &[AdminRule] {
+        match dir {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    /// The evaluation order inside a tier: priority, then name (the
+    /// deterministic tie-break of semantics.md §2.6), then kind.
+    pub fn order_key(&self) -> (AdminTier, u32, &str, &str) {
+        (
+            self.tier,
+            self.priority.unwrap_or(u32::MAX),
+            &self.name,
+            &self.kind,
+        )
+    }
+}
+
+/// An object netfence recognised but does not analyze (Calico, Cilium, ...).
 #[derive(Clone, Debug, Serialize)]
 pub struct Unanalyzed {
     pub api_version: String,
@@ -366,6 +551,11 @@ pub struct Semantics {
     pub host_network_as_node: bool,
     /// A pod may always reach its own node (docs say "to and from the node").
     pub egress_to_own_node: bool,
+    /// The NetworkPolicy tier is final in both directions for a pod any
+    /// NetworkPolicy selects, as kube-network-policies does (semantics.md §2.2
+    /// caveat); false: per direction, a pod not isolated in a direction goes on
+    /// to the Baseline tier there.
+    pub np_selected_is_final: bool,
 }
 
 impl Default for Semantics {
@@ -374,6 +564,7 @@ impl Default for Semantics {
             ip_block_matches_pods: true,
             host_network_as_node: true,
             egress_to_own_node: true,
+            np_selected_is_final: false,
         }
     }
 }
@@ -450,6 +641,9 @@ pub struct Cluster {
     pub services: Vec<Service>,
     /// Sorted by namespace, then name.
     pub policies: Vec<Policy>,
+    /// Cluster-scoped admin policies of both tiers, in evaluation order
+    /// ([`AdminPolicy::order_key`]).
+    pub admin_policies: Vec<AdminPolicy>,
     pub unanalyzed: Vec<Unanalyzed>,
     pub semantics: Semantics,
     /// Where cluster DNS runs (`--cluster-dns`).

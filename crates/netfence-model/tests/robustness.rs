@@ -8,6 +8,39 @@ use proptest::prelude::*;
 
 const GUIDE: &str = include_str!("../../../examples/guide/policies.yaml");
 const WORKLOADS: &str = include_str!("../../../examples/guide/workloads.yaml");
+/// Both admin generations, every peer and port form: mutations reach the admin
+/// decoder and validation.
+const ADMIN: &str = "\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: c}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {pods: {namespaceSelector: {matchLabels: {a: b}}, podSelector: {}}}
+  egress:
+  - {name: r, action: Accept, to: [{domainNames: ['*.example.com']}, {nodes: {}}], protocols: [{tcp: {destinationPort: {number: 443}}}]}
+  - {action: Pass, to: [{pods: {podSelector: {matchExpressions: [{key: k, operator: In, values: [v]}]}}}], protocols: [{destinationNamedPort: web}]}
+  - {action: Deny, to: [{networks: [0.0.0.0/0, '::/0']}], protocols: [{udp: {destinationPort: {range: {start: 1, end: 9}}}}]}
+  ingress:
+  - {action: Deny, from: [{namespaces: {}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: a}
+spec:
+  priority: 3
+  subject: {namespaces: {}}
+  ingress:
+  - {action: Allow, from: [{pods: {namespaceSelector: {}, podSelector: {}}}], ports: [{portNumber: {protocol: UDP, port: 53}}, {portRange: {start: 1, end: 2}}, {namedPort: dns}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  egress: [{action: Deny, to: [{networks: [10.0.0.0/8]}]}]
+";
 
 fn check(text: &str) -> Result<(), TestCaseError> {
     let (sources, result) = load_texts(&[("input.yaml", text)], &LoadOptions::default());
@@ -55,10 +88,16 @@ proptest! {
     }
 
     #[test]
-    fn mutated_manifests_never_panic(edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8), which in any::<bool>()) {
-        let base = if which { GUIDE } else { WORKLOADS };
+    fn mutated_manifests_never_panic(edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8), which in 0..3usize) {
+        let base = [GUIDE, WORKLOADS, ADMIN][which];
         check(&mutate(base, &edits))?;
     }
+}
+
+#[test]
+fn the_admin_seed_loads() {
+    let (_, result) = load_texts(&[("input.yaml", ADMIN)], &LoadOptions::default());
+    assert_eq!(result.unwrap().cluster.admin_policies.len(), 3);
 }
 
 #[test]

@@ -10,7 +10,10 @@ use netfence_yaml::PathSegment;
 
 /// `file:line:col` of a policy field such as `spec.ingress[0]`.
 pub fn policy_location(sources: &Sources, cluster: &Cluster, policy: usize, path: &str) -> String {
-    let p = &cluster.policies[policy];
+    locate_path(sources, &cluster.policies[policy].origin, path)
+}
+
+fn locate_path(sources: &Sources, origin: &netfence_model::ObjectOrigin, path: &str) -> String {
     let mut segs = Vec::new();
     for part in path.split('.') {
         match part.split_once('[') {
@@ -24,13 +27,25 @@ pub fn policy_location(sources: &Sources, cluster: &Cluster, policy: usize, path
         }
     }
     let loc = FieldLoc {
-        origin: p.origin.clone(),
+        origin: origin.clone(),
         path: segs,
     };
     match sources.locate(&loc, false) {
         Some(l) => format!("{}:{}:{}", sources.name(l.file), l.span.line, l.span.col),
-        None => sources.name(p.origin.file).to_string(),
+        None => sources.name(origin.file).to_string(),
     }
+}
+
+/// `file:line:col` of `path` (`spec.egress[1]`) inside admin policy `policy`
+/// (index into `Cluster::admin_policies`).
+pub fn admin_policy_location(
+    sources: &Sources,
+    cluster: &Cluster,
+    policy: usize,
+    path: &str,
+) -> String {
+    let p = &cluster.admin_policies[policy];
+    locate_path(sources, &p.origin, path)
 }
 
 /// At most six ids, then `... (N in all)`: lists stay readable at scale.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use netfence_engine::explain::{SideExplanation, SideState};
+use netfence_engine::explain::{SideExplanation, SideState, TierRuleCheck, TiersExplanation};
 use netfence_engine::{ConnSet, EndpointKind, Engine, EpId};
 use netfence_fix::{Proposal, covers, propose};
 use netfence_model::{Cluster, Direction, LoadOptions, Protocol, Sources};
@@ -120,7 +120,11 @@ pub fn check(
         Some((ep, port, desc)) => (ep, port, Some(desc)),
         None => (engine.find(&q.dst)?, q.port, None),
     };
-    let explanation = engine.explain(src, dst);
+    let explanation = if via.is_some() {
+        engine.explain_via_service(src, dst)
+    } else {
+        engine.explain(src, dst)
+    };
     let allowed_set = explanation.allowed.clone();
     let allowed = match port {
         Some(p) => allowed_set.allows(q.protocol, p),
@@ -190,7 +194,22 @@ fn side_text(
         Direction::Ingress => (format!("ingress to {}", side.subject), "enter"),
     };
     let ok = covers(&side.allowed, port, protocol);
-    let mark = if ok { "ok  " } else { "DENY" };
+    let mut mark = if ok { "ok  " } else { "DENY" };
+    let mut title = title;
+    if let Some(t) = &side.tiers {
+        tiers_text(
+            sources, cluster, &title, mark, t, &t.admin, port, protocol, out,
+        );
+        let _ = writeln!(
+            out,
+            "         NetworkPolicy tier receives: {}",
+            conns_text(&t.to_network_policy)
+        );
+        // The NetworkPolicy tier's own account follows, without a verdict of
+        // its own: the tiers together decide.
+        mark = "    ";
+        title = format!("{title}, NetworkPolicy tier");
+    }
     match (&side.state, side.exception) {
         (SideState::Exception, Some(e)) => {
             let _ = writeln!(
@@ -260,6 +279,107 @@ fn side_text(
             }
         }
     }
+    if let Some(t) = &side.tiers {
+        if !t.to_network_policy.is_empty() {
+            let _ = writeln!(
+                out,
+                "         Baseline tier receives: {}",
+                conns_text(&t.to_baseline)
+            );
+        }
+        for (i, c) in t.baseline.iter().enumerate() {
+            tier_rule_line(
+                sources,
+                cluster,
+                t.admin.len() + i + 1,
+                c,
+                port,
+                protocol,
+                out,
+            );
+        }
+        let _ = writeln!(out, "         default (allow): {}", conns_text(&t.default));
+    }
+}
+
+fn conns_text(c: &ConnSet) -> String {
+    if c.is_empty() {
+        "nothing".to_string()
+    } else if c.is_all() {
+        "everything".to_string()
+    } else {
+        c.to_string()
+    }
+}
+
+/// The head of a direction the admin tiers judge, and its Admin rules.
+#[allow(clippy::too_many_arguments)]
+fn tiers_text(
+    sources: &Sources,
+    cluster: &netfence_model::Cluster,
+    title: &str,
+    mark: &str,
+    t: &TiersExplanation,
+    admin: &[TierRuleCheck],
+    port: Option<u16>,
+    protocol: Protocol,
+    out: &mut String,
+) {
+    let _ = writeln!(
+        out,
+        "  [{mark}] {title}: admin tiers first (Admin by priority, NetworkPolicy, Baseline, default allow)"
+    );
+    if admin.is_empty() && t.baseline.is_empty() {
+        let _ = writeln!(out, "         no admin or baseline rule matches this pair");
+    }
+    for (i, c) in admin.iter().enumerate() {
+        tier_rule_line(sources, cluster, i + 1, c, port, protocol, out);
+    }
+}
+
+/// `2. Admin ClusterNetworkPolicy/x priority 10 spec.egress[1] "dns" (file:line:col): Deny TCP 80 (peer 0: ...)`.
+fn tier_rule_line(
+    sources: &Sources,
+    cluster: &netfence_model::Cluster,
+    n: usize,
+    c: &TierRuleCheck,
+    port: Option<u16>,
+    protocol: Protocol,
+    out: &mut String,
+) {
+    let at = netfence_text::admin_policy_location(sources, cluster, c.policy_index, &c.path);
+    let priority = c
+        .priority
+        .map(|p| format!(" priority {p}"))
+        .unwrap_or_default();
+    let name = c
+        .rule_name
+        .as_ref()
+        .map(|n| format!(" \"{n}\""))
+        .unwrap_or_default();
+    let hit = if covers(&c.decided, port, protocol) && port.is_some() {
+        "  <- the asked connection"
+    } else {
+        ""
+    };
+    let then = if c.action == "Pass" {
+        match c.tier {
+            netfence_model::AdminTier::Admin => " (handed to the NetworkPolicy tier)",
+            netfence_model::AdminTier::Baseline => " (handed to the default)",
+        }
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "         {n}. {} {}{priority} {}{name} ({at}): {} {}{then}{hit}",
+        c.tier.as_str(),
+        c.policy,
+        c.path,
+        c.action,
+        conns_text(&c.decided),
+    );
+    let _ = writeln!(out, "            matched peer {}: {}", c.peer, c.peer_text);
 }
 
 pub fn render_text(engine: &Engine, sources: &Sources, r: &CheckReport, q: &CheckQuery) -> String {

@@ -292,6 +292,10 @@ pub struct PodDescription {
     pub node: Option<String>,
     pub ingress_isolated_by: Vec<String>,
     pub egress_isolated_by: Vec<String>,
+    /// Admin policies whose subject it is, in evaluation order (`KIND/NAME`,
+    /// tier, priority); absent without any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_policies: Vec<String>,
     /// Who may connect to it, grouped by allowed set.
     pub ingress_from: Vec<Reach>,
     /// Whom it may connect to.
@@ -341,6 +345,17 @@ pub fn describe_pod(engine: &Engine, id: &str) -> Result<PodDescription, String>
         node: e.node.clone(),
         ingress_isolated_by: names(engine.isolating(ep, Direction::Ingress)),
         egress_isolated_by: names(engine.isolating(ep, Direction::Egress)),
+        admin_policies: engine
+            .admin_policies_of(ep)
+            .iter()
+            .map(|&a| {
+                let p = &engine.cluster.admin_policies[a];
+                match p.priority {
+                    Some(prio) => format!("{} ({} tier, priority {prio})", p.id(), p.tier.as_str()),
+                    None => format!("{} ({} tier)", p.id(), p.tier.as_str()),
+                }
+            })
+            .collect(),
         ingress_from: grouped(engine, others.clone().map(|o| (o, engine.allowed(o, ep)))),
         egress_to: grouped(engine, others.map(|o| (o, engine.allowed(ep, o)))),
     })
@@ -382,7 +397,9 @@ pub fn pod_text(d: &PodDescription) -> String {
         let _ = writeln!(out, "  node: {n}");
     }
     let iso = |v: &[String]| {
-        if v.is_empty() {
+        if v.is_empty() && !d.admin_policies.is_empty() {
+            "not isolated by a NetworkPolicy (the admin policies below still decide)".to_string()
+        } else if v.is_empty() {
             "not isolated (everything allowed)".to_string()
         } else {
             format!("isolated by {}", v.join(", "))
@@ -390,6 +407,12 @@ pub fn pod_text(d: &PodDescription) -> String {
     };
     let _ = writeln!(out, "  ingress: {}", iso(&d.ingress_isolated_by));
     let _ = writeln!(out, "  egress: {}", iso(&d.egress_isolated_by));
+    if !d.admin_policies.is_empty() {
+        let _ = writeln!(out, "  admin policies, in evaluation order:");
+        for a in &d.admin_policies {
+            let _ = writeln!(out, "    {a}");
+        }
+    }
     let _ = writeln!(out, "  may receive from:");
     reach_text(&d.ingress_from, &mut out);
     let _ = writeln!(out, "  may connect to:");

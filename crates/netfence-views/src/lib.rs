@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod describe;
+pub mod describe_admin;
 pub mod html;
 pub mod matrix;
 pub mod report;

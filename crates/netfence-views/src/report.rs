@@ -37,9 +37,14 @@ pub struct Reachability {
     /// Workload (`ns/kind/name`) or pod.
     pub destination: String,
     pub ingress_isolated: bool,
+    /// Admin policies judge the destination (semantics.md §2): its sources are
+    /// listed even when no NetworkPolicy isolates it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub admin_judged: bool,
     /// Whether the destination is cluster DNS (`--cluster-dns`).
     pub cluster_dns: bool,
-    /// For isolated destinations: every source group and what it may open.
+    /// For isolated or admin-judged destinations: every source group and what
+    /// it may open.
     pub sources: Vec<Source>,
 }
 
@@ -106,8 +111,9 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
     for (group, members) in &dst_groups {
         let dst = members[0];
         let isolated = !engine.isolating(dst, Direction::Ingress).is_empty();
+        let admin_judged = !engine.admin_policies_of(dst).is_empty();
         let mut sources_by: BTreeMap<(String, ConnSet), BTreeSet<usize>> = BTreeMap::new();
-        if isolated {
+        if isolated || admin_judged {
             for s in 0..engine.endpoints.len() {
                 if members.contains(&s) {
                     continue;
@@ -169,6 +175,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
         reachability.push(Reachability {
             destination: group.clone(),
             ingress_isolated: isolated,
+            admin_judged,
             cluster_dns: engine.is_cluster_dns(dst)
                 || engine.endpoint(dst).kind == EndpointKind::SyntheticDns,
             sources,
@@ -271,7 +278,7 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(out, "\nWho can reach what (ingress, by destination):");
     for reach in &r.reachability {
-        if !reach.ingress_isolated {
+        if !reach.ingress_isolated && !reach.admin_judged {
             let _ = writeln!(
                 out,
                 "  {}: not isolated: any source whose own egress allows it",

@@ -63,6 +63,9 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
     };
     let engine = Engine::new(&loaded.cluster);
     warn_unaddressed(&engine);
+    if let Some(why) = admin_not_enforced(engine.cluster) {
+        eoutln!("warning: {why}");
+    }
     let compiled = compile_ruleset(&engine, &a.compile.options());
     match fmt {
         Format::Json => print_data(&compiled.ruleset.to_json(), false)?,
@@ -70,6 +73,22 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
         Format::Nft => out!("{}", compiled.to_nft()),
     }
     Ok(0)
+}
+
+/// The ruleset carries the NetworkPolicy tier only (issue 13: the admin tiers
+/// reach the data plane later); with admin policies in the input it would
+/// enforce something other than what `check` answers.
+pub(crate) fn admin_not_enforced(cluster: &netfence_model::Cluster) -> Option<String> {
+    let admin = &cluster.admin_policies;
+    if admin.is_empty() {
+        return None;
+    }
+    let ids: Vec<String> = admin.iter().map(|a| a.id()).collect();
+    Some(format!(
+        "the ruleset does NOT enforce admin policies ({}): it carries the NetworkPolicy tier only, so it differs from what check, matrix and report answer
+  remove them with --without KIND/NAME to compile the NetworkPolicies alone",
+        netfence_text::short_list(&ids)
+    ))
 }
 
 /// Pods without an IP in the input cannot be matched by a ruleset: say so.

@@ -18,6 +18,8 @@ enum DescribeKind {
     /// A workload kind (`deployment`, `sts`, ...): its pods, or its stand-in.
     Workload(&'static str),
     Namespace,
+    /// An admin policy kind (canonical lowercase): cluster-scoped, NAME only.
+    Admin(&'static str),
 }
 
 /// kubectl's kind names and short names: `netpol`, `po`, `deploy`, `ns`, ...
@@ -26,6 +28,9 @@ fn parse_kind(word: &str) -> Result<DescribeKind, String> {
         Some("networkpolicy") => Ok(DescribeKind::Policy),
         Some("pod") => Ok(DescribeKind::Pod),
         Some("namespace") => Ok(DescribeKind::Namespace),
+        Some(
+            k @ ("adminnetworkpolicy" | "baselineadminnetworkpolicy" | "clusternetworkpolicy"),
+        ) => Ok(DescribeKind::Admin(k)),
         Some(
             k @ ("deployment"
             | "statefulset"
@@ -37,16 +42,18 @@ fn parse_kind(word: &str) -> Result<DescribeKind, String> {
         ) => Ok(DescribeKind::Workload(k)),
         _ => Err(format!(
             "`{word}`: describe takes policy (networkpolicy, netpol), pod (po), a workload kind \
-             (deployment, statefulset, daemonset, replicaset, job, cronjob, or their short names) \
-             or namespace (ns)"
+             (deployment, statefulset, daemonset, replicaset, job, cronjob, or their short names), \
+             namespace (ns), or an admin policy kind (clusternetworkpolicy/cnp, \
+             adminnetworkpolicy/anp, baselineadminnetworkpolicy/banp)"
         )),
     }
 }
 
 #[derive(Args)]
 pub(crate) struct DescribeArgs {
-    /// policy, pod, a workload kind (deployment, statefulset, ...) or namespace;
-    /// kubectl's plurals and short names work too (netpol, po, deploy, ns).
+    /// policy, pod, a workload kind (deployment, statefulset, ...), namespace, or
+    /// an admin policy kind (cnp, anp, banp); kubectl's plurals and short names
+    /// work too (netpol, po, deploy, ns).
     #[arg(value_parser = parse_kind)]
     kind: DescribeKind,
     /// ns/name (or name with -n).
@@ -94,6 +101,16 @@ pub(crate) fn run(g: &Global, a: DescribeArgs) -> Result<u8, String> {
                 print_data(&d, yaml)?
             } else {
                 print_text(g, &describe::pod_text(&d))
+            }
+        }
+        DescribeKind::Admin(kind) => {
+            let d = netfence_views::describe_admin::describe_admin_policy(
+                &engine, &sources, kind, &a.name,
+            )?;
+            if json {
+                print_data(&d, yaml)?
+            } else {
+                print_text(g, &netfence_views::describe_admin::admin_policy_text(&d))
             }
         }
         DescribeKind::Namespace => {

@@ -172,6 +172,11 @@ fn run_lab(
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    // The lab proves the data plane, which carries the NetworkPolicy tier only.
+    if let Some(why) = super::compile::admin_not_enforced(&loaded.cluster) {
+        eoutln!("error: {why}\nno lab was built");
+        return Ok(crate::EXIT_ERROR);
+    }
     // The lab takes seconds at least: always long work.
     let progress = Progress::spinner(true, "checking what the lab needs");
     netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
@@ -219,6 +224,10 @@ fn up(
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
+    if let Some(why) = super::compile::admin_not_enforced(&loaded.cluster) {
+        eoutln!("error: {why}\nno lab was built");
+        return Ok(crate::EXIT_ERROR);
+    }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut listener = std::process::Command::new(exe);
     listener.args(["lab", "serve", "--name", name]);

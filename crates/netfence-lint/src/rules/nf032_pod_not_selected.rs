@@ -52,7 +52,9 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
         let unselected = Direction::BOTH
             .into_iter()
             .all(|d| engine.isolating(ep, d).is_empty());
-        if !e.selectable || !unselected {
+        // Admin policies judge it: "accepts every connection" would be false
+        // (rules for admin policies come later, issue 13).
+        if !e.selectable || !unselected || !engine.admin_policies_of(ep).is_empty() {
             continue;
         }
         if let Some(i) = e.model_index {

@@ -99,6 +99,16 @@ impl<'a> ClusterBuilder<'a> {
                     self.cluster.policies.push(p);
                 }
             }
+            Some(k)
+                if matches!(
+                    k.kind,
+                    Kind::AdminNetworkPolicy
+                        | Kind::BaselineAdminNetworkPolicy
+                        | Kind::ClusterNetworkPolicy
+                ) =>
+            {
+                self.add_admin(k.kind, obj, diags)
+            }
             None if let Some(k) = legacy => unserved_version(k, obj, diags),
             Some(k) if obj.api_version != k.api_version => unserved_version(k, obj, diags),
             Some(k) => self.add_known(k.kind, obj, &ns, diags),
@@ -160,7 +170,10 @@ impl<'a> ClusterBuilder<'a> {
     fn add_known(&mut self, kind: Kind, obj: &RawObject, ns: &str, diags: &mut Vec<Diagnostic>) {
         match kind {
             // Built by `add` itself.
-            Kind::NetworkPolicy => {}
+            Kind::NetworkPolicy
+            | Kind::AdminNetworkPolicy
+            | Kind::BaselineAdminNetworkPolicy
+            | Kind::ClusterNetworkPolicy => {}
             Kind::Namespace => {
                 if let Some(n) = decode_strict::<corev1::Namespace>(&obj.json, &obj.origin, diags) {
                     self.add_namespace(n.metadata, obj, diags);
@@ -246,7 +259,70 @@ impl<'a> ClusterBuilder<'a> {
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         c.policies
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        c.admin_policies
+            .sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         self.cluster
+    }
+
+    /// An admin policy of either generation (semantics.md §2.1).
+    fn add_admin(&mut self, kind: Kind, obj: &RawObject, diags: &mut Vec<Diagnostic>) {
+        use crate::admin::{self, AdminKind};
+        let akind = match kind {
+            Kind::AdminNetworkPolicy => AdminKind::Anp,
+            Kind::BaselineAdminNetworkPolicy => AdminKind::Banp,
+            _ => AdminKind::Cnp,
+        };
+        let version = obj.api_version.split_once('/').map(|(_, v)| v);
+        if !version.is_some_and(|v| akind.versions().contains(&v)) {
+            let served: Vec<String> = akind
+                .versions()
+                .iter()
+                .map(|v| format!("`{}/{v}`", admin::GROUP))
+                .collect();
+            diags.push(
+                Diagnostic::error(
+                    format!(
+                        "`{}` is not a served {} version",
+                        obj.api_version,
+                        akind.name()
+                    ),
+                    Anchor::Field {
+                        loc: root_loc(&obj.origin).key("apiVersion"),
+                        key: false,
+                    },
+                )
+                .with_help(format!("write `apiVersion:` {}", served.join(" or "))),
+            );
+            return;
+        }
+        let raw = match akind {
+            AdminKind::Anp => {
+                decode_strict::<admin::AdminNetworkPolicyObject>(&obj.json, &obj.origin, diags)
+                    .map(|o| o.0)
+            }
+            AdminKind::Banp => decode_strict::<admin::BaselineAdminNetworkPolicyObject>(
+                &obj.json,
+                &obj.origin,
+                diags,
+            )
+            .map(|o| o.0),
+            AdminKind::Cnp => {
+                decode_strict::<admin::ClusterNetworkPolicyObject>(&obj.json, &obj.origin, diags)
+                    .map(|o| o.0)
+            }
+        };
+        if let Some(raw) = raw
+            && let Some(p) = admin::convert_admin_policy(
+                &raw,
+                akind,
+                &obj.api_version,
+                &obj.name,
+                &obj.origin,
+                diags,
+            )
+        {
+            self.cluster.admin_policies.push(p);
+        }
     }
 
     pub(super) fn implicit_namespace(&mut self, ns: &str) {
