@@ -219,7 +219,10 @@ fn usage_errors() {
     assert!(both_stdin.stderr.contains("only one side"));
     let csv = netfence(&["-o", "csv", "diff", "examples/guide", "examples/guide"]);
     assert_eq!(csv.code, 2);
-    assert!(csv.stderr.contains("-o text, -o json, -o yaml and -o md"));
+    assert!(
+        csv.stderr
+            .contains("-o text, -o json, -o yaml, -o md and -o html")
+    );
     let missing = netfence(&["diff", "examples/guide", "does/not/exist"]);
     assert_eq!(missing.code, 2);
     assert!(
