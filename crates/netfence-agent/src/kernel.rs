@@ -1,6 +1,8 @@
 //! Where the agent's transactions go: the node's nf_tables (through
 //! [`Nft`]), or a stand-in in the event loop's unit tests.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,6 +25,9 @@ pub trait Kernel {
         compiled: &Compiled,
         state: &KernelState,
     ) -> Result<(Plan, Instant), ApplyError>;
+    /// Host routes through interfaces named `prefix*`: address → interface
+    /// (what binds each local pod to its interface).
+    fn host_routes(&mut self, prefix: &str) -> Result<HashMap<IpAddr, String>, ApplyError>;
 }
 
 /// A node's nf_tables. Each read and apply holds the table's lock (shared
@@ -58,6 +63,10 @@ impl NftKernel {
 }
 
 impl Kernel for NftKernel {
+    fn host_routes(&mut self, prefix: &str) -> Result<HashMap<IpAddr, String>, ApplyError> {
+        netfence_nft::discover::host_routes(&self.target, prefix)
+    }
+
     fn read(&mut self) -> Result<KernelState, ApplyError> {
         let _lock = self.lock()?;
         apply::read_state_with(&mut self.nft)

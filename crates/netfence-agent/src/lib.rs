@@ -57,6 +57,9 @@ pub struct Agent<K: Kernel> {
     last: Option<Compiled>,
     /// A change that could not be applied yet: retried at the next tick.
     pending: bool,
+    /// The CNI's pod interface prefix: pods are bound to the interfaces their
+    /// addresses are routed to, found again at every sync and tick.
+    prefix: Option<String>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -75,8 +78,17 @@ impl<K: Kernel> Agent<K> {
             state: None,
             last: None,
             pending: false,
+            prefix: None,
             metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// Binds each local pod to the interface its address is routed to (see
+    /// `enforce --pod-interface-prefix`); routes are read again at every sync
+    /// and every tick, so pods wired later get bound.
+    pub fn with_pod_interface_prefix(mut self, prefix: Option<String>) -> Agent<K> {
+        self.prefix = prefix.filter(|p| !p.is_empty());
+        self
     }
 
     pub fn kernel(&self) -> &K {
@@ -122,7 +134,39 @@ impl<K: Kernel> Agent<K> {
             return;
         }
         let engine = Engine::new(&cluster);
-        let compiled = compile(&engine, &self.compile);
+        let mut opts = self.compile.clone();
+        if let Some(prefix) = self.prefix.clone() {
+            let routes = match self.kernel.host_routes(&prefix) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Without the bindings the ruleset would stop less: keep
+                    // the one in force.
+                    error!(error = %e, "cannot read the node's routes; the kernel keeps its table");
+                    self.failed();
+                    return;
+                }
+            };
+            let pods: Vec<(String, Vec<std::net::IpAddr>)> = engine
+                .pods()
+                .map(|p| engine.endpoint(p))
+                .filter(|e| opts.node.is_none() || e.node == opts.node)
+                .map(|e| (e.id.clone(), e.ips.clone()))
+                .collect();
+            let ifs = netfence_nft::discover::interfaces(&prefix, &routes, &pods);
+            let unbound = pods
+                .iter()
+                .filter(|(id, ips)| !ips.is_empty() && !ifs.by_endpoint.contains_key(id))
+                .count();
+            if unbound > 0 {
+                warn!(
+                    pods = unbound,
+                    prefix = %prefix,
+                    "pods without a host route through a prefixed interface: their traffic is dropped until they are wired"
+                );
+            }
+            opts.interfaces = Some(ifs);
+        }
+        let compiled = compile(&engine, &opts);
         self.apply(compiled, since);
     }
 
@@ -204,9 +248,14 @@ impl<K: Kernel> Agent<K> {
     /// (a chain flushed or an element deleted by hand), or retries a change
     /// that could not be applied.
     pub fn tick(&mut self) {
-        if self.pending {
+        if self.pending || (self.prefix.is_some() && self.last.is_some()) {
+            // Routes may have changed (pods wired or gone): compile again; the
+            // delta is empty when nothing moved.
+            self.pending = true;
             self.sync(Instant::now());
-            return;
+            if self.pending {
+                return;
+            }
         }
         let Some(compiled) = self.last.take() else {
             return;

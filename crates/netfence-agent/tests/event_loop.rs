@@ -22,6 +22,8 @@ struct Table {
     ruleset: Option<Ruleset>,
     reads: usize,
     transactions: usize,
+    /// Host routes: pod address → interface suffix.
+    routes: Vec<(std::net::IpAddr, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -44,6 +46,20 @@ fn state_of(r: &Option<Ruleset>) -> KernelState {
 }
 
 impl Kernel for FakeKernel {
+    fn host_routes(
+        &mut self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<std::net::IpAddr, String>, ApplyError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .routes
+            .iter()
+            .map(|(ip, dev)| (*ip, format!("{prefix}{dev}")))
+            .collect())
+    }
+
     fn read(&mut self) -> Result<KernelState, ApplyError> {
         let mut t = self.0.lock().unwrap();
         t.reads += 1;
@@ -373,4 +389,45 @@ fn the_watched_directory_drives_the_kernel_and_stop_leaves_it() {
         metrics.syncs
     );
     assert_eq!(kernel.ruleset(), Some(last), "stopping leaves the table");
+}
+
+#[test]
+fn pods_are_bound_to_their_routed_interfaces_as_they_are_wired() {
+    let s = setup();
+    let mut agent = s.agent.with_pod_interface_prefix(Some("cali".into()));
+    // One of node-a's two pods is wired so far.
+    let frontend: std::net::IpAddr = "10.42.0.10".parse().unwrap();
+    let api: std::net::IpAddr = "10.42.0.11".parse().unwrap();
+    s.kernel.0.lock().unwrap().routes = vec![(frontend, "1".into())];
+    agent.sync(Instant::now());
+    let all = all_texts();
+    let with = |bound: &[(&str, &str)]| {
+        let mut sources = Sources::default();
+        for (i, t) in all.iter().enumerate() {
+            sources.add(format!("f{i}.yaml"), t.clone());
+        }
+        let cluster = load(&mut sources, &LoadOptions::default()).unwrap().cluster;
+        let mut o = options();
+        o.interfaces = Some(netfence_nft::Interfaces {
+            prefix: "cali".into(),
+            by_endpoint: bound
+                .iter()
+                .map(|(id, dev)| (id.to_string(), dev.to_string()))
+                .collect(),
+        });
+        compile(&Engine::new(&cluster), &o).ruleset
+    };
+    let one = with(&[("app/frontend-7d9f8-abcde", "cali1")]);
+    assert_eq!(s.kernel.ruleset(), Some(one.clone()));
+    assert_ne!(one, expected(&refs(&all)), "bindings are in the ruleset");
+    // The second pod gets its route: the next tick binds it, with no file event.
+    s.kernel.0.lock().unwrap().routes = vec![(frontend, "1".into()), (api, "2".into())];
+    agent.tick();
+    assert_eq!(
+        s.kernel.ruleset(),
+        Some(with(&[
+            ("app/frontend-7d9f8-abcde", "cali1"),
+            ("app/api-5c6b7-klmno", "cali2")
+        ]))
+    );
 }

@@ -752,12 +752,19 @@ pub fn enforce_with(
     dry_run: bool,
     record: Option<&std::path::Path>,
 ) -> Result<Plan, ApplyError> {
+    let (applied, have) = read_state_with(nft)?;
+    apply_planned(nft, desired, applied.as_ref(), have, dry_run, record)
+}
+
+/// What the kernel holds: the table (`None` when there is none) and the
+/// generation it was last marked with.
+pub fn read_state_with(nft: &mut Nft) -> Result<(Option<Applied>, Option<u32>), ApplyError> {
     let applied = read_applied_with(nft)?;
     let have = match &applied {
         Some(_) => generation_of(nft)?,
         None => None,
     };
-    apply_planned(nft, desired, applied.as_ref(), have, dry_run, record)
+    Ok((applied, have))
 }
 
 /// Plans from `applied` (what the kernel holds, as read or as last applied)

@@ -37,6 +37,12 @@ pub(crate) struct AgentArgs {
     /// Let would-be drops pass; they are still recorded.
     #[arg(long)]
     audit: bool,
+    /// The CNI's pod interface prefix (e.g. `cali`, `lxc`, `veth`): each local
+    /// pod is bound to the interface its address is routed to (read again at
+    /// every change and every check), and forged source addresses are dropped.
+    /// Without it pods are matched by address only.
+    #[arg(long, value_name = "PREFIX")]
+    pod_interface_prefix: Option<String>,
     /// Serve /healthz, /readyz and /metrics (Prometheus) on this address.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -80,13 +86,22 @@ pub(crate) fn run(g: &Global, a: AgentArgs) -> Result<u8, String> {
         interfaces: None,
         audit: a.audit,
     };
+    if a.pod_interface_prefix.as_deref() == Some("") {
+        return Err("--pod-interface-prefix must not be empty".into());
+    }
+    if a.pod_interface_prefix.is_none() {
+        warn!(
+            "without --pod-interface-prefix pods are matched by address only: a pod that forges its source address is not stopped (see docs/dataplane.md)"
+        );
+    }
     let mut agent = Agent::new(
         a.dir.clone(),
         g.exclude.clone(),
         g.load_options(),
         compile,
         kernel,
-    );
+    )
+    .with_pod_interface_prefix(a.pod_interface_prefix.clone());
     if a.once {
         agent.sync(Instant::now());
         let ready = agent.metrics.get().ready;
