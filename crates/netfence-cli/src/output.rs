@@ -119,3 +119,74 @@ pub(crate) fn print_text(g: &Global, text: &str) {
     let on = color_for(g, std::io::stdout().is_terminal());
     out!("{}", netfence_text::highlight(text, on));
 }
+
+/// Inputs at least this large (endpoints plus policies) take long enough to
+/// analyze that a terminal gets a progress line.
+pub(crate) const LONG_WORK: usize = 2_000;
+
+/// Whether analyzing `cluster` is long work (see [`LONG_WORK`]).
+pub(crate) fn long_work(cluster: &netfence_model::Cluster) -> bool {
+    cluster.endpoints.len() + cluster.policies.len() >= LONG_WORK
+}
+
+/// A progress line on standard error for long work, drawn only when standard
+/// error is a terminal: piped and redirected runs (CI logs) stay clean. It is
+/// cleared when dropped, so the answer is not interleaved with it.
+pub(crate) struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// A spinner with `message`, when `long` and standard error is a terminal.
+    pub(crate) fn spinner(long: bool, message: &str) -> Progress {
+        Progress::start(long, None, message)
+    }
+
+    /// A bar of `len` steps, when `long` and standard error is a terminal.
+    pub(crate) fn bar(long: bool, len: usize, message: &str) -> Progress {
+        Progress::start(long, Some(len), message)
+    }
+
+    fn start(long: bool, len: Option<usize>, message: &str) -> Progress {
+        if !long || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let (bar, template) = match len {
+            Some(n) => (
+                indicatif::ProgressBar::new(n as u64),
+                "{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})",
+            ),
+            None => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {msg} ({elapsed})",
+            ),
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    /// Says what is being done now.
+    pub(crate) fn stage(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
+        }
+    }
+
+    /// One step of a bar done.
+    pub(crate) fn step(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

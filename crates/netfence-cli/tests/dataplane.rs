@@ -12,7 +12,10 @@ mod common;
 use common::netfence;
 
 fn root_available() -> bool {
-    let name = format!("netfence-cli-probe-{}", std::process::id());
+    // Tests run on threads of one process: the name must differ per call.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("netfence-cli-probe-{}-{call}", std::process::id());
     let ok = Command::new("ip")
         .args(["netns", "add", &name])
         .status()
@@ -165,6 +168,25 @@ fn lab_up_probe_down() {
         }
     }
     let _down = Down(name.clone());
+    let up_text = netfence(&["lab", "up", "examples/nodes", "--name", &name]);
+    assert_eq!(up_text.code, 0, "{}", up_text.stderr);
+    // The tip is a netfence command (no `nc` needed), and it runs as printed.
+    let tip = up_text
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("try: "))
+        .unwrap_or_else(|| panic!("no tip in {}", up_text.stdout));
+    assert!(tip.starts_with("netfence lab probe --name"), "{tip}");
+    let args: Vec<&str> = tip.split_whitespace().skip(1).collect();
+    let one = netfence(&args);
+    assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+    assert!(
+        one.stdout.contains("1 probe, 0 mismatches"),
+        "{}",
+        one.stdout
+    );
+    assert!(one.stdout.contains("(engine: "), "{}", one.stdout);
+    let _ = netfence(&["lab", "down", "--name", &name]);
     let up = netfence(&["lab", "up", "examples/nodes", "--name", &name, "-o", "json"]);
     assert_eq!(up.code, 0, "{}", up.stderr);
     let state: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
@@ -191,7 +213,6 @@ fn lab_up_probe_down() {
     let report: serde_json::Value = serde_json::from_str(&probe.stdout).unwrap();
     assert_eq!(report["mismatches"], 0);
     assert_eq!(report["probes"].as_array().unwrap().len(), 24);
-
     // Attribution on node-a (frontend and api replicas): which rules let the
     // probes through, and who dropped the rest.
     let node_a = state["node_namespaces"][0].as_str().unwrap();
@@ -221,6 +242,19 @@ fn lab_up_probe_down() {
                 .any(|p| p == "app/default-deny-all")
     }));
 
+    // (After the counters above: this probes again.) The text grid explains its symbols and what blank cells are.
+    let text = netfence(&["lab", "probe", "--name", &name]);
+    assert!(
+        text.stdout.contains("legend: . connected  X dropped"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("not probed (blank cells: the destination does not serve that port)"),
+        "{}",
+        text.stdout
+    );
     let down = netfence(&["lab", "down", "--name", &name]);
     assert_eq!(down.code, 0, "{}", down.stderr);
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();

@@ -494,3 +494,123 @@ fn matrix_leaves_out_pairs_of_two_external_ranges() {
         text.stdout
     );
 }
+
+/// Item 7: input errors and warnings are findings of every machine format, and
+/// warnings count for `--fail-on`.
+#[test]
+fn input_problems_in_every_machine_format() {
+    let host_bits = "apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n---\n\
+apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: app}\n\
+spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.1/8}\n";
+    // A warning of the input fails the run at the default --fail-on warning,
+    // not at --fail-on error.
+    let run = netfence_stdin(&["lint", "-", "-o", "json"], Some(host_bits));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let input: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "input")
+        .collect();
+    assert_eq!(input.len(), 1, "{doc}");
+    assert_eq!(input[0]["severity"], "warning");
+    assert!(input[0]["message"].as_str().unwrap().contains("host bits"));
+    assert_eq!(input[0]["location"]["line"], 13);
+    assert_eq!(
+        input[0]["location"]["path"],
+        "spec.egress[0].to[0].ipBlock.cidr"
+    );
+    let lenient = netfence_stdin(&["lint", "-", "--fail-on", "error"], Some(host_bits));
+    assert_eq!(lenient.code, 0, "{}", lenient.stdout);
+    assert!(lenient.stdout.contains("[input]"), "{}", lenient.stdout);
+
+    // Input that cannot be analyzed still annotates the pull request (exit 2).
+    let broken = "apiVersion: v1\nkind: Pod\nmetadata: {name: a\n";
+    let gh = netfence_stdin(&["lint", "-", "-o", "github"], Some(broken));
+    assert_eq!(gh.code, 2);
+    assert!(
+        gh.stdout.starts_with("::error file=") && gh.stdout.contains("title=input::"),
+        "{}",
+        gh.stdout
+    );
+    let sarif = netfence_stdin(&["lint", "-", "-o", "sarif"], Some(broken));
+    assert_eq!(sarif.code, 2);
+    let log: serde_json::Value = serde_json::from_str(&sarif.stdout).unwrap();
+    let run = &log["runs"][0];
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "input");
+    assert_eq!(result["level"], "error");
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(run["tool"]["driver"]["rules"][index]["id"], "input");
+    assert!(result["locations"][0]["physicalLocation"]["region"]["startLine"].is_u64());
+    // The human rendering still goes to stderr for the log.
+    assert!(
+        sarif.stderr.contains("1 error in the input"),
+        "{}",
+        sarif.stderr
+    );
+
+    // An empty input is an error finding too.
+    let empty = netfence_stdin(&["lint", "-", "-o", "json"], Some("# nothing\n"));
+    assert_eq!(empty.code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&empty.stdout).unwrap();
+    assert_eq!(doc["findings"][0]["rule"], "input");
+    assert!(
+        doc["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no Kubernetes objects")
+    );
+}
+
+/// Item 14: long work shows progress on a terminal (run under `script`, which
+/// gives the command a pseudo-terminal), and nothing when standard error is a pipe.
+#[test]
+fn progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().to_str().unwrap();
+    let generated = netfence(&[
+        "gen",
+        "--workloads",
+        "1800",
+        "--policies",
+        "300",
+        "--seed",
+        "1",
+        "-o",
+        big,
+    ]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let exe = env!("CARGO_BIN_EXE_netfence");
+    let tty = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{exe} lint {big} --fail-on error"),
+            "/dev/null",
+        ])
+        .output()
+        .expect("`script` (util-linux) gives the command a terminal");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{shown}");
+    assert!(
+        shown.contains("linting"),
+        "no progress on a terminal: {shown}"
+    );
+    let piped = netfence(&["lint", big, "--fail-on", "error"]);
+    assert_eq!(piped.code, 0);
+    assert!(!piped.stderr.contains("linting"), "{}", piped.stderr);
+    // A small input is not long work: no progress even on a terminal.
+    let small = Command::new("script")
+        .args([
+            "-qfec",
+            &format!(
+                "{exe} lint {}/examples/guide --fail-on error",
+                root().display()
+            ),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&small.stdout).contains("linting"));
+}

@@ -400,3 +400,47 @@ fn exclude_is_in_the_help() {
     assert!(r.stdout.contains("--exclude <GLOB>"), "{}", r.stdout);
     let _ = root();
 }
+
+/// Issue 10.2: fields that older Kubernetes versions defined and exports still
+/// carry (`metadata.clusterName` until 1.24, Service `topologyKeys` and
+/// `ipFamily`) are accepted and noted with -v; a misspelled field is not.
+#[test]
+fn fields_of_older_kubernetes_versions_are_accepted() {
+    let old = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: app, clusterName: ""}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: app, clusterName: ""}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}, clusterName: ""}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: app}
+spec:
+  selector: {app: web}
+  ipFamily: IPv4
+  topologyKeys: ["*"]
+  ports: [{port: 80}]
+"#;
+    let r = netfence_stdin(&["report", "-"], Some(old));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("clusterName"), "{}", r.stderr);
+    let v = netfence_stdin(&["report", "-v", "-"], Some(old));
+    for field in [
+        "ignored `metadata.clusterName`",
+        "ignored `spec.template.metadata.clusterName`",
+        "ignored `spec.topologyKeys`",
+        "ignored `spec.ipFamily`",
+    ] {
+        assert!(v.stderr.contains(field), "{field}: {}", v.stderr);
+    }
+    let typo = old.replace("ipFamily:", "ipFamly:");
+    let bad = netfence_stdin(&["report", "-"], Some(&typo));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

@@ -39,6 +39,22 @@ pub enum LabError {
     Engine(String),
 }
 
+/// Which probes to make: every field that is set must match.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeFilter {
+    /// The source, as any name the engine resolves (`app/frontend`, `pod/x -n app`).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub port: Option<u16>,
+}
+
+impl ProbeFilter {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_none() && self.to.is_none() && self.protocol.is_none() && self.port.is_none()
+    }
+}
+
 /// One probe's result.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeResult {
@@ -212,7 +228,22 @@ impl Lab {
     /// Probes every ordered pair of lab pods on every TCP and UDP port the
     /// destination declares, and compares with the engine on `cluster`.
     pub fn probe(&self, cluster: &Cluster) -> Result<LabReport, LabError> {
+        self.probe_only(cluster, &ProbeFilter::default())
+    }
+
+    /// Like [`Lab::probe`], limited to the probes `filter` selects.
+    pub fn probe_only(
+        &self,
+        cluster: &Cluster,
+        filter: &ProbeFilter,
+    ) -> Result<LabReport, LabError> {
         let engine = Engine::new(cluster);
+        let wanted = |name: &Option<String>| {
+            name.as_deref()
+                .map(|n| engine.find(n).map_err(LabError::Engine))
+                .transpose()
+        };
+        let (want_src, want_dst) = (wanted(&filter.from)?, wanted(&filter.to)?);
         let sctp_seen = self.servers.as_ref().map(|s| &s.sctp_seen);
         let mut skipped = self.plan.skipped.clone();
         let mut hosts: Vec<Host> = self
@@ -239,14 +270,38 @@ impl Lab {
                 });
             }
         }
+        let endpoint = |host: &Host| {
+            if host.external {
+                Ok(engine.endpoint_for_ip(IpAddr::V4(host.ip)))
+            } else {
+                engine.find(&host.id).map_err(LabError::Engine)
+            }
+        };
+        let picked = |host: &Host, want: Option<netfence_engine::EpId>| -> Result<bool, LabError> {
+            Ok(match want {
+                None => true,
+                Some(w) => endpoint(host)? == w,
+            })
+        };
         let mut specs = Vec::new();
         let mut meta = Vec::new();
         for src in &hosts {
+            if !picked(src, want_src)? {
+                continue;
+            }
             for dst in hosts
                 .iter()
                 .filter(|d| d.id != src.id && !(src.external && d.external))
             {
+                if !picked(dst, want_dst)? {
+                    continue;
+                }
                 for &(protocol, port) in dst.ports {
+                    if filter.protocol.is_some_and(|p| p != protocol)
+                        || filter.port.is_some_and(|p| p != port)
+                    {
+                        continue;
+                    }
                     if protocol == Protocol::Sctp && sctp_seen.is_none() {
                         skipped.push(Skipped {
                             what: format!("{} -> {} SCTP {port}", src.id, dst.id),
@@ -265,16 +320,14 @@ impl Lab {
                 }
             }
         }
+        if specs.is_empty() && !filter.is_empty() {
+            return Err(LabError::Engine(
+                "no probe matches: the lab probes only the ports each destination serves (see `netfence lab up`'s list), between two different pods".into(),
+            ));
+        }
         let outcomes = probe::run_all(&specs, sctp_seen);
         let drops = self.drop_records()?;
         let mut probes = Vec::with_capacity(specs.len());
-        let endpoint = |host: &Host| {
-            if host.external {
-                Ok(engine.endpoint_for_ip(IpAddr::V4(host.ip)))
-            } else {
-                engine.find(&host.id).map_err(LabError::Engine)
-            }
-        };
         for ((spec, (src, dst)), outcome) in specs.iter().zip(&meta).zip(outcomes) {
             let (s, d) = (endpoint(src)?, endpoint(dst)?);
             let expected = engine.allows(s, d, spec.protocol, spec.port);
@@ -406,6 +459,17 @@ pub fn render_text(report: &LabReport) -> String {
     for (i, p) in pods.iter().enumerate() {
         out.push_str(&format!("  {:>3}  {p}\n", i + 1));
     }
+    out.push_str(LEGEND);
+    let blank: usize = grids
+        .iter()
+        .map(|(labels, rows)| {
+            let cells: usize = rows
+                .iter()
+                .map(|r| r.as_bytes().chunks(3).filter(|c| *c == b"   ").count())
+                .sum();
+            labels.len() * cells
+        })
+        .sum();
     let header: String = (1..=pods.len()).map(|i| format!("{i:>3}")).collect();
     for (labels, rows) in &grids {
         out.push_str(&format!(
@@ -433,11 +497,46 @@ pub fn render_text(report: &LabReport) -> String {
             p.port
         ));
     }
+    for s in &report.skipped {
+        out.push_str(&format!("skipped {}: {}\n", s.what, s.reason));
+    }
     out.push_str(&format!(
-        "{}, {}, {} skipped\n",
+        "{}, {}; {} not probed (blank cells: the destination does not serve that port); {} skipped\n",
         netfence_text::count(report.probes.len(), "probe"),
         netfence_text::count(report.mismatches, "mismatch"),
+        netfence_text::count(blank, "combination"),
         report.skipped.len()
     ));
     out
 }
+
+/// One line per probe, for a few probes picked by a filter (a grid of them would
+/// be mostly blank).
+pub fn render_lines(report: &LabReport) -> String {
+    let mut out = String::new();
+    for p in &report.probes {
+        let observed = match (&p.lab_error, p.observed) {
+            (Some(e), _) => format!("lab error: {e}"),
+            (None, true) => "connected".to_string(),
+            (None, false) => "dropped".to_string(),
+        };
+        let engine = if p.expected { "allowed" } else { "denied" };
+        let mark = if p.is_mismatch() { "MISMATCH " } else { "" };
+        out.push_str(&format!(
+            "{mark}{} -> {} {} {}: {observed} (engine: {engine})\n",
+            p.src,
+            p.dst,
+            p.protocol.as_str(),
+            p.port
+        ));
+    }
+    out.push_str(&format!(
+        "{}, {}\n",
+        netfence_text::count(report.probes.len(), "probe"),
+        netfence_text::count(report.mismatches, "mismatch")
+    ));
+    out
+}
+
+/// What the grid's symbols mean, printed above the grids.
+pub const LEGEND: &str = "legend: . connected  X dropped  ! differs from the engine  E lab error  - self  blank: not probed (the destination does not serve that port)\n";

@@ -130,8 +130,20 @@ pub fn plan(input: &Cluster, node_count: usize) -> LabPlan {
         };
         let mut ports: Vec<(Protocol, u16)> =
             e.ports.iter().map(|p| (p.protocol, p.port)).collect();
+        // A DNS server serves 53 whether or not its manifest says so (the
+        // synthetic one never does): the lab listens there, so the commonest
+        // breakage, DNS under default-deny, is always probed.
+        if input.is_cluster_dns(e) {
+            ports.extend([(Protocol::Udp, 53), (Protocol::Tcp, 53)]);
+        }
         ports.sort();
         ports.dedup();
+        if ports.is_empty() {
+            skipped.push(Skipped {
+                what: e.id.clone(),
+                reason: "declares no containerPorts: the lab listens only on declared ports, so nothing is probed towards it".into(),
+            });
+        }
         let interface = format!("{POD_INTERFACE_PREFIX}{}", pods.len());
         pods.push(LabPod {
             id: e.id.clone(),

@@ -198,7 +198,11 @@ pub fn read_up(name: &str) -> Result<LabState, SessionError> {
 
 /// Probes lab `state` with `cluster` (its inputs, read again) and compares with
 /// the engine. Refused when the inputs no longer give the pods that were wired.
-pub fn probe(state: &LabState, cluster: &Cluster) -> Result<LabReport, SessionError> {
+pub fn probe(
+    state: &LabState,
+    cluster: &Cluster,
+    filter: &crate::ProbeFilter,
+) -> Result<LabReport, SessionError> {
     let plan = crate::plan::plan(cluster, state.nodes);
     let same = plan.pods.len() == state.pods.len()
         && plan
@@ -212,7 +216,7 @@ pub fn probe(state: &LabState, cluster: &Cluster) -> Result<LabReport, SessionEr
     let topology = Topology::names(&plan, &up_id(&state.name));
     let lab = Lab::attach(plan, topology);
     let cluster = lab.plan.cluster.clone();
-    Ok(lab.probe(&cluster)?)
+    Ok(lab.probe_only(&cluster, filter)?)
 }
 
 /// What `down_labs` removed.

@@ -373,6 +373,16 @@ fn established_connections_survive_unless_revoked() {
         "the connection to x/a:9001 was not revoked: {revoked:?}"
     );
     assert!(!echoes(&mut cut), "revoked connection still carries data");
+    // Issue 15.6: that drop is recorded as what it is, not only counted.
+    let records = netfence_nft::status::read_drop_set(
+        &node,
+        &netfence_nft::compile::revoked_set_name(netfence_nft::ruleset::Family::V4),
+    )
+    .unwrap();
+    assert!(
+        records.iter().any(|k| k.3 == 9001),
+        "the revoked connection's drop left no record: {records:?}"
+    );
 }
 
 fn host_links() -> Vec<String> {
@@ -476,7 +486,84 @@ fn pods_cannot_spoof_or_use_unknown_interfaces() {
     .join()
     .unwrap();
     assert!(!spoofed, "a spoofed source address got through");
-    let _ = Ipv4Addr::LOCALHOST;
+
+    // Issue 15.6: a pod interface the ruleset does not bind (a pod wired after
+    // the last enforce) is dropped and recorded as such.
+    let node = lab.topology.node_ns[0].clone();
+    let ip = |ns: &str, args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(["-n", ns])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip -n {ns} {args:?}");
+    };
+    let rogue_ns = format!("{}-rogue", lab.topology.node_ns[0]);
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+    let _gone = Gone(rogue_ns.clone());
+    assert!(
+        std::process::Command::new("ip")
+            .args(["netns", "add", &rogue_ns])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rogue_if = format!("{}rogue", netfence_lab::plan::POD_INTERFACE_PREFIX);
+    ip(
+        &node,
+        &[
+            "link", "add", &rogue_if, "type", "veth", "peer", "name", "eth0", "netns", &rogue_ns,
+        ],
+    );
+    let rogue_ip: Ipv4Addr = "10.250.253.1".parse().unwrap();
+    ip(&node, &["link", "set", &rogue_if, "up"]);
+    ip(
+        &node,
+        &["route", "add", &format!("{rogue_ip}/32"), "dev", &rogue_if],
+    );
+    ip(
+        &rogue_ns,
+        &["addr", "add", &format!("{rogue_ip}/32"), "dev", "eth0"],
+    );
+    ip(&rogue_ns, &["link", "set", "eth0", "up"]);
+    ip(&rogue_ns, &["link", "set", "lo", "up"]);
+    ip(&rogue_ns, &["route", "add", "default", "dev", "eth0"]);
+    // What it sends is a spoofed source (no address is bound to it); what is
+    // sent to it meets the unbound-interface rule.
+    let (x_ns, x_b) = pod_at(&lab, "x/b");
+    let listener = udp_in(
+        &rogue_ns,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9302),
+    );
+    let sender = udp_in(&x_ns, SocketAddr::new(IpAddr::V4(x_b), 0));
+    for _ in 0..3 {
+        sender
+            .send_to(b"to-rogue", SocketAddr::new(IpAddr::V4(rogue_ip), 9302))
+            .unwrap();
+    }
+    assert!(
+        received(&listener).is_empty(),
+        "traffic to an unbound pod interface got through"
+    );
+    let records = netfence_nft::status::read_drop_set(
+        &Target::Netns(node),
+        &netfence_nft::compile::unbound_set_name(netfence_nft::ruleset::Family::V4),
+    )
+    .unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|k| k.1 == IpAddr::V4(rogue_ip) && k.3 == 9302),
+        "the unbound interface's drop left no record: {records:?}"
+    );
 }
 
 #[test]
@@ -788,47 +875,132 @@ fn enforce_like_the_cli(lab: &Lab, cluster: &Cluster, prefix: Option<&str>) {
     netfence_nft::apply::enforce(&node, &compiled.ruleset, false, None).unwrap();
 }
 
-/// Issue 15.4: with addresses only (the CLI's `enforce` before
-/// `--pod-interface-prefix`), a pod sending from an address that belongs to no
-/// pod reaches a pod nothing isolates. With the prefix, the pods' interfaces
-/// are found in the node's routes and the forged source is dropped; the policy
-/// is enforced exactly as before.
+/// Issue 15.4: without interface knowledge (the CLI's `enforce` without
+/// `--pod-interface-prefix`), the reverse-path check drops a pod sending from
+/// an address that belongs to no pod, or from another pod's address; with the
+/// prefix, the pods' interfaces are found in the node's routes and the forged
+/// source is dropped by the binding. The policy is enforced exactly the same in
+/// both modes.
 #[test]
-fn discovered_pod_interfaces_stop_unknown_sources() {
+fn unknown_and_forged_sources_are_dropped_with_or_without_interfaces() {
     let Some(_turn) = lab_turn() else { return };
     let lab = conformance_lab();
     let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
     let (e_ns, _) = pod_at(&lab, "z/a");
     let (t_ns, t_ip) = pod_at(&lab, "y/b");
-    let forged: Ipv4Addr = "10.250.254.254".parse().unwrap();
-    add_address(&e_ns, forged);
+    let (_, other_ip) = pod_at(&lab, "y/c");
+    let unknown: Ipv4Addr = "10.250.254.254".parse().unwrap();
+    add_address(&e_ns, unknown);
+    add_address(&e_ns, other_ip);
     let target = SocketAddr::new(IpAddr::V4(t_ip), 9300);
     let listener = udp_in(
         &t_ns,
         SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9300),
     );
-    let sender = udp_in(&e_ns, SocketAddr::new(IpAddr::V4(forged), 0));
+    let from_unknown = udp_in(&e_ns, SocketAddr::new(IpAddr::V4(unknown), 0));
+    let as_other = udp_in(&e_ns, SocketAddr::new(IpAddr::V4(other_ip), 0));
+    // Without a ruleset both get through: the setup is sound.
+    from_unknown.send_to(b"before", target).unwrap();
+    assert_eq!(received(&listener), vec![b"before".to_vec()]);
+
+    for prefix in [None, Some(netfence_lab::plan::POD_INTERFACE_PREFIX)] {
+        enforce_like_the_cli(&lab, &cluster, prefix);
+        from_unknown.send_to(b"unknown", target).unwrap();
+        as_other.send_to(b"as-y/c", target).unwrap();
+        assert!(
+            received(&listener).is_empty(),
+            "a forged source got through (interface prefix {prefix:?})"
+        );
+        // While z/a holds y/c's address, y/c's probes to z/a are answered
+        // to itself: give it back for the probes.
+        address(&e_ns, "del", other_ip);
+        let report = lab.probe(&cluster).unwrap();
+        add_address(&e_ns, other_ip);
+        assert_no_mismatch(&format!("interface prefix {prefix:?}"), &report);
+    }
+}
+
+/// Issue 15.4: IPv6 is held to the same rule as IPv4 without interface
+/// knowledge. The pods have no IPv6 in the input; a pod gives itself an IPv6
+/// address and sends to another pod's IPv6 address through the node (which
+/// forwards IPv6): before enforce it arrives, after an address-only enforce it
+/// is dropped and recorded as spoofed.
+#[test]
+fn unknown_ipv6_sources_are_dropped_without_interfaces() {
+    let Some(_turn) = lab_turn() else { return };
+    let lab = conformance_lab();
+    let cluster = lab.adopt(&policy_set("y.yaml", &gate_allowing("y")));
+    let node = lab.topology.node_ns[0].clone();
+    let pod_if = |id: &str| {
+        lab.plan
+            .pods
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap()
+            .interface
+            .clone()
+    };
+    let (e_ns, _) = pod_at(&lab, "z/a");
+    let (t_ns, _) = pod_at(&lab, "y/b");
+    let ip = |ns: &str, args: &str| {
+        let ok = std::process::Command::new("ip")
+            .args(["-n", ns])
+            .args(args.split_whitespace())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip -n {ns} {args}");
+    };
+    let sysctl = std::process::Command::new("ip")
+        .args(["netns", "exec", &node, "sysctl", "-q", "-w"])
+        .arg("net.ipv6.conf.all.forwarding=1")
+        .status()
+        .unwrap();
+    assert!(sysctl.success());
+    let (e_if, t_if) = (pod_if("z/a"), pod_if("y/b"));
+    ip(&node, &format!("-6 addr add fe80::1/64 dev {e_if} nodad"));
+    ip(&node, &format!("-6 addr add fe80::1/64 dev {t_if} nodad"));
+    ip(&node, &format!("-6 route add fd00::2/128 dev {t_if}"));
+    ip(&t_ns, "-6 addr add fd00::2/128 dev eth0 nodad");
+    ip(&e_ns, "-6 addr add fd00::99/128 dev eth0 nodad");
+    ip(&e_ns, "-6 route add default via fe80::1 dev eth0");
+    let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+    let listener = udp_in(
+        &t_ns,
+        SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 9301),
+    );
+    let sender = udp_in(&e_ns, SocketAddr::new(IpAddr::V6(v6("fd00::99")), 0));
+    let target = SocketAddr::new(IpAddr::V6(v6("fd00::2")), 9301);
+    // Neighbour discovery may need a moment: retry until the path works.
+    let mut before = Vec::new();
+    for _ in 0..5 {
+        sender.send_to(b"before", target).unwrap();
+        before = received(&listener);
+        if !before.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !before.is_empty(),
+        "the IPv6 path does not work before enforce"
+    );
 
     enforce_like_the_cli(&lab, &cluster, None);
-    sender.send_to(b"by-address", target).unwrap();
-    assert_eq!(
-        received(&listener),
-        vec![b"by-address".to_vec()],
-        "address-only mode was expected to let an unknown source through"
-    );
-
-    enforce_like_the_cli(
-        &lab,
-        &cluster,
-        Some(netfence_lab::plan::POD_INTERFACE_PREFIX),
-    );
-    sender.send_to(b"by-interface", target).unwrap();
+    sender.send_to(b"after", target).unwrap();
+    sender.send_to(b"after", target).unwrap();
     assert!(
         received(&listener).is_empty(),
-        "a source address of no pod got through a pod interface"
+        "an IPv6 source of no pod got through an address-only ruleset"
     );
-    let report = lab.probe(&cluster).unwrap();
-    assert_no_mismatch("discovered interfaces", &report);
+    let spoofed = netfence_nft::status::read_drop_set(
+        &Target::Netns(node),
+        &netfence_nft::compile::spoofed_set_name(netfence_nft::ruleset::Family::V6),
+    )
+    .unwrap();
+    assert!(
+        spoofed.iter().any(|k| k.0 == IpAddr::V6(v6("fd00::99"))),
+        "not recorded as spoofed: {spoofed:?}"
+    );
 }
 
 /// Issue 15.6: two pods flood denied UDP flows (80,000 distinct flows, more than
@@ -1109,4 +1281,37 @@ fn spoofed_invalid_and_icmp_drops_are_recorded_and_shown() {
     );
     assert!(text.contains("y/a -> x/a TCP 7002: invalid"), "{text}");
     assert!(text.contains("z/a -> x/a ICMP: ingress of x/a"), "{text}");
+}
+
+/// Issue 14.5: a DNS server whose manifest declares no ports is still probed on
+/// 53 (the synthetic cluster DNS never declares any), and a pod without ports is
+/// said to be skipped instead of silently left blank. No root needed.
+#[test]
+fn dns_without_declared_ports_is_probed_and_portless_pods_are_named() {
+    let cluster = load_files(&[(
+        "in.yaml".into(),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n---\n\
+apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: kube-system, labels: {k8s-app: kube-dns}}\n\
+spec: {containers: [{name: c, image: coredns}]}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: quiet, namespace: app}\n\
+spec: {containers: [{name: c, image: busybox}]}\n"
+            .into(),
+        false,
+    )]);
+    let plan = netfence_lab::plan::plan(&cluster, 1);
+    let dns = plan
+        .pods
+        .iter()
+        .find(|p| p.id == "kube-system/dns")
+        .unwrap();
+    assert_eq!(dns.ports, vec![(Protocol::Tcp, 53), (Protocol::Udp, 53)]);
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.what == "app/quiet" && s.reason.contains("no containerPorts")),
+        "{:?}",
+        plan.skipped
+    );
+    assert!(!plan.skipped.iter().any(|s| s.what == "kube-system/dns"));
 }

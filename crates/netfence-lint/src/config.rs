@@ -39,7 +39,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A malformed file: every problem with its position, in `sources`.
-    #[error("{} problem(s) in {file}", diagnostics.len())]
+    #[error("{} in {file}", netfence_text::count(diagnostics.len(), "problem"))]
     Invalid {
         file: String,
         sources: Sources,

@@ -1,7 +1,8 @@
 //! What a rule reports: a finding with its rule, severity, message, the exact field
 //! it is about, the fix, and the objects and pods it concerns.
 
-use netfence_model::{Anchor, Diagnostic, FieldLoc, ObjectOrigin, Sources};
+use netfence_model::{Anchor, Diagnostic, FieldLoc, FileId, ObjectOrigin, Severity, Sources};
+use netfence_yaml::Span;
 use serde::Serialize;
 
 use crate::rules::Rule;
@@ -88,7 +89,15 @@ pub struct Finding {
     pub object: Option<ObjectRef>,
     /// Other objects and the pods the finding is about (`ns/pod`, `ns/kind/name`).
     pub related: Vec<String>,
+    /// Where an input problem points when it is not a field of an object (YAML
+    /// syntax, an unreadable file).
+    pub raw: Option<Anchor>,
 }
+
+/// The pseudo-rule of problems found while reading the input (syntax, schema,
+/// validation): they are findings too, so every output format carries them and
+/// `--fail-on` counts them.
+pub const INPUT_RULE: &str = "input";
 
 impl Finding {
     pub fn new(rule: &Rule, message: impl Into<String>) -> Finding {
@@ -102,7 +111,40 @@ impl Finding {
             key: false,
             object: None,
             related: Vec::new(),
+            raw: None,
         }
+    }
+
+    /// An error or warning of reading the input, as a finding of the `input`
+    /// pseudo-rule; notes are not findings.
+    pub fn from_input(d: &Diagnostic) -> Option<Finding> {
+        let severity = match d.severity {
+            Severity::Error => Level::Error,
+            Severity::Warning => Level::Warning,
+            Severity::Note => return None,
+        };
+        let message = match &d.object {
+            Some(object) => format!("{object}: {}", d.message),
+            None => d.message.clone(),
+        };
+        let mut f = Finding {
+            rule: INPUT_RULE,
+            name: INPUT_RULE,
+            severity,
+            message,
+            help: d.help.clone(),
+            at: None,
+            key: false,
+            object: None,
+            related: Vec::new(),
+            raw: None,
+        };
+        match &d.anchor {
+            Anchor::Field { loc, key } => f = f.at_field((loc.clone(), *key)),
+            Anchor::None => {}
+            other => f.raw = Some(other.clone()),
+        }
+        Some(f)
     }
 
     pub fn at(mut self, loc: FieldLoc) -> Finding {
@@ -153,41 +195,43 @@ impl Finding {
     }
 
     pub fn location(&self, sources: &Sources) -> Option<Location> {
-        let loc = self.at.as_ref()?;
-        let at = sources.locate(loc, self.key)?;
-        let text = &sources.file(at.file).text;
-        let end = at.span.offset + at.span.len;
-        let covered = text.get(at.span.offset..end).unwrap_or("");
-        let (end_line, end_column) = match covered.rfind('\n') {
-            None => (at.span.line, at.span.col + covered.chars().count() as u32),
-            Some(i) => (
-                at.span.line + covered.matches('\n').count() as u32,
-                covered[i + 1..].chars().count() as u32 + 1,
-            ),
-        };
-        Some(Location {
-            file: sources.name(at.file).to_string(),
-            line: at.span.line,
-            column: at.span.col,
-            end_line,
-            end_column,
-            path: loc.path_string(),
-        })
+        if let Some(loc) = &self.at {
+            let at = sources.locate(loc, self.key)?;
+            return Some(span_location(sources, at.file, at.span, loc.path_string()));
+        }
+        match self.raw.as_ref()? {
+            Anchor::Text { file, span } => {
+                Some(span_location(sources, *file, *span, String::new()))
+            }
+            Anchor::File { name } => Some(Location {
+                file: name.clone(),
+                line: 1,
+                column: 1,
+                end_line: 1,
+                end_column: 1,
+                path: String::new(),
+            }),
+            Anchor::Field { .. } | Anchor::None => None,
+        }
     }
 
     /// `[NF012 dns-blocked] message`.
     pub fn headline(&self) -> String {
+        if self.rule == INPUT_RULE {
+            return format!("[{INPUT_RULE}] {}", self.message);
+        }
         format!("[{} {}] {}", self.rule, self.name, self.message)
     }
 
     /// The finding as a diagnostic, for the rustc/miette-style text renderer.
     pub fn diagnostic(&self) -> Diagnostic {
-        let anchor = match &self.at {
-            Some(loc) => Anchor::Field {
+        let anchor = match (&self.at, &self.raw) {
+            (Some(loc), _) => Anchor::Field {
                 loc: loc.clone(),
                 key: self.key,
             },
-            None => Anchor::None,
+            (None, Some(raw)) => raw.clone(),
+            (None, None) => Anchor::None,
         };
         let mut message = self.headline();
         if !self.related.is_empty() {
@@ -208,5 +252,27 @@ impl Finding {
             d = d.with_object(o.to_string());
         }
         d
+    }
+}
+
+/// The 1-based start and exclusive end of `span` in `file`.
+fn span_location(sources: &Sources, file: FileId, span: Span, path: String) -> Location {
+    let text = &sources.file(file).text;
+    let end = span.offset + span.len;
+    let covered = text.get(span.offset..end).unwrap_or("");
+    let (end_line, end_column) = match covered.rfind('\n') {
+        None => (span.line, span.col + covered.chars().count() as u32),
+        Some(i) => (
+            span.line + covered.matches('\n').count() as u32,
+            covered[i + 1..].chars().count() as u32 + 1,
+        ),
+    };
+    Location {
+        file: sources.name(file).to_string(),
+        line: span.line,
+        column: span.col,
+        end_line,
+        end_column,
+        path,
     }
 }

@@ -17,13 +17,13 @@ pub mod output;
 pub mod rules;
 
 use netfence_engine::Engine;
-use netfence_model::{FieldLoc, LoadOptions, ObjectOrigin, Sources};
+use netfence_model::{Diagnostic, FieldLoc, LoadOptions, ObjectOrigin, Sources};
 use netfence_yaml::PathSegment;
 use serde::Serialize;
 
 pub use config::{Config, ConfigError, Settings};
 pub use context::LintContext;
-pub use finding::{Finding, Level, Location, ObjectRef};
+pub use finding::{Finding, INPUT_RULE, Level, Location, ObjectRef};
 pub use rules::{RULES, Rule};
 
 /// The annotation that silences rules for one object (and, on a Namespace, for
@@ -70,6 +70,25 @@ impl LintRun {
         });
     }
 
+    /// The run of an input that could not be analyzed: its errors (and
+    /// warnings) are the findings, so machine formats still annotate them.
+    pub fn input_only(diagnostics: &[Diagnostic], fail_on: Level) -> LintRun {
+        let mut run = LintRun {
+            findings: Vec::new(),
+            suppressed: 0,
+            fail_on,
+        };
+        run.add_input(diagnostics);
+        run
+    }
+
+    /// Adds the input's errors and warnings as findings of the `input`
+    /// pseudo-rule, before the rules' findings: they are what to fix first.
+    pub fn add_input(&mut self, diagnostics: &[Diagnostic]) {
+        let input: Vec<Finding> = diagnostics.iter().filter_map(Finding::from_input).collect();
+        self.findings.splice(0..0, input);
+    }
+
     /// True when a finding is at or above `fail_on`: the run exits 1.
     pub fn failed(&self) -> bool {
         self.findings.iter().any(|f| f.severity >= self.fail_on)
@@ -83,9 +102,21 @@ pub fn lint(
     load_options: &LoadOptions,
     settings: &Settings,
 ) -> LintRun {
+    lint_observed(engine, sources, load_options, settings, &mut |_| {})
+}
+
+/// [`lint`], calling `before_rule` as each rule starts (for a progress bar).
+pub fn lint_observed(
+    engine: &Engine,
+    sources: &Sources,
+    load_options: &LoadOptions,
+    settings: &Settings,
+    before_rule: &mut dyn FnMut(&Rule),
+) -> LintRun {
     let ctx = LintContext::new(engine, sources, load_options);
     let mut findings = Vec::new();
     for rule in RULES.iter().filter(|r| settings.enabled(r)) {
+        before_rule(rule);
         let mut found = Vec::new();
         (rule.check)(&ctx, &mut found);
         for f in &mut found {

@@ -7,7 +7,7 @@ use netfence_model::Sources;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::finding::{Finding, Level, Location};
+use crate::finding::{Finding, INPUT_RULE, Level, Location};
 use crate::rules::{RULES, Rule};
 use crate::{Counts, LintRun};
 
@@ -144,6 +144,27 @@ fn sarif_rule(rule: &Rule) -> Value {
     })
 }
 
+/// The descriptor of the `input` pseudo-rule, after the real rules.
+fn input_rule() -> Value {
+    let text = "A problem found while reading the input (YAML syntax, an unknown field, a value the API server would reject). Nothing is analyzed until every input error is fixed.";
+    json!({
+        "id": INPUT_RULE,
+        "name": INPUT_RULE,
+        "shortDescription": {"text": "The input cannot be read as Kubernetes objects"},
+        "fullDescription": {"text": text},
+        "help": {"text": text, "markdown": text},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["kubernetes", "networkpolicy"]},
+    })
+}
+
+fn sarif_rule_index(rule: &str) -> usize {
+    RULES
+        .iter()
+        .position(|r| r.id == rule)
+        .unwrap_or(RULES.len())
+}
+
 /// A SARIF 2.1.0 log with one run; every rule is described in the driver so
 /// code scanning can show its help next to each result.
 pub fn sarif(run: &LintRun, sources: &Sources) -> Value {
@@ -153,7 +174,7 @@ pub fn sarif(run: &LintRun, sources: &Sources) -> Value {
         .map(|f| {
             let mut result = json!({
                 "ruleId": f.rule,
-                "ruleIndex": RULES.iter().position(|r| r.id == f.rule).unwrap_or(0),
+                "ruleIndex": sarif_rule_index(f.rule),
                 "level": sarif_level(f.severity),
                 "message": {"text": full_message(f)},
             });
@@ -182,7 +203,7 @@ pub fn sarif(run: &LintRun, sources: &Sources) -> Value {
                 "name": "netfence",
                 "informationUri": "https://example.invalid/netfence",
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": RULES.iter().map(|r| sarif_rule(r)).collect::<Vec<_>>(),
+                "rules": RULES.iter().map(|r| sarif_rule(r)).chain([input_rule()]).collect::<Vec<_>>(),
             }},
             "columnKind": "unicodeCodePoints",
             "results": results,
@@ -220,10 +241,12 @@ pub fn github(run: &LintRun, sources: &Sources) -> String {
             props.push(format!("endLine={}", loc.end_line));
             props.push(format!("endColumn={}", loc.end_column));
         }
-        props.push(format!(
-            "title={}",
-            escape_property(&format!("{} {}", f.rule, f.name))
-        ));
+        let title = if f.rule == INPUT_RULE {
+            INPUT_RULE.to_string()
+        } else {
+            format!("{} {}", f.rule, f.name)
+        };
+        props.push(format!("title={}", escape_property(&title)));
         let _ = writeln!(
             out,
             "::{command} {}::{}",

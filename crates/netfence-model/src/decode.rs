@@ -25,23 +25,30 @@ pub fn decode_strict<T: DeserializeOwned + Resource>(
     };
     // Copied only when a value is set aside (the input itself stays as it is).
     let mut json = std::borrow::Cow::Borrowed(json);
-    for (field, why) in TOLERATED
+    for (path, why) in TOLERATED
         .iter()
-        .filter(|(k, ..)| *k == T::KIND)
-        .map(|(_, f, w)| (f, w))
+        .filter(|(k, ..)| k.is_empty() || *k == T::KIND)
+        .map(|(_, p, w)| (p, w))
     {
-        if json.get(field).is_some() {
-            if let serde_json::Value::Object(map) = json.to_mut() {
-                map.remove(*field);
-            }
-            diags.push(Diagnostic::note(
-                format!("ignored `{field}`: {why}"),
-                Anchor::Field {
-                    loc: root.key(field),
-                    key: true,
-                },
-            ));
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let holds = parents
+            .iter()
+            .try_fold(json.as_ref(), |v, k| v.get(k))
+            .is_some_and(|parent| parent.get(last).is_some());
+        if !holds {
+            continue;
         }
+        let parent = parents.iter().try_fold(json.to_mut(), |v, k| v.get_mut(*k));
+        if let Some(serde_json::Value::Object(map)) = parent {
+            map.remove(*last);
+        }
+        let loc = path.iter().fold(root.clone(), |loc, k| loc.key(k));
+        diags.push(Diagnostic::note(
+            format!("ignored `{}`: {why}", path.join(".")),
+            Anchor::Field { loc, key: true },
+        ));
     }
     let missing = missing_required::<T>(&json);
     let mut unknown: Vec<Vec<PathSegment>> = Vec::new();
@@ -154,12 +161,35 @@ pub fn decode_strict<T: DeserializeOwned + Resource>(
 
 /// Fields that a Kubernetes version netfence meets in exported manifests
 /// defined, that the API types it decodes with no longer have, and that carry
-/// no policy meaning: (kind, top-level field, why it is ignored).
-const TOLERATED: &[(&str, &str, &str)] = &[(
-    "NetworkPolicy",
-    "status",
-    "NetworkPolicy had a `status` (conditions only) in Kubernetes 1.24 to 1.27; it has no effect on what the policy allows",
-)];
+/// no policy meaning: (kind, or "" for every kind; the field's path; why it is
+/// ignored).
+const TOLERATED: &[(&str, &[&str], &str)] = &[
+    (
+        "NetworkPolicy",
+        &["status"],
+        "NetworkPolicy had a `status` (conditions only) in Kubernetes 1.24 to 1.27; it has no effect on what the policy allows",
+    ),
+    (
+        "",
+        &["metadata", "clusterName"],
+        "object metadata had a `clusterName` (never set by the API server) until Kubernetes 1.24; it has no policy meaning",
+    ),
+    (
+        "",
+        &["spec", "template", "metadata", "clusterName"],
+        "object metadata had a `clusterName` (never set by the API server) until Kubernetes 1.24; it has no policy meaning",
+    ),
+    (
+        "Service",
+        &["spec", "topologyKeys"],
+        "Service `topologyKeys` was an alpha field of Kubernetes 1.17 to 1.21; it routes traffic and allows nothing",
+    ),
+    (
+        "Service",
+        &["spec", "ipFamily"],
+        "Service `ipFamily` existed in Kubernetes 1.16 to 1.19 (replaced by `ipFamilies`); it allows nothing",
+    ),
+];
 
 /// Required fields that k8s-openapi decodes as their zero value when absent, and
 /// that netfence reads: (kind, where, field), all in an item of a `ports` list. `where` is the trail of keys to the

@@ -234,7 +234,8 @@ pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> Str
             let list = list_kind(d, sources).unwrap_or_else(|| "list".to_string());
             let _ = write!(
                 message,
-                "\n  and {repeats} more item(s) of this {list}: same error"
+                "\n  and {repeats} more {} of this {list}: same error",
+                if repeats == 1 { "item" } else { "items" }
             );
         }
         if let Some(path) = d.field_path().filter(|p| !p.is_empty()) {
@@ -304,10 +305,9 @@ pub fn withheld_reason(diagnostics: &[Diagnostic]) -> String {
     } else if kinds.contains(&"NetworkPolicy") {
         "nothing was analyzed: an answer without the rejected NetworkPolicy could be wrong in either direction".to_string()
     } else if !kinds.is_empty() {
-        let rejected: Vec<String> = kinds.iter().map(|k| format!("{k}(s)")).collect();
         format!(
-            "nothing was analyzed: without the rejected {}, policies would select from an incomplete cluster",
-            rejected.join(", ")
+            "nothing was analyzed: without the rejected {} objects, policies would select from an incomplete cluster",
+            kinds.join(" and ")
         )
     } else {
         "nothing was analyzed".to_string()

@@ -134,6 +134,10 @@ struct Compiler<'e, 'c> {
     /// (not in audit mode) packets.
     record_spoofed: String,
     record_invalid: String,
+    /// Records packets of revoked connections (not in audit mode), and packets
+    /// to or from a pod interface the ruleset does not bind (interfaces known).
+    record_revoked: String,
+    record_unbound: String,
 }
 
 pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
@@ -157,6 +161,8 @@ pub fn compile(engine: &Engine, opts: &CompileOptions) -> Compiled {
         deny: [String::new(), String::new()],
         record_spoofed: String::new(),
         record_invalid: String::new(),
+        record_revoked: String::new(),
+        record_unbound: String::new(),
     };
     // Bottom-up: a chain's name is the hash of its rules, which name the chains
     // they jump to.
@@ -516,7 +522,7 @@ impl Compiler<'_, '_> {
                         prefix: ifs.prefix.clone(),
                     },
                     Stmt::Counter,
-                    Stmt::Verdict(Verdict::Drop),
+                    Stmt::Verdict(Verdict::Goto(self.record_unbound.clone())),
                 ])
                 .with_comment("unknown pod interface or address"),
             );
@@ -526,9 +532,6 @@ impl Compiler<'_, '_> {
 
     /// The ingress stage and the two deny chains, which class chains go to.
     fn shared_chains(&mut self, interfaces: Option<&Interfaces>) {
-        let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
-        ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
-        self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
         let dynamic = |key: Vec<&'static str>| SetDef {
             key,
             data: None,
@@ -543,6 +546,60 @@ impl Compiler<'_, '_> {
                 dynamic(vec![family.addr_type()]),
             );
         }
+        // Drops that are not policy decisions are recorded too, in sets of
+        // their own (a flood of one kind cannot hide another). A forged source
+        // says nothing about the sender, so spoofed records are rate-limited
+        // per incoming interface, the one thing a pod cannot forge. Audit mode
+        // records them and drops nothing, as for every other drop.
+        self.ruleset
+            .sets
+            .insert(SPOOF_LIMIT_SET.into(), dynamic(vec!["ifname"]));
+        let rules = self.record_rules(
+            spoofed_set_name,
+            vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
+            if self.audit {
+                Verdict::Accept
+            } else {
+                Verdict::Drop
+            },
+        );
+        self.record_spoofed = self.add_chain("record_spoofed", None, rules);
+        if !self.audit {
+            let rules = self.record_rules(
+                invalid_set_name,
+                Family::BOTH
+                    .iter()
+                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
+                    .collect(),
+                Verdict::Drop,
+            );
+            self.record_invalid = self.add_chain("record_invalid", None, rules);
+            let rules = self.record_rules(
+                revoked_set_name,
+                Family::BOTH
+                    .iter()
+                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
+                    .collect(),
+                Verdict::Drop,
+            );
+            self.record_revoked = self.add_chain("record_revoked", None, rules);
+        }
+        if interfaces.is_some() {
+            let rules = self.record_rules(
+                unbound_set_name,
+                vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
+                if self.audit {
+                    Verdict::Accept
+                } else {
+                    Verdict::Drop
+                },
+            );
+            self.record_unbound = self.add_chain("record_unbound", None, rules);
+        }
+        // After the record chains: the ingress stage goes to `record_unbound`.
+        let mut ingress = self.dispatch_rules(Direction::Ingress, interfaces);
+        ingress.push(Rule::new(vec![Stmt::Verdict(Verdict::Accept)]));
+        self.ingress_stage = self.add_chain("ingress_stage", None, ingress);
         for dir in [Direction::Egress, Direction::Ingress] {
             let tail = match (self.audit, dir) {
                 (false, _) => Verdict::Drop,
@@ -559,32 +616,6 @@ impl Compiler<'_, '_> {
             );
             let tag = format!("deny_{}", dir_word(dir));
             self.deny[dir_slot(dir)] = self.add_chain(&tag, None, rules);
-        }
-        // Drops that are not policy decisions are recorded too, in sets of
-        // their own (a flood of one kind cannot hide another). A forged source
-        // says nothing about the sender, so spoofed records are rate-limited
-        // per pod interface, the one thing a pod cannot forge.
-        if interfaces.is_some() {
-            self.ruleset
-                .sets
-                .insert(SPOOF_LIMIT_SET.into(), dynamic(vec!["ifname"]));
-            let rules = self.record_rules(
-                spoofed_set_name,
-                vec![(vec![Key::Iifname], SPOOF_LIMIT_SET.into())],
-                Verdict::Drop,
-            );
-            self.record_spoofed = self.add_chain("record_spoofed", None, rules);
-        }
-        if !self.audit {
-            let rules = self.record_rules(
-                invalid_set_name,
-                Family::BOTH
-                    .iter()
-                    .map(|&f| (vec![Key::Saddr(f)], record_limit_set_name(f)))
-                    .collect(),
-                Verdict::Drop,
-            );
-            self.record_invalid = self.add_chain("record_invalid", None, rules);
         }
     }
 
@@ -670,9 +701,23 @@ impl Compiler<'_, '_> {
     /// checked first: a pod interface may only send its pod's addresses, and a
     /// local pod's address may only arrive from its interface. IPv6 is held to
     /// the same rule, so a pod without IPv6 addresses can send no IPv6 at all.
+    ///
+    /// Without interfaces, a strict reverse-path check stands in: a packet is
+    /// forwarded only if the node routes its source back through the interface
+    /// it came in on. A pod's own address routes to its own interface, so a pod
+    /// forging another pod's address, an unknown one, or IPv6 it was not given
+    /// is dropped, for IPv4 and IPv6 alike, whatever the node's rp_filter says.
+    /// (Only in `forward`: the node's own and loopback traffic meets `input`.)
     fn anti_spoofing(&mut self, pods: &[LocalPod], interfaces: Option<&Interfaces>) -> Vec<Rule> {
         let Some(ifs) = interfaces else {
-            return Vec::new();
+            return vec![
+                Rule::new(vec![
+                    Stmt::NoRouteBackToSource,
+                    Stmt::Counter,
+                    Stmt::Verdict(Verdict::Goto(self.record_spoofed.clone())),
+                ])
+                .with_comment("source not routed back through its interface"),
+            ];
         };
         let mut rules = Vec::new();
         for family in Family::BOTH {
@@ -790,7 +835,7 @@ impl Compiler<'_, '_> {
                 Rule::new(vec![
                     Stmt::CtMark(crate::revoke::REVOKED_MARK),
                     Stmt::Counter,
-                    Stmt::Verdict(Verdict::Drop),
+                    Stmt::Verdict(Verdict::Goto(self.record_revoked.clone())),
                 ])
                 .with_comment("revoked connection"),
             );
@@ -807,7 +852,11 @@ impl Compiler<'_, '_> {
         // its hostNetwork pods') are allowed first, as the engine allows them;
         // any other address of the node (link-local, a bridge, a local DNS
         // cache) is an external address to the engine, and so here.
-        let mut input = anti_spoofing;
+        let mut input = if interfaces.is_some() {
+            anti_spoofing
+        } else {
+            Vec::new()
+        };
         input.extend([established(), invalid()]);
         if self.engine.cluster.semantics.egress_to_own_node {
             input.extend(self.own_node_rules(pods));
@@ -914,6 +963,14 @@ pub fn spoofed_set_name(family: Family) -> String {
 
 pub fn invalid_set_name(family: Family) -> String {
     format!("invalid_drops{}", family.suffix())
+}
+
+pub fn revoked_set_name(family: Family) -> String {
+    format!("revoked_drops{}", family.suffix())
+}
+
+pub fn unbound_set_name(family: Family) -> String {
+    format!("unbound_drops{}", family.suffix())
 }
 
 fn record_limit_set_name(family: Family) -> String {

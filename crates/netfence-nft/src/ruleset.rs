@@ -145,6 +145,9 @@ pub enum Stmt {
     CtMark(u32),
     /// `meta l4proto != { tcp, udp, sctp }`
     NotPortProtocol,
+    /// `fib saddr . iif oif missing`: no route back to the source through the
+    /// interface the packet came in on (strict reverse-path check, both families).
+    NoRouteBackToSource,
     /// `iifname "PREFIX*"` / `oifname "PREFIX*"`
     IfnamePrefix {
         key: Key,
@@ -189,6 +192,7 @@ impl Stmt {
             Stmt::CtStateInvalid => "ct state invalid".into(),
             Stmt::CtMark(m) => format!("ct mark {m:#010x}"),
             Stmt::NotPortProtocol => "meta l4proto != { tcp, udp, sctp }".into(),
+            Stmt::NoRouteBackToSource => "fib saddr . iif oif missing".into(),
             Stmt::IfnamePrefix { key, prefix } => format!("{} \"{prefix}*\"", key.text()),
             Stmt::Lookup { keys, set } => format!("{} @{set}", keys_text(keys)),
             Stmt::NotInSet { keys, set } => format!("{} != @{set}", keys_text(keys)),
@@ -220,6 +224,8 @@ impl Stmt {
                 "left": {"ct": {"key": "mark"}}, "right": m}})],
             Stmt::NotPortProtocol => vec![json!({"match": {"op": "!=",
                 "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp", "sctp"]}}})],
+            Stmt::NoRouteBackToSource => vec![json!({"match": {"op": "==",
+                "left": {"fib": {"result": "oif", "flags": ["saddr", "iif"]}}, "right": false}})],
             Stmt::IfnamePrefix { key, prefix } => vec![json!({"match": {"op": "==",
                 "left": key.json(), "right": format!("{prefix}*")}})],
             Stmt::Lookup { keys, set } => vec![json!({"match": {"op": "==",

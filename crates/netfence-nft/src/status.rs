@@ -233,8 +233,10 @@ pub struct PolicyCount {
 #[derive(Clone, Debug, Serialize)]
 pub struct Drop {
     /// `policy` (the policies deny the flow), `spoofed source` (its interface
-    /// may not send that address) or `invalid` (conntrack found the packet
-    /// invalid).
+    /// may not send that address, or the node does not route it back there),
+    /// `invalid` (conntrack found the packet invalid), `revoked connection`
+    /// (`--revoke-established` cut the flow) or `unbound interface` (a pod
+    /// interface the ruleset does not bind sent or was to receive it).
     pub kind: &'static str,
     pub src: String,
     pub dst: String,
@@ -349,6 +351,16 @@ pub fn status(target: &Target) -> Result<Status, String> {
             "",
         ));
         sets.push((crate::compile::invalid_set_name(family), "invalid", ""));
+        sets.push((
+            crate::compile::revoked_set_name(family),
+            "revoked connection",
+            "",
+        ));
+        sets.push((
+            crate::compile::unbound_set_name(family),
+            "unbound interface",
+            "",
+        ));
     }
     for (set, kind, direction) in sets {
         // Tables applied before a kind of record existed have no set for it.

@@ -80,6 +80,8 @@ fn run(rs: &Ruleset, chain: &str, p: &Packet, depth: usize) -> bool {
                     continue 'rules;
                 }
                 Stmt::IfnamePrefix { .. } => continue 'rules,
+                // Every address here is routed back where it came from.
+                Stmt::NoRouteBackToSource => continue 'rules,
                 Stmt::NotPortProtocol => {
                     if ["tcp", "udp", "sctp"].contains(&p.proto) {
                         continue 'rules;

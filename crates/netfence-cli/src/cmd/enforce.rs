@@ -90,7 +90,7 @@ pub(crate) fn run(g: &Global, args: EnforceArgs) -> Result<u8, String> {
         }
         Some(_) => return Err("--pod-interface-prefix must not be empty".into()),
         None if !args.dry_run => eoutln!(
-            "note: without --pod-interface-prefix pods are matched by address only: a pod that forges its source address is not stopped (see docs/dataplane.md)"
+            "note: without --pod-interface-prefix forged sources are stopped by a strict reverse-path check (a packet must come in on the interface its source is routed to); give the CNI's interface prefix to bind each pod to its interface (see docs/dataplane.md)"
         ),
         None => {}
     }

@@ -9,7 +9,7 @@ use netfence_lab::session;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{TextJson, format, print_data, print_text};
+use crate::output::{Progress, TextJson, format, print_data, print_text};
 
 #[derive(Args)]
 pub(crate) struct Output {
@@ -62,14 +62,28 @@ Example:
         #[command(flatten)]
         output: Output,
     },
-    /// Probe a lab made by `lab up` and compare with the engine.
+    /// Probe a lab made by `lab up` and compare with the engine: every pod pair
+    /// and served port, or only those the filters name.
     #[command(after_help = "Formats (-o): text (default), json, yaml.
-Example:
-  netfence lab probe --name demo -o json")]
+Examples:
+  netfence lab probe --name demo -o json
+  netfence lab probe --name demo --from app/frontend-7d9f8-abcde --to app/api-5c6b7-klmno --port 8080")]
     Probe {
         /// The name given to `lab up`.
         #[arg(long, default_value = "default")]
         name: String,
+        /// Only probes from this pod or workload (an id `lab up` lists, or `NS/KIND/NAME`).
+        #[arg(long, value_name = "SRC")]
+        from: Option<String>,
+        /// Only probes to this pod or workload.
+        #[arg(long, value_name = "DST")]
+        to: Option<String>,
+        /// Only this destination port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only this protocol: TCP, UDP or SCTP.
+        #[arg(long, value_parser = crate::parse_protocol)]
+        protocol: Option<netfence_model::Protocol>,
         #[command(flatten)]
         output: Output,
     },
@@ -110,7 +124,22 @@ pub(crate) fn run(g: &Global, cmd: LabCommand) -> Result<u8, String> {
             inputs,
             output,
         } => up(g, paths, nodes, &name, inputs, output),
-        LabCommand::Probe { name, output } => probe(g, &name, output),
+        LabCommand::Probe {
+            name,
+            from,
+            to,
+            port,
+            protocol,
+            output,
+        } => {
+            let filter = netfence_lab::ProbeFilter {
+                from,
+                to,
+                protocol,
+                port,
+            };
+            probe(g, &name, &filter, output)
+        }
         LabCommand::Down { name, all } => {
             let removed = session::down_labs(name.as_deref(), all).map_err(|e| e.to_string())?;
             for lab in &removed.labs {
@@ -143,13 +172,19 @@ fn run_lab(
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    // The lab takes seconds at least: always long work.
+    let progress = Progress::spinner(true, "checking what the lab needs");
     netfence_lab::check_capabilities().map_err(|e| e.to_string())?;
+    progress.stage("building the lab's namespaces");
     let mut lab =
         netfence_lab::Lab::up_with(&loaded.cluster, nodes, externals).map_err(|e| e.to_string())?;
     lab.topology.keep = keep;
     let cluster = lab.plan.cluster.clone();
+    progress.stage("enforcing on every lab node");
     lab.enforce(&cluster, false).map_err(|e| e.to_string())?;
+    progress.stage("probing every pod pair and port");
     let report = lab.probe(&cluster).map_err(|e| e.to_string())?;
+    drop(progress);
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
         TextJson::Text => print_text(g, &netfence_lab::render_text(&report)),
@@ -207,32 +242,37 @@ fn up(
             p.ports.join(",")
         );
     }
+    // One probe people can run by hand, with netfence itself (no `nc` needed).
     if let Some(p) = state.pods.iter().find(|p| !p.ports.is_empty()) {
-        let port = p.ports[0].split('/').next().unwrap_or("80");
-        outln!(
-            "try: ip netns exec {} nc -zv -w 1 {} {port}",
-            state
-                .pods
-                .iter()
-                .find(|q| q.id != p.id)
-                .map_or(&p.netns, |q| &q.netns),
-            p.ip
-        );
+        let (port, protocol) = p.ports[0].split_once('/').unwrap_or((&p.ports[0], "TCP"));
+        if let Some(q) = state.pods.iter().find(|q| q.id != p.id) {
+            outln!(
+                "try: netfence lab probe --name {name} --from {} --to {} --port {port} --protocol {protocol}",
+                q.id,
+                p.id
+            );
+        }
     }
     outln!("probe: netfence lab probe --name {name}; remove: netfence lab down --name {name}");
     Ok(0)
 }
 
-fn probe(g: &Global, name: &str, output: Output) -> Result<u8, String> {
+fn probe(
+    g: &Global,
+    name: &str,
+    filter: &netfence_lab::ProbeFilter,
+    output: Output,
+) -> Result<u8, String> {
     let fmt = format(output.output, g, "lab probe")?;
     let state = session::read_up(name).map_err(|e| e.to_string())?;
     let (_, loaded) = match load(g, &state.inputs, &Inputs { files: Vec::new() }) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let report = session::probe(&state, &loaded.cluster).map_err(|e| e.to_string())?;
+    let report = session::probe(&state, &loaded.cluster, filter).map_err(|e| e.to_string())?;
     match fmt {
         TextJson::Json | TextJson::Yaml => print_data(&report, fmt == TextJson::Yaml)?,
+        TextJson::Text if !filter.is_empty() => print_text(g, &netfence_lab::render_lines(&report)),
         TextJson::Text => print_text(g, &netfence_lab::render_text(&report)),
     }
     Ok(if report.mismatches == 0 { 0 } else { 1 })

@@ -10,8 +10,8 @@ use netfence_model::Sources;
 
 use crate::EXIT_ERROR;
 use crate::args::{Global, Inputs};
-use crate::input::load;
-use crate::output::{color, color_for, format, print_data, print_json};
+use crate::input::{Failure, build, print_warnings};
+use crate::output::{Progress, color, color_for, format, long_work, print_data, print_json};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -105,7 +105,16 @@ pub(crate) fn run_lint(
     sources: &Sources,
     settings: &Settings,
 ) -> LintRun {
-    let mut run = netfence_lint::lint(engine, sources, &g.load_options(), settings);
+    let rules = netfence_lint::RULES
+        .iter()
+        .filter(|r| settings.enabled(r))
+        .count();
+    let progress = Progress::bar(long_work(engine.cluster), rules, "linting");
+    let mut run =
+        netfence_lint::lint_observed(engine, sources, &g.load_options(), settings, &mut |rule| {
+            progress.stage(&format!("linting: {} {}", rule.id, rule.name));
+            progress.step();
+        });
     if let Some(ns) = g.only_namespace() {
         run.retain_namespace(ns);
     }
@@ -135,25 +144,55 @@ pub(crate) fn run(g: &Global, a: LintCommand) -> Result<u8, String> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let (sources, loaded) = match load(g, &a.paths, &a.inputs) {
+    let (sources, loaded) = match build(g, &a.paths, &a.inputs) {
         Ok(x) => x,
-        Err(code) => return Ok(code),
+        Err(failure) => return Ok(input_failed(g, fmt, &failure, &settings)),
     };
-    let engine = Engine::new(&loaded.cluster);
-    let run = run_lint(g, &engine, &sources, &settings);
+    let engine = {
+        let _progress = Progress::spinner(long_work(&loaded.cluster), "building the engine");
+        Engine::new(&loaded.cluster)
+    };
+    let mut run = run_lint(g, &engine, &sources, &settings);
+    // Input warnings are findings (so --fail-on counts them); notes stay on stderr.
+    let notes: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == netfence_model::Severity::Note)
+        .cloned()
+        .collect();
+    print_warnings(g, &sources, &notes);
+    run.add_input(&loaded.diagnostics);
+    print_run(g, fmt, &run, &sources)?;
+    Ok(if run.failed() { 1 } else { 0 })
+}
+
+/// An input that gives no model still gets its machine output: the commonest
+/// CI failure is a bad manifest, and it deserves an annotation. Exit 2.
+fn input_failed(g: &Global, fmt: Format, failure: &Failure, settings: &Settings) -> u8 {
+    let code = failure.print(g, None);
+    if fmt != Format::Text {
+        let run = LintRun::input_only(&failure.diagnostics(), settings.fail_on);
+        if let Err(e) = print_run(g, fmt, &run, failure.sources()) {
+            eoutln!("error: {e}");
+        }
+    }
+    code
+}
+
+fn print_run(g: &Global, fmt: Format, run: &LintRun, sources: &Sources) -> Result<(), String> {
     match fmt {
-        Format::Json => print_json(&netfence_lint::output::json(&run, &sources))?,
-        Format::Yaml => print_data(&netfence_lint::output::json(&run, &sources), true)?,
-        Format::Sarif => print_json(&netfence_lint::output::sarif(&run, &sources))?,
-        Format::Github => out!("{}", netfence_lint::output::github(&run, &sources)),
+        Format::Json => print_json(&netfence_lint::output::json(run, sources))?,
+        Format::Yaml => print_data(&netfence_lint::output::json(run, sources), true)?,
+        Format::Sarif => print_json(&netfence_lint::output::sarif(run, sources))?,
+        Format::Github => out!("{}", netfence_lint::output::github(run, sources)),
         Format::Text => out!(
             "{}",
             netfence_lint::output::text(
-                &run,
-                &sources,
+                run,
+                sources,
                 color_for(g, std::io::stdout().is_terminal())
             )
         ),
     }
-    Ok(if run.failed() { 1 } else { 0 })
+    Ok(())
 }

@@ -9,7 +9,7 @@ use netfence_views::matrix;
 
 use crate::args::{Global, Inputs};
 use crate::input::load;
-use crate::output::{format, print_data, print_text};
+use crate::output::{Progress, format, long_work, print_data, print_text};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, ValueEnum)]
 enum Format {
@@ -52,7 +52,9 @@ pub(crate) fn run(g: &Global, a: MatrixArgs) -> Result<u8, String> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    let progress = Progress::spinner(long_work(&loaded.cluster), "building the engine");
     let engine = Engine::new(&loaded.cluster);
+    progress.stage("computing the matrix");
     let filter = MatrixFilter {
         namespaces: g.only_namespace().map(|n| vec![n.to_string()]),
         port: a.port,
@@ -61,6 +63,7 @@ pub(crate) fn run(g: &Global, a: MatrixArgs) -> Result<u8, String> {
         skip_external_pairs: !a.external_pairs,
     };
     let m = engine.matrix(&filter);
+    drop(progress);
     match fmt {
         Format::Json => print_data(&m, false)?,
         Format::Yaml => print_data(&m, true)?,

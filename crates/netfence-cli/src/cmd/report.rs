@@ -9,7 +9,7 @@ use netfence_views::report;
 use crate::args::{Global, Inputs};
 use crate::cmd::lint::{LintArgs, lint_settings, run_lint};
 use crate::input::load;
-use crate::output::{format, print_data, print_text};
+use crate::output::{Progress, format, long_work, print_data, print_text};
 
 /// How many findings `netfence report` quotes from lint.
 const REPORT_TOP_FINDINGS: usize = 5;
@@ -49,8 +49,11 @@ pub(crate) fn run(g: &Global, a: ReportArgs) -> Result<u8, String> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    let progress = Progress::spinner(long_work(&loaded.cluster), "building the engine");
     let engine = Engine::new(&loaded.cluster);
+    progress.stage("computing the report");
     let mut r = report::report(&engine, &sources, &loaded.diagnostics);
+    drop(progress);
     if let Some(ns) = g.only_namespace() {
         r.retain_namespace(ns);
     }

@@ -118,9 +118,9 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 )
             } else if ctx.has_pods() {
                 format!(
-                    "; as written they {} {} pod(s) ({}), as one item they would {} {} ({})",
+                    "; as written they {} {} ({}), as one item they would {} {} ({})",
                     verb(at.dir),
-                    as_written.len(),
+                    netfence_text::count(as_written.len(), "pod"),
                     list(ctx, &as_written),
                     verb(at.dir),
                     and_reading.len(),

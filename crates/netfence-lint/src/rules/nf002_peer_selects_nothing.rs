@@ -104,8 +104,9 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 Finding::new(
                     &RULE,
                     format!(
-                        "{} matches no pod (it looks in namespace(s) {}), so this peer allows nothing",
+                        "{} matches no pod (it looks in {} {}), so this peer allows nothing",
                         peer.kind,
+                        netfence_text::noun_for(scope.len(), "namespace"),
                         scope.join(", ")
                     ),
                 )

@@ -103,10 +103,11 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 Finding::new(
                     &RULE,
                     format!(
-                        "podSelector {} alone only looks in the policy's namespace {}, where no pod matches; it matches {} in namespace(s) {}",
+                        "podSelector {} alone only looks in the policy's namespace {}, where no pod matches; it matches {} in {} {}",
                         sel.to_kubectl(),
                         policy.namespace,
                         netfence_text::short_list(&ctx.ids(&elsewhere)),
+                        netfence_text::noun_for(names.len(), "namespace"),
                         names.join(", ")
                     ),
                 )

@@ -67,10 +67,11 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 Finding::new(
                     &RULE,
                     format!(
-                        "policyTypes is [{}], so these {} {} rule(s) are ignored",
+                        "policyTypes is [{}], so {} {} {} ignored",
                         listed.join(", "),
-                        policy.rules(dir).len(),
-                        dir.as_str()
+                        netfence_text::agree(policy.rules(dir).len(), "this", "these"),
+                        netfence_text::count(policy.rules(dir).len(), &format!("{} rule", dir.as_str())),
+                        netfence_text::agree(policy.rules(dir).len(), "is", "are")
                     ),
                 )
                 .at_key(ctx.policy_root(p).key("spec").key(dir.as_str()))

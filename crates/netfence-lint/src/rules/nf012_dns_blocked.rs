@@ -101,8 +101,9 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
             Finding::new(
                 &RULE,
                 format!(
-                    "{} pod(s) in {ns} are egress-isolated (by {}) and cannot reach cluster DNS {} on UDP 53: every name lookup times out",
-                    pods.len(),
+                    "{} in {ns} {} egress-isolated (by {}) and cannot reach cluster DNS {} on UDP 53: every name lookup times out",
+                    netfence_text::count(pods.len(), "pod"),
+                    netfence_text::agree(pods.len(), "is", "are"),
                     names.join(", "),
                     engine.endpoint(dns).id
                 ),

@@ -68,8 +68,8 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
                 Finding::new(
                     &RULE,
                     format!(
-                        "ipBlock {cidr} covers the IPs of {} pod(s) ({}): pod IPs change when pods are recreated, and some CNIs never match pod IPs with ipBlock",
-                        pods.len(),
+                        "ipBlock {cidr} covers the IPs of {} ({}): pod IPs change when pods are recreated, and some CNIs never match pod IPs with ipBlock",
+                        netfence_text::count(pods.len(), "pod"),
                         netfence_text::short_list(&ctx.ids(&pods))
                     ),
                 )
