@@ -40,7 +40,7 @@ pub(crate) struct AgentArgs {
     /// The CNI's pod interface prefix (e.g. `cali`, `lxc`, `veth`): each local
     /// pod is bound to the interface its address is routed to (read again at
     /// every change and every check), and forged source addresses are dropped.
-    /// Without it pods are matched by address only.
+    /// Without it a strict reverse-path check stops forged sources.
     #[arg(long, value_name = "PREFIX")]
     pod_interface_prefix: Option<String>,
     /// Serve /healthz, /readyz and /metrics (Prometheus) on this address.
@@ -90,8 +90,8 @@ pub(crate) fn run(g: &Global, a: AgentArgs) -> Result<u8, String> {
         return Err("--pod-interface-prefix must not be empty".into());
     }
     if a.pod_interface_prefix.is_none() {
-        warn!(
-            "without --pod-interface-prefix pods are matched by address only: a pod that forges its source address is not stopped (see docs/dataplane.md)"
+        info!(
+            "without --pod-interface-prefix forged sources are stopped by a strict reverse-path check (a packet must come in on the interface its source is routed to); give the CNI's interface prefix to bind each pod to its interface (see docs/dataplane.md)"
         );
     }
     let mut agent = Agent::new(
