@@ -383,9 +383,10 @@ fn the_watched_directory_drives_the_kernel_and_stop_leaves_it() {
     wait_for(&last);
     tx.send(Event::Stop).unwrap();
     let metrics = looping.join().unwrap();
-    // How many looks the burst took depends on the machine's timing;
+    // How many looks the burst took depends on the machine's timing (the
+    // whole burst and the delete may be one look);
     // `queued_events_are_answered_by_one_look_at_the_directory` pins coalescing.
-    assert!(metrics.syncs >= 3, "{}", metrics.syncs);
+    assert!(metrics.syncs >= 2, "{}", metrics.syncs);
     assert_eq!(kernel.ruleset(), Some(last), "stopping leaves the table");
 }
 
