@@ -37,8 +37,8 @@ done
 
 if [ "$(id -u)" = 0 ] && command -v nft >/dev/null && command -v conntrack >/dev/null; then
   echo "data plane: compile + apply, one-policy changes..."
-  "$bench" apply --workloads 1000 --policies 200 --changes 40 > "$out/apply-M.json"
-  "$bench" apply --workloads 10000 --policies 2000 --changes 20 > "$out/apply-L.json"
+  "$bench" apply --workloads 1000 --policies 200 --changes 80 > "$out/apply-M.json"
+  "$bench" apply --workloads 10000 --policies 2000 --changes 40 > "$out/apply-L.json"
   echo "data plane: new connections per second (10, 1k, 10k policies)..."
   "$bench" rate --policies 10,1000,10000 --seconds 2 --runs 5 > "$out/rate.json"
 else

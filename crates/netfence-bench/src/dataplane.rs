@@ -3,6 +3,7 @@
 //! enforced node compared with a conntrack-only ruleset and with none, all in one
 //! run. Needs root (network namespaces, nft, conntrack).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use netfence_engine::Engine;
 use netfence_gen::{GenOptions, generate};
 use netfence_model::{Cluster, Direction, LoadOptions, Protocol, Sources, load};
 use netfence_nft::apply::{self, Target};
+use netfence_nft::backend::Nft;
 use netfence_nft::{CompileOptions, compile};
 use serde_json::{Value, json};
 
@@ -95,44 +97,93 @@ pub fn apply_bench(workloads: usize, policies: usize, changes: usize) -> Result<
         .values()
         .map(|s| s.elements.len())
         .sum();
-    let ns = Netns::new("apply")?;
-    let target = Target::Netns(ns.0.clone());
-    let cache = std::env::temp_dir().join(format!("netfence-bench-{}.json", std::process::id()));
-    let started = Instant::now();
-    apply::enforce(&target, &compiled.ruleset, false, Some(&cache)).map_err(|e| e.to_string())?;
-    let first_apply_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // With the cache (what `enforce` does), and without (the table listed first).
-    let mut cached = Vec::new();
-    let mut listed = Vec::new();
-    let mut sizes = Vec::new();
-    for i in 0..changes.max(1) {
-        let desired = if i % 2 == 0 {
-            &compiled_after.ruleset
-        } else {
-            &compiled.ruleset
-        };
-        let use_cache = i % 4 < 2;
-        let t0 = Instant::now();
-        let plan = apply::enforce(
-            &target,
-            desired,
-            false,
-            use_cache.then_some(cache.as_path()),
-        )
-        .map_err(|e| e.to_string())?;
-        let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        if use_cache {
-            cached.push(ms)
-        } else {
-            listed.push(ms)
+    // The same run measures both ways to the kernel (libnftables in-process and
+    // the `nft` binary, the baseline), each in a namespace of its own, with the
+    // changes interleaved so that load on the machine hits both alike.
+    let modes = [
+        ("binary", Nft::open_binary as fn(&Target) -> Nft),
+        ("library", Nft::open),
+    ];
+    let mut nss = Vec::new();
+    let mut nfts = Vec::new();
+    let mut first_apply = serde_json::Map::new();
+    for (name, open) in modes {
+        let ns = Netns::new(&format!("apply-{name}"))?;
+        let mut nft = open(&Target::Netns(ns.0.clone()));
+        if name == "library" && nft.fallback().is_some() {
+            return Err(format!(
+                "libnftables: {}",
+                nft.fallback().unwrap_or_default()
+            ));
         }
-        sizes.push(plan.text().lines().count());
+        let started = Instant::now();
+        apply::enforce_with(&mut nft, &compiled.ruleset, false, None).map_err(|e| e.to_string())?;
+        first_apply.insert(
+            name.into(),
+            json!(round(started.elapsed().as_secs_f64() * 1000.0)),
+        );
+        nss.push(ns);
+        nfts.push(nft);
     }
-    let _ = std::fs::remove_file(&cache);
-    for v in [&mut cached, &mut listed] {
+    // Per backend: `enforce` as it runs (read the kernel's table, plan, send),
+    // and the agent's path (plan from what it applied last, kept in memory, send).
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut sizes = Vec::new();
+    let rulesets = [&compiled.ruleset, &compiled_after.ruleset];
+    for i in 0..changes.max(2) {
+        let desired = rulesets[(i + 1) % 2];
+        let previous = rulesets[i % 2];
+        let reading = i % 4 < 2;
+        for ((name, _), nft) in modes.iter().zip(nfts.iter_mut()) {
+            let t0 = Instant::now();
+            let plan = if reading {
+                apply::enforce_with(nft, desired, false, None)
+            } else {
+                let applied = apply::applied_of(previous);
+                apply::apply_planned(
+                    nft,
+                    desired,
+                    Some(&applied),
+                    Some(apply::generation(previous)),
+                    false,
+                    None,
+                )
+            }
+            .map_err(|e| e.to_string())?;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let path = if reading {
+                "enforce_reading_the_table"
+            } else {
+                "agent_from_memory"
+            };
+            samples
+                .entry(format!("{name}/{path}"))
+                .or_default()
+                .push(ms);
+            sizes.push(plan.text().lines().count());
+        }
+    }
+    drop(nfts);
+    drop(nss);
+    let stats = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
+        json!({"p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "max_ms": round(v[v.len() - 1]), "n": v.len()})
+    };
+    let mut delta = serde_json::Map::new();
+    for (k, v) in samples.iter_mut() {
+        delta.insert(k.clone(), stats(v));
     }
-    let stats = |v: &[f64]| json!({"p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "max_ms": round(v[v.len() - 1])});
+    let p99 = |k: &str| {
+        delta
+            .get(k)
+            .and_then(|v| v["p99_ms"].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let ratios = json!({
+        "first_apply_library_vs_binary": round(first_apply["library"].as_f64().unwrap_or(f64::NAN) / first_apply["binary"].as_f64().unwrap_or(f64::NAN)),
+        "enforce_p99_library_vs_binary": round(p99("library/enforce_reading_the_table") / p99("binary/enforce_reading_the_table")),
+        "agent_p99_library_vs_binary_enforce": round(p99("library/agent_from_memory") / p99("binary/enforce_reading_the_table")),
+    });
     Ok(json!({
         "workloads": workloads,
         "policies": policies,
@@ -141,14 +192,14 @@ pub fn apply_bench(workloads: usize, policies: usize, changes: usize) -> Result<
         "sets": compiled.ruleset.sets.len(),
         "set_elements": elements,
         "compile_engine_and_ruleset": compile_t,
-        "first_apply_ms": round(first_apply_ms),
+        "first_apply_ms": first_apply,
         "one_policy_change": {
             "removed": victim,
             "recompute_engine_and_ruleset": recompute_t,
             "transaction_lines": sizes.iter().max(),
-            "delta_apply_with_cache": stats(&cached),
-            "delta_apply_listing_the_table": stats(&listed),
+            "delta_apply": delta,
         },
+        "ratios": ratios,
         "peak_rss_mib": peak_rss_mib(),
     }))
 }

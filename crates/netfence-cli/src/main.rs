@@ -84,6 +84,20 @@ Example (in the node namespace of `netfence lab up examples/nodes --name demo`):
   netfence enforce examples/nodes --node node-a --netns netfence-lab-up-demo-n0 --dry-run
   netfence enforce examples/nodes --node node-a --netns netfence-lab-up-demo-n0 --dry-run -o json")]
     Enforce(cmd::enforce::EnforceArgs),
+    /// Keep enforcing a watched directory on this node (or a network namespace):
+    /// each change applied as one delta transaction. Needs root and nftables.
+    ///
+    /// Long-running; SIGTERM leaves the ruleset in force and exits 0. A file
+    /// that stops loading keeps its last good version in force; on the first
+    /// start nothing is applied until every file loads. `netfence status` reads
+    /// what it applied.
+    #[command(
+        after_help = "Example (in the node namespace of `netfence lab up examples/nodes --name demo`):
+  netfence agent --node node-a --dir examples/nodes --netns netfence-lab-up-demo-n0 --once
+Without --once, watching, with metrics:
+  sudo netfence agent --node NODE --dir DIR --listen 127.0.0.1:9464 --log-format json"
+    )]
+    Agent(cmd::agent::AgentArgs),
     /// Which policies let traffic through and what was dropped, on an enforced node.
     #[command(after_help = "Formats (-o): text (default), json, yaml.
 Example (a node of `netfence lab up examples/nodes --name demo`):
@@ -177,6 +191,7 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Compile(a) => cmd::compile::run(g, a),
         Command::Enforce(a) => cmd::enforce::run(g, a),
         Command::Status(a) => cmd::status::run(g, a),
+        Command::Agent(a) => cmd::agent::run(g, a),
         Command::Gen(a) => cmd::gen_cluster::run(g, a),
         Command::Lab(c) => cmd::lab::run(g, c),
         Command::Completions { shell } => {

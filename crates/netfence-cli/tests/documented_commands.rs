@@ -76,6 +76,7 @@ fn help_commands() -> Vec<String> {
         &["lab", "run"],
         &["lab", "up"],
         &["enforce"],
+        &["agent"],
         &["status"],
         &["lab", "probe"],
         &["lab", "down"],
@@ -128,7 +129,7 @@ fn run_all(commands: &[String]) {
                 *a = dir.path().join(rest).to_str().unwrap().to_string();
             }
         }
-        let data_plane = matches!(args[0].as_str(), "enforce" | "status" | "lab");
+        let data_plane = matches!(args[0].as_str(), "enforce" | "agent" | "status" | "lab");
         if data_plane && !is_root() {
             assert!(!require, "`{cmd}` needs root (NETFENCE_REQUIRE_LAB=1)");
             eprintln!("skipped (needs root): {cmd}");

@@ -150,7 +150,12 @@ fn only_the_ruleset_writes_nft_syntax() {
         "flush set",
     ];
     let mut offenders = Vec::new();
-    for krate in ["netfence-nft", "netfence-lab", "netfence-cli"] {
+    for krate in [
+        "netfence-nft",
+        "netfence-lab",
+        "netfence-cli",
+        "netfence-agent",
+    ] {
         let mut stack = vec![root.join("crates").join(krate).join("src")];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {

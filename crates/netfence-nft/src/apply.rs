@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::backend::Nft;
 use crate::ruleset::{
     ChainDef, Element, FAMILY, Family, Op, Part, References, Ruleset, SetDef, TABLE, Transaction,
     Verdict, ip_key,
@@ -122,32 +123,14 @@ impl Applied {
     }
 }
 
-fn list_json(target: &Target, args: &[&str]) -> Result<Option<Vec<Value>>, ApplyError> {
-    let mut cmd = target.command("nft");
-    cmd.args(args);
-    match run(cmd, None) {
-        Ok(out) => {
-            let v: Value = serde_json::from_str(&out).map_err(|e| ApplyError::Output {
-                command: format!("nft {}", args.join(" ")),
-                detail: e.to_string(),
-            })?;
-            Ok(Some(
-                v.get("nftables")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            ))
-        }
-        Err(ApplyError::Failed { stderr, .. }) if stderr.contains("No such file or directory") => {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Reads the applied table; `None` when there is none yet.
 pub fn read_applied(target: &Target) -> Result<Option<Applied>, ApplyError> {
-    let Some(items) = list_json(target, &["-j", "list", "table", FAMILY, TABLE])? else {
+    read_applied_with(&mut Nft::open(target))
+}
+
+/// [`read_applied`] through an open [`Nft`].
+pub fn read_applied_with(nft: &mut Nft) -> Result<Option<Applied>, ApplyError> {
+    let Some(items) = nft.list_json(&format!("table {FAMILY} {TABLE}"))? else {
         return Ok(None);
     };
     let mut applied = Applied::default();
@@ -588,26 +571,24 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
     p
 }
 
-/// Applies `plan` as one transaction. The whole transaction is written to a
-/// private file (unique name, mode 0600) and synced before nft starts: nft
-/// applies whatever prefix of a stream it reads, so a writer killed while
-/// streaming into `nft -f -` could commit half a transaction. nft never sees an
-/// incomplete file.
+/// Applies `plan` as one transaction (see [`Nft::apply_text`]). Through the
+/// binary, the whole transaction is written to a private file (unique name,
+/// mode 0600) and synced before nft starts: nft applies whatever prefix of a
+/// stream it reads, so a writer killed while streaming into `nft -f -` could
+/// commit half a transaction. Through the library the text is complete in
+/// memory before libnftables parses it and sends one netlink batch.
 pub fn execute(target: &Target, plan: &Plan) -> Result<(), ApplyError> {
+    execute_with(&mut Nft::open(target), plan)
+}
+
+pub fn execute_with(nft: &mut Nft, plan: &Plan) -> Result<(), ApplyError> {
     if plan.is_empty() {
         return Ok(());
     }
-    let staged = stage(&plan.text()).map_err(|source| ApplyError::Spawn {
-        command: "writing the transaction to a temporary file".into(),
-        source,
-    })?;
-    let mut cmd = target.command("nft");
-    cmd.arg("-f").arg(staged.path());
-    run(cmd, None).map(|_| ())
+    nft.apply_text(&plan.text())
 }
 
-/// The transaction, complete on disk; removed when dropped.
-fn stage(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
+pub(crate) fn stage(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
     let mut file = tempfile::Builder::new()
         .prefix("netfence-transaction-")
         .suffix(".nft")
@@ -726,11 +707,8 @@ pub fn drift(expected: &Applied, kernel: &Applied) -> Vec<String> {
 }
 
 /// The generation the kernel's table says it holds.
-fn generation_of(target: &Target) -> Result<Option<u32>, ApplyError> {
-    let items = list_json(
-        target,
-        &["-j", "list", "set", FAMILY, TABLE, GENERATION_SET],
-    )?;
+fn generation_of(nft: &mut Nft) -> Result<Option<u32>, ApplyError> {
+    let items = nft.list_json(&format!("set {FAMILY} {TABLE} {GENERATION_SET}"))?;
     Ok(items.into_iter().flatten().find_map(|item| {
         item["set"]["elem"]
             .as_array()
@@ -763,21 +741,52 @@ pub fn enforce(
     dry_run: bool,
     record: Option<&std::path::Path>,
 ) -> Result<Plan, ApplyError> {
-    let want = generation(desired);
-    let applied = read_applied(target)?;
-    let mut p = plan(desired, applied.as_ref());
+    enforce_with(&mut Nft::open(target), desired, dry_run, record)
+}
+
+/// [`enforce`] through an open [`Nft`]: reads the kernel's table, plans the
+/// difference (repairing drift), sends it, writes the record.
+pub fn enforce_with(
+    nft: &mut Nft,
+    desired: &Ruleset,
+    dry_run: bool,
+    record: Option<&std::path::Path>,
+) -> Result<Plan, ApplyError> {
+    let (applied, have) = read_state_with(nft)?;
+    apply_planned(nft, desired, applied.as_ref(), have, dry_run, record)
+}
+
+/// What the kernel holds: the table (`None` when there is none) and the
+/// generation it was last marked with.
+pub fn read_state_with(nft: &mut Nft) -> Result<(Option<Applied>, Option<u32>), ApplyError> {
+    let applied = read_applied_with(nft)?;
     let have = match &applied {
-        Some(_) => generation_of(target)?,
+        Some(_) => generation_of(nft)?,
         None => None,
     };
+    Ok((applied, have))
+}
+
+/// Plans from `applied` (what the kernel holds, as read or as last applied)
+/// and sends the difference; `have` is the generation the kernel holds.
+pub fn apply_planned(
+    nft: &mut Nft,
+    desired: &Ruleset,
+    applied: Option<&Applied>,
+    have: Option<u32>,
+    dry_run: bool,
+    record: Option<&std::path::Path>,
+) -> Result<Plan, ApplyError> {
+    let want = generation(desired);
+    let mut p = plan(desired, applied);
     if p.is_empty() && have == Some(want) {
         return Ok(p);
     }
-    mark_generation(&mut p, applied.as_ref(), want);
+    mark_generation(&mut p, applied, want);
     if dry_run {
         return Ok(p);
     }
-    execute(target, &p)?;
+    execute_with(nft, &p)?;
     if let Some(path) = record {
         let text = serde_json::to_string(&Record {
             generation: want,

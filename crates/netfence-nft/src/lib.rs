@@ -8,6 +8,7 @@
 
 pub mod addrmap;
 pub mod apply;
+pub mod backend;
 pub mod compile;
 pub mod discover;
 pub mod revoke;

@@ -118,7 +118,11 @@ nothing was changed"
         }
     };
     let record = netfence_nft::status::record_path(&target);
-    let plan = match apply::enforce(&target, &compiled.ruleset, args.dry_run, Some(&record)) {
+    let mut nft = netfence_nft::backend::Nft::open(&target);
+    if let Some(why) = nft.fallback() {
+        eoutln!("note: libnftables not used ({why}): applying with the nft binary");
+    }
+    let plan = match apply::enforce_with(&mut nft, &compiled.ruleset, args.dry_run, Some(&record)) {
         Ok(p) => p,
         Err(e) => {
             eoutln!("error: {e}\nnothing was changed in {}", target.describe());

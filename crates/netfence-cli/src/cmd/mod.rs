@@ -1,5 +1,6 @@
 //! One module per command: its arguments, and running it.
 
+pub(crate) mod agent;
 pub(crate) mod check;
 pub(crate) mod compile;
 pub(crate) mod describe;
