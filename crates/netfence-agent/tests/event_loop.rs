@@ -430,3 +430,38 @@ fn pods_are_bound_to_their_routed_interfaces_as_they_are_wired() {
         ]))
     );
 }
+
+/// The data plane carries the NetworkPolicy tier only: an admin policy added to
+/// the directory (here a Baseline deny the NetworkPolicy ruleset cannot express)
+/// changes nothing in the kernel, is reported, and removing it resumes.
+#[test]
+fn admin_policies_are_refused_and_what_is_in_force_stays() {
+    let mut s = setup();
+    s.agent.sync(Instant::now());
+    let all = all_texts();
+    assert_eq!(s.kernel.ruleset(), Some(expected(&refs(&all))));
+    let admin = "apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: baseline-deny}
+spec:
+  tier: Baseline
+  priority: 10
+  subject: {namespaces: {}}
+  ingress:
+  - name: deny-all
+    action: Deny
+    from: [{namespaces: {}}]
+";
+    std::fs::write(s.dir.path().join("admin.yaml"), admin).unwrap();
+    // And a NetworkPolicy change in the same look, which must not apply alone.
+    std::fs::remove_file(s.dir.path().join("allow-dns.yaml")).unwrap();
+    let before = s.kernel.transactions();
+    s.agent.sync(Instant::now());
+    assert_eq!(s.kernel.transactions(), before, "nothing sent");
+    assert_eq!(s.kernel.ruleset(), Some(expected(&refs(&all))));
+    let (_, body) = s.agent.metrics.readiness();
+    assert!(body.contains("admin policies"), "{body}");
+    std::fs::remove_file(s.dir.path().join("admin.yaml")).unwrap();
+    s.agent.sync(Instant::now());
+    assert_ne!(s.kernel.ruleset(), Some(expected(&refs(&all))));
+}

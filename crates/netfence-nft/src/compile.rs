@@ -980,3 +980,11 @@ fn record_limit_set_name(family: Family) -> String {
 pub fn drop_set_name(dir: Direction, family: Family) -> String {
     format!("{}_drops{}", dir_word(dir), family.suffix())
 }
+
+/// The admin policies (ClusterNetworkPolicy, AdminNetworkPolicy,
+/// BaselineAdminNetworkPolicy) in `cluster`, by id: the ruleset carries the
+/// NetworkPolicy tier only, so a ruleset compiled while any are present would
+/// open what an admin Deny closes. Whoever applies refuses then.
+pub fn unenforced_admin_policies(cluster: &netfence_model::Cluster) -> Vec<String> {
+    cluster.admin_policies.iter().map(|a| a.id()).collect()
+}

@@ -79,11 +79,10 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
 /// reach the data plane later); with admin policies in the input it would
 /// enforce something other than what `check` answers.
 pub(crate) fn admin_not_enforced(cluster: &netfence_model::Cluster) -> Option<String> {
-    let admin = &cluster.admin_policies;
-    if admin.is_empty() {
+    let ids = netfence_nft::compile::unenforced_admin_policies(cluster);
+    if ids.is_empty() {
         return None;
     }
-    let ids: Vec<String> = admin.iter().map(|a| a.id()).collect();
     Some(format!(
         "the ruleset does NOT enforce admin policies ({}): it carries the NetworkPolicy tier only, so it differs from what check, matrix and report answer
   remove them with --without KIND/NAME to compile the NetworkPolicies alone",
