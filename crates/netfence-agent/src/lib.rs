@@ -146,17 +146,12 @@ impl<K: Kernel> Agent<K> {
                     return;
                 }
             };
-            let pods: Vec<(String, Vec<std::net::IpAddr>)> = engine
-                .pods()
-                .map(|p| engine.endpoint(p))
-                .filter(|e| opts.node.is_none() || e.node == opts.node)
-                .map(|e| (e.id.clone(), e.ips.clone()))
-                .collect();
-            let ifs = netfence_nft::discover::interfaces(&prefix, &routes, &pods);
-            let unbound = pods
-                .iter()
-                .filter(|(id, ips)| !ips.is_empty() && !ifs.by_endpoint.contains_key(id))
-                .count();
+            let (ifs, unbound) = netfence_nft::discover::node_interfaces(
+                &engine,
+                opts.node.as_ref(),
+                &prefix,
+                &routes,
+            );
             if unbound > 0 {
                 warn!(
                     pods = unbound,

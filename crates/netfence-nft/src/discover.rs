@@ -65,6 +65,30 @@ pub fn interfaces(
     }
 }
 
+/// The interfaces of the pods `engine` places on `node` (every pod when
+/// `None`), from the node's host `routes`, and how many pods with an address
+/// have no route through a prefixed interface (what they send is dropped until
+/// they are wired).
+pub fn node_interfaces(
+    engine: &netfence_engine::Engine,
+    node: Option<&String>,
+    prefix: &str,
+    routes: &HashMap<IpAddr, String>,
+) -> (Interfaces, usize) {
+    let pods: Vec<(String, Vec<IpAddr>)> = engine
+        .pods()
+        .map(|p| engine.endpoint(p))
+        .filter(|e| node.is_none() || e.node.as_ref() == node)
+        .map(|e| (e.id.clone(), e.ips.clone()))
+        .collect();
+    let ifs = interfaces(prefix, routes, &pods);
+    let unbound = pods
+        .iter()
+        .filter(|(id, ips)| !ips.is_empty() && !ifs.by_endpoint.contains_key(id))
+        .count();
+    (ifs, unbound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
