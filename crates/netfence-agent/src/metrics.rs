@@ -211,7 +211,7 @@ mod tests {
         assert!(text.contains("netfence_agent_event_to_kernel_seconds_count 2\n"));
         // Every sample line is `name value` or `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (name, value) = line.rsplit_once(' ').unwrap();
+            let (name, value) = line.rsplit_once(' ').unwrap(); // ok: test
             assert!(name.starts_with("netfence_agent_"), "{line}");
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }

@@ -180,7 +180,7 @@ mod tests {
             );
             return;
         };
-        let mut ctx = lib.context().unwrap();
+        let mut ctx = lib.context().unwrap(); // ok: test
         let err = ctx
             .run("add tabel inet x\n", false)
             .unwrap_err()
@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn a_nul_byte_is_refused() {
         let Ok(lib) = Library::open() else { return };
-        let mut ctx = lib.context().unwrap();
+        let mut ctx = lib.context().unwrap(); // ok: test
         assert!(matches!(
             ctx.run("add table inet x\0", false),
             Err(Error::Nul)
