@@ -4,7 +4,10 @@
 //! every 50th followed by a `kill -9` and restart of an agent, while every pod
 //! pair is probed continuously. Every observed verdict must be the engine's
 //! answer for a state in force during the probe: the state before or after the
-//! change in flight. Root; skipped without unless `NETFENCE_REQUIRE_LAB=1`.
+//! change in flight. And after each change, each node's table (as `nft` lists
+//! it) must be the table that node had the first time it was in that state:
+//! whatever path of deltas, kills and restarts led there. Root; skipped
+//! without, unless `NETFENCE_REQUIRE_LAB=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -120,6 +123,9 @@ struct AgentProc {
     metrics: String,
 }
 
+/// Every agent's transactions, for the failure message: (when, node, summary).
+static APPLIES: Mutex<Vec<(Instant, String, String)>> = Mutex::new(Vec::new());
+
 fn spawn_agent(dir: &Path, node: &str, ns: &str) -> AgentProc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_netfence"))
         .args([
@@ -141,10 +147,20 @@ fn spawn_agent(dir: &Path, node: &str, ns: &str) -> AgentProc {
     // The log is drained for the agent's whole life (a full pipe would stop it).
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let node = node.to_string();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(addr) = line.split("address=").nth(1) {
                 let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_string());
+            }
+            if line.contains("applied in one transaction")
+                || line.contains("WARN")
+                || line.contains("ERROR")
+            {
+                APPLIES
+                    .lock()
+                    .unwrap()
+                    .push((Instant::now(), node.clone(), line));
             }
         }
     });
@@ -155,6 +171,60 @@ fn spawn_agent(dir: &Path, node: &str, ns: &str) -> AgentProc {
         child,
         metrics: addr,
     }
+}
+
+/// A node's table as `nft` lists it, normalised: counters zeroed, the
+/// traffic-filled record sets left out, blocks and elements sorted (a delta
+/// creates chains and sets in a different order than a fresh table).
+fn table_content(ns: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "nft", "list", "table", "inet", "netfence",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("chain ") || t.starts_with("set ") || t.starts_with("map ") {
+            current = Some(vec![t.to_string()]);
+        } else if t == "}" && line.starts_with("\t}") && !line.starts_with("\t\t") {
+            if let Some(b) = current.take() {
+                let joined = b.join(" ");
+                if !joined.contains("flags dynamic") {
+                    blocks.push(joined);
+                }
+            }
+        } else if let Some(b) = current.as_mut() {
+            let mut t = t.to_string();
+            while let Some(at) = t.find("counter packets ") {
+                let rest = &t[at..];
+                let end = rest.find(" bytes ").map(|b| b + 7).unwrap_or(rest.len());
+                let digits = rest[end..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len() - end);
+                t = format!("{}counter{}", &t[..at], &rest[end + digits..]);
+            }
+            b.push(t);
+        }
+    }
+    for b in &mut blocks {
+        if let (Some(open), Some(close)) = (b.find("elements = {"), b.rfind('}')) {
+            let inner = &b[open + 12..close];
+            let mut items: Vec<String> = inner.split(',').map(|x| x.trim().to_string()).collect();
+            items.sort();
+            *b = format!("{}elements = {{{}}}", &b[..open], items.join(","));
+        }
+    }
+    blocks.sort();
+    blocks
 }
 
 fn applied_generation(addr: &str) -> Option<u32> {
@@ -299,6 +369,7 @@ fn churn_under_probing_never_shows_a_third_verdict() {
     let stop = AtomicBool::new(false);
     let began = Instant::now();
     let kill_times: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+    let mut content_errors: Vec<String> = Vec::new();
     std::thread::scope(|scope| {
         for (i, spec) in specs.iter().enumerate() {
             let (stop, observations, lab_errors) = (&stop, &observations, &lab_errors);
@@ -332,6 +403,7 @@ fn churn_under_probing_never_shows_a_third_verdict() {
             rng
         };
         let mut state = start;
+        let mut contents: BTreeMap<(State, usize), Vec<String>> = BTreeMap::new();
         for k in 0..changes {
             let mut after = state;
             match next() % 3 {
@@ -350,6 +422,21 @@ fn churn_under_probing_never_shows_a_third_verdict() {
                 kill_times.lock().unwrap().push(Instant::now());
             }
             wait_applied(&agents, after);
+            for (n, ns) in lab.topology.node_ns.iter().enumerate() {
+                let content = table_content(ns);
+                let first = contents
+                    .entry((after, n))
+                    .or_insert_with(|| content.clone());
+                if *first != content {
+                    let a: std::collections::BTreeSet<_> = first.iter().collect();
+                    let b: std::collections::BTreeSet<_> = content.iter().collect();
+                    content_errors.push(format!(
+                        "change {k} {state:?} -> {after:?} node {n}: first time only {:?}; now only {:?}",
+                        a.difference(&b).collect::<Vec<_>>(),
+                        b.difference(&a).collect::<Vec<_>>()
+                    ));
+                }
+            }
             timeline
                 .lock()
                 .unwrap()
@@ -362,6 +449,12 @@ fn churn_under_probing_never_shows_a_third_verdict() {
         let _ = a.child.kill();
         let _ = a.child.wait();
     }
+    assert!(
+        content_errors.is_empty(),
+        "{} tables differ from the first table of the same state:\n{}",
+        content_errors.len(),
+        content_errors[..content_errors.len().min(5)].join("\n")
+    );
     let timeline = timeline.into_inner().unwrap();
     let kill_times = kill_times.into_inner().unwrap();
     let kills = kill_times.len();
@@ -390,16 +483,30 @@ fn churn_under_probing_never_shows_a_third_verdict() {
         }
         // Only the states of the changes overlapping the probe, or the one in
         // force throughout.
+        possible.sort();
+        possible.dedup();
         if !possible.iter().any(|s| verdicts[s][i] == ok) {
             let nearest_kill = kill_times
                 .iter()
                 .map(|k| if *k > t0 { *k - t0 } else { t0 - *k })
                 .min();
+            let applies: Vec<String> = APPLIES
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(at, _, _)| {
+                    *at + Duration::from_millis(100) >= t0 && *at <= t1 + Duration::from_millis(100)
+                })
+                .map(|(at, node, line)| {
+                    format!("  {:?} {node}: {line}", at.saturating_duration_since(began))
+                })
+                .collect();
             wrong.push(format!(
-                "{:?} observed {ok} at {:?} (took {:?}; nearest kill {nearest_kill:?} away); possible states {possible:?}",
+                "{:?} observed {ok} at {:?} (took {:?}; nearest kill {nearest_kill:?} away); possible states {possible:?}\n{}",
                 names[i],
                 t0 - began,
-                t1 - t0
+                t1 - t0,
+                applies.join("\n")
             ));
         }
     }

@@ -1,5 +1,18 @@
 //! `enforce`: bring the kernel's `inet netfence` table to the compiled ruleset with
-//! one nft transaction holding only the difference.
+//! nft transactions holding only the difference: the new chains, sets and maps
+//! first, unreferenced (the staging transaction), then one transaction that
+//! points at them and deletes what is left over (the switch).
+//!
+//! Why two: the kernel evaluates a packet's rules in the generation it read when
+//! the packet entered a base chain, but looks set and map elements up in the
+//! generation current at the lookup. A packet that straddles a commit can find a
+//! map element added by the commit and follow it into a chain created by the same
+//! commit, whose rules in the packet's (old) generation are none: the packet falls
+//! through to the base chain's policy, accept. Measured in the lab: 600 replacements of a pod's egress chain under a UDP
+//! flood let 86 datagrams through that both rulesets deny; staged, none
+//! (crates/netfence-lab/tests/straddle.rs). Unreferenced objects change no
+//! verdict, so a kill between the two transactions leaves the old ruleset in
+//! force.
 //!
 //! Allow sets and class chains are named after their content, so "present" means
 //! "equal" and unchanged objects are never re-sent (their counters survive).
@@ -288,9 +301,14 @@ fn declared_type(set: &SetDef) -> Vec<String> {
     out
 }
 
-/// The transaction that turns `applied` into `desired`, and what it does.
+/// The transactions that turn `applied` into `desired`, and what they do.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// New chains (without hooks), sets and maps that nothing live refers to
+    /// yet: sent, and committed, before `transaction`.
+    pub staging: Transaction,
+    /// What makes the ruleset the new one: references to the staged objects,
+    /// base chains, map entries, repairs, deletions and the generation mark.
     pub transaction: Transaction,
     pub sets_added: usize,
     pub sets_deleted: usize,
@@ -305,12 +323,20 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.transaction.is_empty()
+        self.staging.is_empty() && self.transaction.is_empty()
     }
 
-    /// The transaction as nft reads it (what `--dry-run` prints).
+    /// The transactions as nft reads them (what `--dry-run` prints); a comment
+    /// line separates the two.
     pub fn text(&self) -> String {
-        self.transaction.to_nft()
+        if self.staging.is_empty() {
+            return self.transaction.to_nft();
+        }
+        format!(
+            "# transaction 1 of 2: new objects, not referenced yet\n{}# transaction 2 of 2: the switch\n{}",
+            self.staging.to_nft(),
+            self.transaction.to_nft()
+        )
     }
 
     pub fn summary(&self) -> String {
@@ -410,9 +436,9 @@ fn delete_objects(p: &mut Plan, ops: &mut Vec<Op>, applied: &Applied, doomed: &B
     }
 }
 
-pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
+pub fn plan(desired: &Ruleset, applied_in: Option<&Applied>) -> Plan {
     let empty = Applied::default();
-    let mut applied = applied.unwrap_or(&empty);
+    let mut applied = applied_in.unwrap_or(&empty);
     let mut p = Plan::default();
     let mut ops = Vec::new();
 
@@ -438,7 +464,15 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
     }
 
     // New objects in dependency order: sets; chains (declared empty); maps, whose
-    // entries jump to chains; then the rules, which use all of them.
+    // entries jump to chains; then the rules, which use all of them. Into a
+    // table that exists they are staged (see the module's comment); a base
+    // chain is live as soon as it exists, so it goes with the switch. Without
+    // a table nothing of ours filters yet: one transaction. A rebuild (a
+    // fixed-name set changed type, above) cannot stage under names still in
+    // use: one transaction too, straddling packets included.
+    let staged = applied_in.is_some() && !retyped;
+    // (live as soon as it exists, the operation), in dependency order.
+    let mut created: Vec<(bool, Op)> = Vec::new();
     let is_new = |name: &String| !applied.sets.contains_key(name);
     for (name, set) in desired
         .sets
@@ -446,10 +480,13 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
         .filter(|(n, s)| !s.is_map() && is_new(n))
     {
         p.sets_added += 1;
-        ops.push(Op::AddSet {
-            name: name.clone(),
-            set: set.clone(),
-        });
+        created.push((
+            false,
+            Op::AddSet {
+                name: name.clone(),
+                set: set.clone(),
+            },
+        ));
     }
     let new_chains: Vec<(&String, &ChainDef)> = desired
         .chains
@@ -458,25 +495,44 @@ pub fn plan(desired: &Ruleset, applied: Option<&Applied>) -> Plan {
         .collect();
     for (name, chain) in &new_chains {
         p.chains_added += 1;
-        ops.push(Op::AddChain {
-            name: (*name).clone(),
-            hook: chain.hook,
-            comment: chain.comment.clone(),
-        });
+        created.push((
+            chain.hook.is_some(),
+            Op::AddChain {
+                name: (*name).clone(),
+                hook: chain.hook,
+                comment: chain.comment.clone(),
+            },
+        ));
     }
     for (name, set) in desired.sets.iter().filter(|(n, s)| s.is_map() && is_new(n)) {
         p.sets_added += 1;
-        ops.push(Op::AddSet {
-            name: name.clone(),
-            set: set.clone(),
-        });
+        created.push((
+            false,
+            Op::AddSet {
+                name: name.clone(),
+                set: set.clone(),
+            },
+        ));
     }
     for (name, chain) in &new_chains {
         for rule in &chain.rules {
-            ops.push(Op::AddRule {
-                chain: (*name).clone(),
-                rule: rule.clone(),
-            });
+            created.push((
+                chain.hook.is_some(),
+                Op::AddRule {
+                    chain: (*name).clone(),
+                    rule: rule.clone(),
+                },
+            ));
+        }
+    }
+    for (live, op) in created {
+        if staged && !live {
+            if p.staging.is_empty() {
+                p.staging.push(Op::AddTable);
+            }
+            p.staging.push(op);
+        } else {
+            ops.push(op);
         }
     }
     // Content-named objects that exist are right unless changed by hand: a chain
@@ -582,10 +638,13 @@ pub fn execute(target: &Target, plan: &Plan) -> Result<(), ApplyError> {
 }
 
 pub fn execute_with(nft: &mut Nft, plan: &Plan) -> Result<(), ApplyError> {
-    if plan.is_empty() {
-        return Ok(());
+    if !plan.staging.is_empty() {
+        nft.apply_text(&plan.staging.to_nft())?;
     }
-    nft.apply_text(&plan.text())
+    if !plan.transaction.is_empty() {
+        nft.apply_text(&plan.transaction.to_nft())?;
+    }
+    Ok(())
 }
 
 pub(crate) fn stage(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
@@ -1030,6 +1089,99 @@ mod tests {
         );
         assert_eq!((p.elements_deleted, p.elements_added), (1, 1));
         assert!(plan(&new, Some(&applied_of(&new))).is_empty());
+    }
+
+    /// A pod's class chain replaced (with its allow set), and the base chain
+    /// too: the new chain and set are committed before the transaction that
+    /// points the dispatch map at them, so a packet straddling that commit
+    /// never meets a chain without rules in its generation.
+    #[test]
+    fn new_objects_are_staged_before_the_switch() {
+        let version = |n: &str| {
+            let mut r = Ruleset::default();
+            r.sets.insert(
+                format!("ep4_{n}"),
+                SetDef {
+                    key: vec!["inet_service"],
+                    data: None,
+                    interval: true,
+                    counter: false,
+                    dynamic: false,
+                    elements: vec![Element {
+                        key: vec![Part::Ports(80, 80)],
+                        value: None,
+                    }],
+                },
+            );
+            r.chains.insert(
+                format!("e_{n}"),
+                ChainDef::regular(vec![Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![Key::Dport],
+                        set: format!("ep4_{n}"),
+                    },
+                    Stmt::Verdict(Verdict::Accept),
+                ])]),
+            );
+            r.sets.insert(
+                "m".into(),
+                SetDef {
+                    key: vec!["ipv4_addr"],
+                    data: Some("verdict"),
+                    interval: false,
+                    counter: false,
+                    dynamic: false,
+                    elements: vec![Element {
+                        key: vec![Part::Addrs(Family::V4, 1, 1)],
+                        value: Some(Verdict::Goto(format!("e_{n}"))),
+                    }],
+                },
+            );
+            r.chains.insert(
+                format!("forward_{n}"),
+                ChainDef {
+                    hook: Some(Hook::Forward),
+                    rules: vec![Rule::new(vec![Stmt::Vmap {
+                        keys: vec![Key::Saddr(Family::V4)],
+                        map: "m".into(),
+                    }])],
+                    comment: None,
+                },
+            );
+            r
+        };
+        let (old, new) = (version("old"), version("new"));
+        let p = plan(&new, Some(&applied_of(&old)));
+        let creates = |t: &Transaction| -> Vec<String> {
+            t.ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::AddSet { name, .. } => Some(name.clone()),
+                    Op::AddChain { name, .. } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(creates(&p.staging), ["ep4_new", "e_new"]);
+        // The base chain is live once it exists: it comes with the switch,
+        // which creates nothing else.
+        assert_eq!(creates(&p.transaction), ["forward_new"]);
+        assert!(p.transaction.ops.iter().any(|op| matches!(
+            op,
+            Op::AddElements { set, .. } if set == "m"
+        )));
+        assert_eq!(
+            deletions(&p),
+            ["chain e_old", "chain forward_old", "set ep4_old"]
+        );
+        let text = p.text();
+        let (staging, switch) = text.split_once("# transaction 2 of 2").unwrap(); // ok: test
+        assert!(staging.contains("add chain inet netfence e_new"));
+        assert!(switch.contains("goto e_new") && !switch.contains("add chain inet netfence e_new"));
+        // Into no table, nothing of ours filters yet: one transaction.
+        let first = plan(&new, None);
+        assert!(first.staging.is_empty());
+        assert_eq!(creates(&first.transaction).len(), 4);
     }
 }
 
