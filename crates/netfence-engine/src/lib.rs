@@ -12,6 +12,7 @@
 //! compare the two.
 
 pub mod addr;
+pub mod admin_use;
 pub mod classes;
 pub mod delta;
 pub mod eval;
@@ -26,6 +27,7 @@ pub mod ties;
 pub mod universe;
 pub mod versions;
 
+pub use admin_use::AdminRuleUse;
 pub use delta::Delta;
 pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome, TierStep, Tiered};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
