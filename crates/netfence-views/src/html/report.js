@@ -515,7 +515,8 @@
     var set = function (c) { var t = ports(c || {}); return t === 'nothing' ? '\u2014' : t; };
     section('callouts', 'Callouts', (d.callouts || []).length
       ? el('ul', null, d.callouts.map(function (c) {
-          return el('li', null, c.kind + ': ' + (c.destination || c.namespace || '') + (c.from ? ' from ' + c.from.join(', ') : '') +
+          return el('li', null, c.kind + ': ' + (c.destination || c.namespace || c.policy || '') + (c.from ? ' from ' + c.from.join(', ') : '') +
+            (c.pairs ? ' ' + c.rule + ' denies ' + c.pairs.join(', ') + ' (allowed before by ' + c.allowed_before_by.join(', ') + ')' : '') +
             (c.added ? ' (' + set(c.added) + ')' : ''));
         }))
       : el('p', { class: 'ok' }, 'Nothing that needs a second look.'));
@@ -529,6 +530,14 @@
     if ((d.default_deny || []).length) {
       section('default-deny', 'Default-deny changes', table(['namespace', 'direction', 'change', 'policies'],
         d.default_deny.map(function (x) { return [x.namespace, x.direction, { v: x.change, cls: x.change === 'lost' ? 'no' : 'yes' }, (x.policies || []).join(', ')]; })));
+    }
+    if ((d.admin_policies || []).length) {
+      var rank = function (t, p) { return t ? t + (p === undefined ? '' : ' priority ' + p) : '\u2014'; };
+      section('admin-policies', 'Admin policies', table(['policy', 'change', 'before', 'after', 'now evaluated before', 'now evaluated after'],
+        d.admin_policies.map(function (x) {
+          return [x.policy, x.change, rank(x.tier_before, x.priority_before), rank(x.tier_after, x.priority_after),
+            (x.now_before || []).join(', '), (x.now_after || []).join(', ')];
+        })));
     }
     var moved = [].concat((d.appeared || []).map(function (x) { return ['appeared', x.group, x.kind]; }),
       (d.disappeared || []).map(function (x) { return ['disappeared', x.group, x.kind]; }));
