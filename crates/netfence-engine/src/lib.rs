@@ -33,7 +33,7 @@ pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome, Ti
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};
-pub use posture::{DnsProblem, DnsReach, NamespacePosture};
+pub use posture::{AdminRulePosture, DnsProblem, DnsReach, NamespacePosture};
 pub use query::EndpointQuery;
 pub use ties::PriorityOverlap;
 pub use universe::{EndpointKind, EngineEndpoint, EpId};

@@ -552,6 +552,11 @@
     section('not-analyzed', 'Not analyzed', el('p', { class: 'no' },
       'Other policy kinds are present; results may differ from the cluster: ' + s.not_analyzed.join(', ')));
   }
+  if ((doc.cluster || []).length) {
+    section('cluster', 'Cluster-wide (admin policies)',
+      el('p', { class: 'muted' }, 'Admin by priority, then NetworkPolicy, then Baseline, then allow'),
+      el('ul', null, doc.cluster.map(function (c) { return el('li', null, c.text); })));
+  }
   section('postures', 'Namespaces', el('p', { class: 'muted' }, 'default-deny = a policy with podSelector {} isolating that direction'),
     table(['namespace', 'default-deny ingress', 'default-deny egress', 'policies', 'pods', 'open for ingress', 'open for egress'],
       (doc.namespaces || []).map(function (p) {
