@@ -133,6 +133,13 @@ impl<K: Kernel> Agent<K> {
         if !outcome.changed && !self.pending && self.last.is_some() {
             return;
         }
+        let unenforced = netfence_nft::compile::unenforced_admin_rules(&cluster);
+        if !unenforced.is_empty() {
+            warn!(
+                rules = %unenforced.join(", "),
+                "admin rules with domainNames are not enforced: the data plane resolves no names"
+            );
+        }
         let engine = Engine::new(&cluster);
         let mut opts = self.compile.clone();
         if let Some(prefix) = self.prefix.clone() {

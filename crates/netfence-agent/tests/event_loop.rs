@@ -431,20 +431,20 @@ fn pods_are_bound_to_their_routed_interfaces_as_they_are_wired() {
     );
 }
 
-/// The data plane carries the NetworkPolicy tier only: an admin policy added to
-/// the directory (here a Baseline deny the NetworkPolicy ruleset cannot express)
-/// changes nothing in the kernel, is reported, and removing it resumes.
+/// Admin policies are enforced like NetworkPolicies: an Admin deny added to
+/// the directory (closing what a NetworkPolicy allows) is applied in one look
+/// with a NetworkPolicy change, and removing it goes back.
 #[test]
-fn admin_policies_are_refused_and_what_is_in_force_stays() {
+fn admin_policies_are_enforced_with_the_network_policies() {
     let mut s = setup();
     s.agent.sync(Instant::now());
     let all = all_texts();
     assert_eq!(s.kernel.ruleset(), Some(expected(&refs(&all))));
     let admin = "apiVersion: policy.networking.k8s.io/v1alpha2
 kind: ClusterNetworkPolicy
-metadata: {name: baseline-deny}
+metadata: {name: admin-deny}
 spec:
-  tier: Baseline
+  tier: Admin
   priority: 10
   subject: {namespaces: {}}
   ingress:
@@ -453,15 +453,24 @@ spec:
     from: [{namespaces: {}}]
 ";
     std::fs::write(s.dir.path().join("admin.yaml"), admin).unwrap();
-    // And a NetworkPolicy change in the same look, which must not apply alone.
     std::fs::remove_file(s.dir.path().join("allow-dns.yaml")).unwrap();
-    let before = s.kernel.transactions();
     s.agent.sync(Instant::now());
-    assert_eq!(s.kernel.transactions(), before, "nothing sent");
-    assert_eq!(s.kernel.ruleset(), Some(expected(&refs(&all))));
-    let (_, body) = s.agent.metrics.readiness();
-    assert!(body.contains("admin policies"), "{body}");
+    let mut now: Vec<String> = all_texts()
+        .into_iter()
+        .filter(|t| !t.contains("name: allow-dns"))
+        .collect();
+    assert_eq!(now.len(), all.len() - 1);
+    let without_admin = expected(&refs(&now));
+    now.push(admin.to_string());
+    let with_admin = expected(&refs(&now));
+    assert_ne!(
+        with_admin, without_admin,
+        "the admin deny changes the ruleset"
+    );
+    assert_eq!(s.kernel.ruleset(), Some(with_admin));
+    let (code, body) = s.agent.metrics.readiness();
+    assert_eq!(code, 200, "{body}");
     std::fs::remove_file(s.dir.path().join("admin.yaml")).unwrap();
     s.agent.sync(Instant::now());
-    assert_ne!(s.kernel.ruleset(), Some(expected(&refs(&all))));
+    assert_eq!(s.kernel.ruleset(), Some(without_admin));
 }
