@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netfence_agent::{Agent, Event, Kernel, KernelState, run_loop, watch};
+use netfence_agent::{Agent, Event, Kernel, KernelState, PolicyCounters, run_loop, watch};
 use netfence_engine::Engine;
 use netfence_model::{LoadOptions, Sources, load};
 use netfence_nft::apply::{self, ApplyError, Plan};
@@ -24,6 +24,8 @@ struct Table {
     transactions: usize,
     /// Host routes: pod address → interface suffix.
     routes: Vec<(std::net::IpAddr, String)>,
+    /// What the table's counters say.
+    counters: PolicyCounters,
 }
 
 #[derive(Clone, Default)]
@@ -46,6 +48,10 @@ fn state_of(r: &Option<Ruleset>) -> KernelState {
 }
 
 impl Kernel for FakeKernel {
+    fn counters(&mut self) -> Result<PolicyCounters, String> {
+        Ok(self.0.lock().unwrap().counters.clone())
+    }
+
     fn host_routes(
         &mut self,
         prefix: &str,
@@ -473,4 +479,47 @@ spec:
     std::fs::remove_file(s.dir.path().join("admin.yaml")).unwrap();
     s.agent.sync(Instant::now());
     assert_eq!(s.kernel.ruleset(), Some(without_admin));
+}
+
+/// The drift check also reads the table's counters: accepts per rule and
+/// drops per isolating policy reach `/metrics` as labelled series, names
+/// escaped as the exposition format requires.
+#[test]
+fn the_drift_check_publishes_accepts_and_drops_per_policy() {
+    let mut s = setup();
+    s.agent.sync(Instant::now());
+    {
+        let mut t = s.kernel.0.lock().unwrap();
+        t.counters
+            .accepted
+            .insert("app/api-allow-frontend ingress[0]".into(), 7);
+        t.counters.dropped.insert(
+            (
+                "policy".into(),
+                "app/default-deny-all".into(),
+                "ingress".into(),
+            ),
+            3,
+        );
+        t.counters.accepted.insert("odd \"name\"\nhere".into(), 1);
+    }
+    assert!(!s.agent.metrics.render().contains("api-allow-frontend"));
+    s.agent.tick();
+    let text = s.agent.metrics.render();
+    assert!(
+        text.contains(
+            "netfence_policy_accepted_connections{rule=\"app/api-allow-frontend ingress[0]\"} 7"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "netfence_dropped_flows{kind=\"policy\",policy=\"app/default-deny-all\",direction=\"ingress\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("{rule=\"odd \\\"name\\\"\\nhere\"} 1"),
+        "{text}"
+    );
 }

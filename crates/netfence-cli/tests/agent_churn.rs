@@ -264,12 +264,17 @@ fn table_content(ns: &str) -> Vec<String> {
     blocks
 }
 
-fn applied_generation(addr: &str) -> Option<u32> {
+fn metrics_text(addr: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    out.lines()
+    Some(out)
+}
+
+fn applied_generation(addr: &str) -> Option<u32> {
+    metrics_text(addr)?
+        .lines()
         .find_map(|l| l.strip_prefix("netfence_agent_applied_generation "))
         .and_then(|v| v.trim().parse().ok())
 }
@@ -486,6 +491,30 @@ fn churn_under_probing_never_shows_a_third_verdict() {
         }
         stop.store(true, Ordering::SeqCst);
     });
+    // Each agent's drift check (every 5 s) read the table's counters: node-a
+    // holds api-klmno, which frontend reached and others were denied.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let text = metrics_text(&agents[0].metrics).unwrap_or_default();
+        let count = |prefix: &str| -> u64 {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum()
+        };
+        if count("netfence_policy_accepted_connections{rule=\"app/api-allow-frontend ingress[0]\"}")
+            > 0
+            && count("netfence_dropped_flows{kind=\"policy\",policy=\"app/default-deny-all\"") > 0
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no per-policy counters on /metrics:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(metrics.contains("# TYPE netfence_dropped_flows gauge"));
     for a in &mut agents {
         let _ = a.child.kill();
         let _ = a.child.wait();
