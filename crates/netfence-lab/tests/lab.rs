@@ -133,6 +133,72 @@ fn every_conformance_scenario_enforced_equals_the_engine() {
     eprintln!("{} scenarios, {probes} probes, 0 mismatches", files.len());
 }
 
+/// The admin policy conformance suites of both API generations (upstream's
+/// network-policy-api tests, transcribed in fixtures/admin-conformance),
+/// each scenario enforced on a two-node lab (the model's two nodes) and every
+/// pod pair probed on every declared port, SCTP included: the kernel equals
+/// the engine, which the fixtures' own checks hold to upstream's answers.
+/// hostNetwork pods are not wired in the lab (their node peers are decided in
+/// the engine tests only).
+#[test]
+fn admin_conformance_scenarios_enforced_equal_the_engine() {
+    let Some(_turn) = lab_turn() else { return };
+    // One lab per suite, side by side: the time goes into waiting for denied
+    // probes to time out, not into the CPU.
+    let counts: Vec<(usize, usize, usize)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = ["admin-conformance/v1alpha2", "admin-conformance/v1alpha1"]
+            .into_iter()
+            .map(|suite| scope.spawn(move || admin_suite_in_the_lab(suite)))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let scenarios: usize = counts.iter().map(|c| c.0).sum();
+    let probes: usize = counts.iter().map(|c| c.1).sum();
+    let denied: usize = counts.iter().map(|c| c.2).sum();
+    assert!(
+        denied > 1000 && probes - denied > 1000,
+        "{denied} of {probes} denied"
+    );
+    eprintln!("{scenarios} admin scenarios, {probes} probes ({denied} denied), 0 mismatches");
+}
+
+/// (scenarios, probes, denied probes) of one suite, each scenario enforced on
+/// one two-node lab in turn.
+fn admin_suite_in_the_lab(suite: &str) -> (usize, usize, usize) {
+    let dir = repo().join("fixtures").join(suite);
+    let model_path = dir.join("_model.yaml");
+    let model = (
+        model_path.display().to_string(),
+        std::fs::read_to_string(&model_path).unwrap(),
+        false,
+    );
+    let lab = Lab::up(&load_files(std::slice::from_ref(&model)), 2).unwrap();
+    let files = netfence_model::fixture::files(&dir).unwrap();
+    assert!(files.len() >= 58, "{suite}: scenarios missing");
+    let (mut probes, mut denied) = (0, 0);
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let (_, manifests) = netfence_model::fixture::split(&text).unwrap();
+        let cluster = lab.adopt(&load_files(&[
+            model.clone(),
+            (path.display().to_string(), manifests, true),
+        ]));
+        assert!(!cluster.admin_policies.is_empty(), "{}", path.display());
+        lab.flush_conntrack();
+        lab.enforce(&cluster, false).unwrap();
+        let report = lab.probe(&cluster).unwrap();
+        assert!(
+            !report.probes.is_empty(),
+            "{}: nothing probed",
+            path.display()
+        );
+        assert_no_mismatch(&path.display().to_string(), &report);
+        denied += report.probes.iter().filter(|p| !p.expected).count();
+        probes += report.probes.len();
+    }
+    (files.len(), probes, denied)
+}
+
 #[test]
 fn bundled_examples_on_two_nodes_equal_the_engine() {
     let Some(_turn) = lab_turn() else { return };
