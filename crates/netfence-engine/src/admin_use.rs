@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use netfence_model::{AdminAction, AdminTier, Direction};
+use netfence_model::{AdminAction, AdminPeerKind, AdminPolicy, AdminTier, Direction};
 use serde::Serialize;
 
 use crate::classes::{ClassId, dir_index};
@@ -35,10 +35,10 @@ pub struct AdminRuleUse {
     /// tier that decides (no NetworkPolicy isolates the subject, no Baseline
     /// rule matches), so it was allowed by default.
     pub passes_to_default: bool,
-    /// The pod-like peers of the connections it decided, by the peer entry that
-    /// matched them (the peer is the destination for egress, the source for
-    /// ingress).
-    pub pods_decided_by_entry: BTreeMap<usize, BTreeSet<EpId>>,
+    /// For an Admin-tier Deny: the pod-like peers of the connections it
+    /// decided through a `networks` entry, by that entry (the peer is the
+    /// destination: `networks` is egress only). Empty for other rules.
+    pub pods_decided_by_networks: BTreeMap<usize, BTreeSet<EpId>>,
 }
 
 impl Engine<'_> {
@@ -62,7 +62,7 @@ impl Engine<'_> {
                         shadowed: false,
                         decided_first_by: Vec::new(),
                         passes_to_default: false,
-                        pods_decided_by_entry: BTreeMap::new(),
+                        pods_decided_by_networks: BTreeMap::new(),
                     });
                 }
             }
@@ -71,6 +71,24 @@ impl Engine<'_> {
         // Pass handing over) took before it: then it is not shadowed by rules.
         let mut not_only_rules = vec![false; uses.len()];
         let mut pass_reaches_a_tier = vec![false; uses.len()];
+        // A rule whose answer no further pair can change is settled, and a
+        // pair where every matching rule is settled is not decided at all: at
+        // scale most rules settle on their first pairs, and running the tiers
+        // for every pair an admin rule can match would be quadratic.
+        let mut settled = vec![false; uses.len()];
+        let networks_deny: Vec<bool> = uses
+            .iter()
+            .map(|u| {
+                let policy = &policies[u.policy];
+                let rule = &policy.rules(u.dir)[u.rule];
+                policy.tier == AdminTier::Admin
+                    && rule.action == AdminAction::Deny
+                    && rule
+                        .peers
+                        .iter()
+                        .any(|p| matches!(p.kind, AdminPeerKind::Networks(_)))
+            })
+            .collect();
         for dir in Direction::BOTH {
             for (s, class) in self.classes.iter().enumerate() {
                 if class.admin_subject_of.is_empty() {
@@ -86,52 +104,69 @@ impl Engine<'_> {
                     if p == s && class.members.len() == 1 {
                         continue;
                     }
-                    let t = self.tiers(dir, s, p, false);
-                    let peer_pods: Vec<EpId> = self.classes[p]
-                        .members
-                        .iter()
-                        .copied()
-                        .filter(|&e| self.endpoint(e).is_pod_like())
-                        .collect();
+                    let mut pending: Vec<(usize, usize, usize, ConnSet)> = Vec::new();
                     for &a in &class.admin_subject_of {
                         for r in 0..policies[a].rules(dir).len() {
-                            let Some((_, conns)) = self.admin_rule_match(a, dir, r, s, p) else {
-                                continue;
-                            };
-                            if conns.is_empty() {
-                                continue;
-                            }
                             let u = index[&(a, dir_index(dir), r)];
-                            uses[u].matches = true;
-                            let own = t.steps.iter().find(|st| st.policy == a && st.rule == r);
-                            if let Some(step) = own {
-                                uses[u].decides = true;
-                                if !peer_pods.is_empty() {
-                                    uses[u]
-                                        .pods_decided_by_entry
-                                        .entry(step.peer)
-                                        .or_default()
-                                        .extend(peer_pods.iter().copied());
-                                }
-                                if step.action == AdminAction::Pass
-                                    && step.tier == AdminTier::Admin
-                                    && !step.conns.difference(&t.default).is_empty()
-                                {
-                                    pass_reaches_a_tier[u] = true;
-                                }
+                            if settled[u] {
                                 continue;
                             }
+                            if let Some((_, conns)) = self.admin_rule_match(a, dir, r, s, p)
+                                && !conns.is_empty()
+                            {
+                                pending.push((u, a, r, conns));
+                            }
+                        }
+                    }
+                    if pending.is_empty() {
+                        continue;
+                    }
+                    let t = self.tiers(dir, s, p, false);
+                    for (u, a, r, conns) in pending {
+                        uses[u].matches = true;
+                        let own = t.steps.iter().find(|st| st.policy == a && st.rule == r);
+                        if let Some(step) = own {
+                            uses[u].decides = true;
+                            let rule = &policies[a].rules(dir)[r];
+                            let by_networks = matches!(
+                                rule.peers.get(step.peer).map(|p| &p.kind),
+                                Some(AdminPeerKind::Networks(_))
+                            );
+                            if by_networks && networks_deny[u] {
+                                uses[u]
+                                    .pods_decided_by_networks
+                                    .entry(step.peer)
+                                    .or_default()
+                                    .extend(
+                                        self.classes[p]
+                                            .members
+                                            .iter()
+                                            .copied()
+                                            .filter(|&e| self.endpoint(e).is_pod_like()),
+                                    );
+                            }
+                            if step.action == AdminAction::Pass
+                                && step.tier == AdminTier::Admin
+                                && !step.conns.difference(&t.default).is_empty()
+                            {
+                                pass_reaches_a_tier[u] = true;
+                            }
+                        } else {
                             record_shadow(&t, a, r, &conns, &mut uses[u], &mut not_only_rules[u]);
                         }
+                        settled[u] = match rule_action(policies, &uses[u]) {
+                            _ if networks_deny[u] => false,
+                            Some(AdminAction::Pass) if policies[a].tier == AdminTier::Admin => {
+                                pass_reaches_a_tier[u]
+                            }
+                            _ => uses[u].decides || not_only_rules[u],
+                        };
                     }
                 }
             }
         }
         for (u, rule_use) in uses.iter_mut().enumerate() {
-            let action = policies[rule_use.policy]
-                .rules(rule_use.dir)
-                .get(rule_use.rule)
-                .map(|r| r.action);
+            let action = rule_action(policies, rule_use);
             rule_use.shadowed = rule_use.matches && !rule_use.decides && !not_only_rules[u];
             rule_use.passes_to_default = rule_use.decides
                 && action == Some(AdminAction::Pass)
@@ -161,6 +196,13 @@ impl Engine<'_> {
         out.dedup();
         out
     }
+}
+
+fn rule_action(policies: &[AdminPolicy], u: &AdminRuleUse) -> Option<AdminAction> {
+    policies[u.policy]
+        .rules(u.dir)
+        .get(u.rule)
+        .map(|r| r.action)
 }
 
 /// For rule `r` of policy `a`, which matched `conns` on a pair and decided
@@ -338,7 +380,7 @@ spec:
         let loaded = loaded.unwrap();
         let engine = Engine::new(&loaded.cluster);
         let uses = engine.admin_rule_uses();
-        let pods: Vec<String> = uses[0].pods_decided_by_entry[&0]
+        let pods: Vec<String> = uses[0].pods_decided_by_networks[&0]
             .iter()
             .map(|&e| engine.endpoint(e).id.clone())
             .collect();

@@ -62,7 +62,7 @@ fn check(ctx: &LintContext, out: &mut Vec<Finding>) {
         if policy.tier != AdminTier::Admin || rule.action != AdminAction::Deny {
             continue;
         }
-        for (&k, pods) in &u.pods_decided_by_entry {
+        for (&k, pods) in &u.pods_decided_by_networks {
             let Some(peer) = rule.peers.get(k) else {
                 continue;
             };
