@@ -4,7 +4,7 @@
 //! which peer entry. Lint's admin rules read it; the tiers are run here once per
 //! pair, not per rule.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use netfence_model::{AdminAction, AdminPeerKind, AdminPolicy, AdminTier, Direction};
 use serde::Serialize;
@@ -48,11 +48,13 @@ impl Engine<'_> {
     pub fn admin_rule_uses(&self) -> Vec<AdminRuleUse> {
         let policies = &self.cluster.admin_policies;
         let mut uses: Vec<AdminRuleUse> = Vec::new();
-        let mut index: HashMap<(usize, usize, usize), usize> = HashMap::new();
+        // `first[a][d]`: the index in `uses` of policy a's first rule of direction d.
+        let mut first: Vec<[usize; 2]> = Vec::with_capacity(policies.len());
         for (a, policy) in policies.iter().enumerate() {
+            let mut starts = [0; 2];
             for dir in Direction::BOTH {
+                starts[dir_index(dir)] = uses.len();
                 for r in 0..policy.rules(dir).len() {
-                    index.insert((a, dir_index(dir), r), uses.len());
                     uses.push(AdminRuleUse {
                         policy: a,
                         dir,
@@ -66,6 +68,7 @@ impl Engine<'_> {
                     });
                 }
             }
+            first.push(starts);
         }
         // Set where a rule matches something that the NetworkPolicy tier (or a
         // Pass handing over) took before it: then it is not shadowed by rules.
@@ -107,7 +110,7 @@ impl Engine<'_> {
                     let mut pending: Vec<(usize, usize, usize, ConnSet)> = Vec::new();
                     for &a in &class.admin_subject_of {
                         for r in 0..policies[a].rules(dir).len() {
-                            let u = index[&(a, dir_index(dir), r)];
+                            let u = first[a][dir_index(dir)] + r;
                             if settled[u] {
                                 continue;
                             }
@@ -182,19 +185,21 @@ impl Engine<'_> {
     /// The classes some admin rule of `subject`'s policies can match in `dir`,
     /// ascending: towards any other class no admin rule decides anything.
     fn admin_peer_classes(&self, dir: Direction, subject: ClassId) -> Vec<ClassId> {
-        let mut out = Vec::new();
+        // Marked rather than collected and sorted: with many policies whose
+        // peers match most classes, the list would hold every class many times.
+        let mut seen = vec![false; self.classes.len()];
         for &a in &self.classes[subject].admin_subject_of {
             for entries in &self.resolved.admin_peer_refs[a][dir_index(dir)] {
                 for refs in entries {
                     for &r in refs {
-                        out.extend_from_slice(self.classes_matching(r));
+                        for &c in self.classes_matching(r) {
+                            seen[c] = true;
+                        }
                     }
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
+        (0..seen.len()).filter(|&c| seen[c]).collect()
     }
 }
 
