@@ -24,6 +24,34 @@ fn report_shop() {
     insta::assert_snapshot!(r.stdout);
 }
 
+/// The bundled cluster-wide default-deny: `report` says what each admin rule
+/// does across the namespaces, and which namespaces re-open via NetworkPolicy.
+#[test]
+fn report_cluster_default_deny() {
+    let r = netfence(&["report", "examples/cluster-default-deny"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(
+        "denies ingress from pods of every namespace for 4 of 5 namespaces (all but kube-system); 2 namespaces re-open via NetworkPolicy: backend, frontend"
+    ), "{}", r.stdout);
+    insta::assert_snapshot!(r.stdout);
+    let r = netfence(&["-o", "json", "report", "examples/cluster-default-deny"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let deny = &v["cluster"][1];
+    assert_eq!(deny["policy"], "ClusterNetworkPolicy/default-deny");
+    assert_eq!(deny["tier"], "Baseline");
+    assert_eq!(deny["direction"], "ingress");
+    assert_eq!(deny["action"], "Deny");
+    assert_eq!(deny["of_namespaces"], 5);
+    assert_eq!(
+        deny["network_policy_decides_in"],
+        serde_json::json!(["backend", "frontend"])
+    );
+    // Without admin policies the document is as it was.
+    let r = netfence(&["-o", "json", "report", "examples/guide"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v.get("cluster").is_none());
+}
+
 #[test]
 fn check_explains_the_dns_break_and_proposes_allow_dns() {
     let r = netfence(&[

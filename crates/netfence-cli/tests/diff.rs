@@ -40,6 +40,64 @@ fn shop_pull_request_markdown() {
     insta::assert_snapshot!(r.stdout);
 }
 
+/// A change to the cluster-wide default-deny example: an admin policy moved to
+/// another priority, and an Admin Deny added that closes a flow a
+/// NetworkPolicy allowed.
+fn cluster_admin_change(output: &str) -> Run {
+    let change = "crates/netfence-cli/tests/data/cluster-admin-change.yaml";
+    netfence(&[
+        "-o",
+        output,
+        "diff",
+        "examples/cluster-default-deny",
+        "examples/cluster-default-deny",
+        "--with",
+        change,
+    ])
+}
+
+#[test]
+fn admin_tier_changes_text() {
+    let r = cluster_admin_change("text");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn admin_tier_changes_json() {
+    let r = cluster_admin_change("json");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["admin_policies"], 2);
+    assert_eq!(v["callouts"][0]["kind"], "admin-deny-closes");
+    assert_eq!(
+        v["callouts"][0]["allowed_before_by"],
+        serde_json::json!(["frontend/web"])
+    );
+    assert_eq!(v["changes"][0]["why"]["after"][0]["role"], "admin");
+    assert_eq!(v["changes"][0]["why"]["after"][0]["action"], "Deny");
+    insta::assert_snapshot!(
+        serde_json::to_string_pretty(&serde_json::json!({
+            "admin_policies": v["admin_policies"],
+            "callouts": v["callouts"],
+            "why": v["changes"][0]["why"],
+        }))
+        .unwrap()
+    );
+}
+
+#[test]
+fn admin_tier_changes_markdown() {
+    let r = cluster_admin_change("md");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("<summary>admin policies: 2 changes</summary>"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn shop_pull_request_json() {
     let r = shop_pull_request("json");

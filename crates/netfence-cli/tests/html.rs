@@ -167,6 +167,28 @@ fn guide_draws_every_workload_and_the_posture_table_and_filters() {
 }
 
 #[test]
+fn cluster_posture_is_shown_in_words() {
+    let Some(bin) = browser() else { return };
+    let page = render(
+        &["examples/cluster-default-deny"],
+        "cluster-default-deny.html",
+    );
+    let doc = report_json("examples/cluster-default-deny");
+    let dom = dump(&bin, &page, "");
+    let section = &dom[dom.find("id=\"cluster\"").expect("cluster section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    let entries = doc["cluster"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    for c in entries {
+        let text = c["text"].as_str().unwrap();
+        assert!(
+            section.contains(&format!("<li>{text}</li>")),
+            "{text} in {section}"
+        );
+    }
+}
+
+#[test]
 fn shop_renders_and_its_screenshot_is_not_blank() {
     let Some(bin) = browser() else { return };
     let page = render(&["examples/shop"], "shop.html");

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use ipnet::IpNet;
 use netfence_engine::addr::{compact_text, merge_cidrs};
 use netfence_engine::delta::{Decision, Group, Joints, Matched};
-use netfence_engine::{ConnSet, Delta, Engine, EpId, PortSet, SideOutcome};
-use netfence_model::{Direction, Protocol};
+use netfence_engine::{ConnSet, Delta, Engine, EpId, PortSet, SideOutcome, TierStep};
+use netfence_model::{AdminAction, Direction, Protocol};
 use netfence_text::policy_location;
 
 use crate::{
@@ -22,6 +22,7 @@ pub fn diff(before: &Side, after: &Side) -> Diff {
     let (matched, joints) = (&delta.matched, &delta.joints);
     let changes = changes(before, after, &delta);
     let mut callouts = exposure_callouts(&changes);
+    callouts.extend(crate::admin::admin_deny_callouts(&changes));
     callouts.extend(dns_callouts(before, after, matched, joints));
     let default_deny = posture_changes(before, after);
     callouts.extend(
@@ -43,6 +44,7 @@ pub fn diff(before: &Side, after: &Side) -> Diff {
         appeared: only_in(after.engine, &matched.ids_after, &matched.ids_before),
         disappeared: only_in(before.engine, &matched.ids_before, &matched.ids_after),
         default_deny,
+        admin_policies: crate::admin::admin_policy_changes(before, after),
     };
     d.summary = summarize(&d);
     d
@@ -330,14 +332,29 @@ fn reasons(
         (Direction::Egress, src, dst, egress_exception),
         (Direction::Ingress, dst, src, ingress_exception),
     ] {
+        let (sc, pc) = (engine.class_of[subject], engine.class_of[peer]);
+        // Where admin policies judge the subject, the tiers say which part
+        // each decided; the NetworkPolicy tier is asked only about the rest.
+        let mut np_conns = conns.clone();
+        let mut found: Vec<Reason> = Vec::new();
+        if exception.is_none() && !engine.classes[sc].admin_subject_of.is_empty() {
+            let tiers = engine.tiers(direction, sc, pc, false);
+            for step in &tiers.steps {
+                let decides = match step.action {
+                    AdminAction::Accept => allowed,
+                    AdminAction::Deny => !allowed,
+                    AdminAction::Pass => false,
+                };
+                if decides && !step.conns.intersect(conns).is_empty() {
+                    found.push(admin_reason(side, direction, step));
+                }
+            }
+            np_conns = conns.intersect(&tiers.to_network_policy);
+        }
         let mut grants = Vec::new();
-        let outcome = engine.side_classes(
-            direction,
-            engine.class_of[subject],
-            engine.class_of[peer],
-            |c| grants.push(c),
-        );
-        let found: Vec<Reason> = match (allowed, exception, outcome) {
+        let outcome = engine.side_classes(direction, sc, pc, |c| grants.push(c));
+        let np_found: Vec<Reason> = match (allowed, exception, outcome) {
+            _ if np_conns.is_empty() => Vec::new(),
             (true, Some(exception), _) => vec![Reason::Exception {
                 direction,
                 exception,
@@ -345,7 +362,7 @@ fn reasons(
             (true, None, SideOutcome::NotIsolated) => vec![Reason::NotIsolated { direction }],
             (true, None, SideOutcome::Isolated(_)) => grants
                 .iter()
-                .filter(|g| !g.conns.intersect(conns).is_empty())
+                .filter(|g| !g.conns.intersect(&np_conns).is_empty())
                 .map(|g| {
                     let rule = format!("spec.{}[{}]", direction.as_str(), g.rule);
                     Reason::Allows {
@@ -356,7 +373,7 @@ fn reasons(
                     }
                 })
                 .collect(),
-            (false, None, SideOutcome::Isolated(open)) if !conns.is_subset(&open) => engine
+            (false, None, SideOutcome::Isolated(open)) if !np_conns.is_subset(&open) => engine
                 .isolating(subject, direction)
                 .iter()
                 .map(|&p| Reason::Isolates {
@@ -367,7 +384,24 @@ fn reasons(
                 .collect(),
             _ => Vec::new(),
         };
+        found.extend(np_found);
         merge(out, &found);
+    }
+}
+
+/// An admin or baseline rule that decided part of a change.
+fn admin_reason(side: &Side, direction: Direction, step: &TierStep) -> Reason {
+    let cluster = side.engine.cluster;
+    let policy = &cluster.admin_policies[step.policy];
+    let rule = format!("spec.{}[{}]", direction.as_str(), step.rule);
+    Reason::Admin {
+        policy: policy.id(),
+        tier: step.tier,
+        priority: policy.priority,
+        direction,
+        location: netfence_text::admin_policy_location(side.sources, cluster, step.policy, &rule),
+        rule,
+        action: step.action.spelled(policy.api).to_string(),
     }
 }
 

@@ -13,8 +13,10 @@ pub mod render;
 
 pub use compare::diff;
 
+mod admin;
+
 use netfence_engine::{ConnSet, EndpointKind, Engine, Exception};
-use netfence_model::{Direction, Sources};
+use netfence_model::{AdminTier, Direction, Sources};
 use serde::Serialize;
 
 /// One version of the input: its engine, its sources (for file:line:col) and
@@ -37,6 +39,47 @@ pub struct Diff {
     pub appeared: Vec<EndpointGroup>,
     pub disappeared: Vec<EndpointGroup>,
     pub default_deny: Vec<PostureChange>,
+    /// Admin policies added, removed, moved to another tier or priority, or
+    /// with changed rules (absent when none changed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_policies: Vec<AdminPolicyChange>,
+}
+
+/// How one cluster-scoped admin policy (`Kind/name`) changed.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct AdminPolicyChange {
+    pub policy: String,
+    pub change: AdminChangeKind,
+    /// `Admin` or `Baseline` on each side that has the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_before: Option<AdminTier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_after: Option<AdminTier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_before: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_after: Option<u32>,
+    /// Policies of the same tier on both sides that it was evaluated after and
+    /// now comes before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub now_before: Vec<String>,
+    /// Policies of the same tier on both sides that it was evaluated before and
+    /// now comes after.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub now_after: Vec<String>,
+    /// Where the policy is on the side that has it (after, unless removed).
+    pub location: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdminChangeKind {
+    Added,
+    Removed,
+    /// Same rules; its tier or priority changed.
+    Moved,
+    /// Its subject or rules changed (tier and priority may have too).
+    Changed,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +94,13 @@ pub struct Summary {
     pub disappeared: usize,
     pub default_deny: usize,
     pub callouts: usize,
+    /// Entries of `admin_policies` (absent when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub admin_policies: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How one workload pair's connections changed. When replicas of a workload
@@ -137,6 +187,21 @@ pub enum Reason {
         direction: Direction,
         exception: Exception,
     },
+    /// An admin or baseline rule decided part of the change (Accept where it
+    /// is allowed, Deny where it is denied) before or after the
+    /// NetworkPolicy tier (semantics.md §2.2).
+    Admin {
+        policy: String,
+        tier: AdminTier,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        priority: Option<u32>,
+        direction: Direction,
+        /// `spec.egress[0]`.
+        rule: String,
+        /// As the policy's API spells it (`Allow` in v1alpha1).
+        action: String,
+        location: String,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -173,6 +238,20 @@ pub enum Callout {
         #[serde(skip)]
         namespace: Option<String>,
     },
+    /// An Admin-tier Deny that closes connections NetworkPolicies allowed
+    /// before (no NetworkPolicy can re-open them).
+    AdminDenyCloses {
+        policy: String,
+        /// `spec.ingress[0]`.
+        rule: String,
+        location: String,
+        /// `src -> dst` of the changes it closes.
+        pairs: Vec<String>,
+        /// The NetworkPolicies that allowed them before.
+        allowed_before_by: Vec<String>,
+        #[serde(skip)]
+        namespace: Option<String>,
+    },
     /// A namespace that had a default-deny for a direction and has none now.
     DefaultDenyLost {
         namespace: String,
@@ -187,7 +266,8 @@ impl Callout {
         match self {
             Callout::ExternalExposure { namespace, .. }
             | Callout::CrossNamespace { namespace, .. }
-            | Callout::DnsBroken { namespace, .. } => namespace.as_deref(),
+            | Callout::DnsBroken { namespace, .. }
+            | Callout::AdminDenyCloses { namespace, .. } => namespace.as_deref(),
             Callout::DefaultDenyLost { namespace, .. } => Some(namespace),
         }
     }
@@ -271,5 +351,6 @@ fn summarize(d: &Diff) -> Summary {
         disappeared: d.disappeared.len(),
         default_deny: d.default_deny.len(),
         callouts: d.callouts.len(),
+        admin_policies: d.admin_policies.len(),
     }
 }

@@ -4,10 +4,12 @@
 use std::fmt::Write as _;
 
 use netfence_engine::ConnSet;
-use netfence_model::Direction;
+use netfence_model::{AdminTier, Direction};
 use netfence_text::{exception_text, short_list};
 
-use crate::{Callout, Change, Diff, EndpointGroup, Posture, Reason};
+use crate::{
+    AdminChangeKind, AdminPolicyChange, Callout, Change, Diff, EndpointGroup, Posture, Reason,
+};
 
 /// `+TCP 8080; -UDP 53`.
 pub fn delta_text(added: &ConnSet, removed: &ConnSet) -> String {
@@ -40,6 +42,22 @@ fn why_text(reasons: &[Reason], c: &Change) -> String {
             Reason::Exception { exception, .. } => {
                 phrases.push(exception_text(*exception).to_string())
             }
+            Reason::Admin {
+                policy,
+                tier,
+                priority,
+                rule,
+                action,
+                location,
+                ..
+            } => phrases.push(format!(
+                "{} by {} {policy} {rule} ({location})",
+                match action.as_str() {
+                    "Deny" => "denied",
+                    _ => "allowed",
+                },
+                rank(*tier, *priority)
+            )),
             Reason::Isolates { .. } => {}
         }
     }
@@ -65,6 +83,14 @@ fn why_text(reasons: &[Reason], c: &Change) -> String {
         }
     }
     phrases.join("; ")
+}
+
+/// `Admin priority 10`, `Baseline`: where an admin policy is evaluated.
+fn rank(tier: AdminTier, priority: Option<u32>) -> String {
+    match priority {
+        Some(p) => format!("{} priority {p}", tier.as_str()),
+        None => tier.as_str().to_string(),
+    }
 }
 
 /// Under a change: which pods it covers when not all, and why on each side.
@@ -126,6 +152,18 @@ fn callout_text(c: &Callout) -> String {
                 "DNS newly broken: {pod}{pods} can no longer reach cluster DNS on {lost} ({why})"
             )
         }
+        Callout::AdminDenyCloses {
+            policy,
+            rule,
+            location,
+            pairs,
+            allowed_before_by,
+            ..
+        } => format!(
+            "admin Deny closes what NetworkPolicies allowed: {policy} {rule} ({location}) now denies {} (allowed before by {}; no NetworkPolicy can re-open it)",
+            short_list(pairs),
+            short_list(allowed_before_by)
+        ),
         Callout::DefaultDenyLost {
             namespace,
             direction,
@@ -192,8 +230,13 @@ fn summary_line(d: &Diff) -> String {
     if d.is_empty() {
         return "No change: every connection between endpoints on both sides is allowed exactly as before.".into();
     }
+    let admin = if s.admin_policies > 0 {
+        format!("; admin policies: {} changed", s.admin_policies)
+    } else {
+        String::new()
+    };
     format!(
-        "{}: {} {} connections, {} {} connections; endpoints: {} appeared, {} disappeared; default-deny: {} changed",
+        "{}: {} {} connections, {} {} connections; endpoints: {} appeared, {} disappeared; default-deny: {} changed{admin}",
         netfence_text::count(s.changes, "change"),
         s.added,
         netfence_text::agree(s.added, "adds", "add"),
@@ -275,7 +318,50 @@ pub fn text(d: &Diff) -> String {
             let _ = writeln!(out, "  {p}");
         }
     }
+    if !d.admin_policies.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nAdmin policies (tiers: Admin by priority, NetworkPolicy, Baseline):"
+        );
+        for a in &d.admin_policies {
+            let _ = writeln!(out, "  {}", admin_change_text(a));
+        }
+    }
     out
+}
+
+/// `~ ClusterNetworkPolicy/x: Admin priority 60 -> Admin priority 40, now before
+/// ClusterNetworkPolicy/y (file:line:col)`.
+pub fn admin_change_text(a: &AdminPolicyChange) -> String {
+    let at = |tier: Option<AdminTier>, priority: Option<u32>| {
+        tier.map(|t| rank(t, priority)).unwrap_or_default()
+    };
+    let (before, after) = (
+        at(a.tier_before, a.priority_before),
+        at(a.tier_after, a.priority_after),
+    );
+    let mut text = match a.change {
+        AdminChangeKind::Added => format!("+ {}: added, {after}", a.policy),
+        AdminChangeKind::Removed => format!("- {}: removed, was {before}", a.policy),
+        AdminChangeKind::Moved => format!("~ {}: {before} -> {after}", a.policy),
+        AdminChangeKind::Changed if before == after => {
+            format!("~ {}: rules or subject changed, {after}", a.policy)
+        }
+        AdminChangeKind::Changed => {
+            format!(
+                "~ {}: rules or subject changed, {before} -> {after}",
+                a.policy
+            )
+        }
+    };
+    if !a.now_before.is_empty() {
+        let _ = write!(text, "; now evaluated before {}", short_list(&a.now_before));
+    }
+    if !a.now_after.is_empty() {
+        let _ = write!(text, "; now evaluated after {}", short_list(&a.now_after));
+    }
+    let _ = write!(text, " ({})", a.location);
+    text
 }
 
 /// Rows of the summary table before the rest is left to the details.
@@ -358,6 +444,17 @@ pub fn markdown(d: &Diff) -> String {
         );
         for p in postures {
             let _ = writeln!(out, "- {p}");
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+    if !d.admin_policies.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details open>\n<summary>admin policies: {}</summary>\n",
+            netfence_text::count(d.admin_policies.len(), "change")
+        );
+        for a in &d.admin_policies {
+            let _ = writeln!(out, "- `{}`", admin_change_text(a));
         }
         let _ = writeln!(out, "\n</details>\n");
     }

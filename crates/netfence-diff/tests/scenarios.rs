@@ -9,7 +9,7 @@ use std::path::Path;
 mod common;
 
 use common::{diff_engines, lines, load};
-use netfence_diff::{Callout, Diff, FailOn};
+use netfence_diff::{Callout, Diff, FailOn, Reason};
 use netfence_engine::Engine;
 
 fn example(path: &str) -> String {
@@ -61,6 +61,17 @@ fn callouts(d: &Diff) -> Vec<String> {
                     format!(" [{}]", only.join(","))
                 },
                 isolated_by.join(",")
+            ),
+            Callout::AdminDenyCloses {
+                policy,
+                rule,
+                pairs,
+                allowed_before_by,
+                ..
+            } => format!(
+                "admin-deny {policy} {rule}: {} (allowed before by {})",
+                pairs.join(","),
+                allowed_before_by.join(",")
             ),
             Callout::DefaultDenyLost {
                 namespace,
@@ -666,4 +677,147 @@ spec:
             "app/frontend-7d9f8-abcde -> node:node-b: +UDP 53",
         ]
     );
+}
+
+/// The cluster-wide default-deny example with its admin policies replaced.
+fn cluster_default_deny(admin: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "namespaces.yaml",
+            example("examples/cluster-default-deny/namespaces.yaml"),
+        ),
+        (
+            "workloads.yaml",
+            example("examples/cluster-default-deny/workloads.yaml"),
+        ),
+        (
+            "policies.yaml",
+            example("examples/cluster-default-deny/policies.yaml"),
+        ),
+        ("admin.yaml", admin.to_string()),
+    ]
+}
+
+fn diff_admin(before: &str, after: &str) -> Diff {
+    let (b, a) = (cluster_default_deny(before), cluster_default_deny(after));
+    let b: Vec<(&str, &str)> = b.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a: Vec<(&str, &str)> = a.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    diff_texts(&b, &a)
+}
+
+/// Two Admin policies on the web tier's ingress from batch: a Deny and an Accept.
+fn deny_and_accept(deny_priority: u32, accept_priority: u32) -> String {
+    format!(
+        "
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {{name: batch-denied}}
+spec:
+  tier: Admin
+  priority: {deny_priority}
+  subject: {{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: frontend}}}}}}
+  ingress:
+    - name: no-batch
+      action: Deny
+      from: [{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: batch}}}}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {{name: batch-allowed}}
+spec:
+  tier: Admin
+  priority: {accept_priority}
+  subject: {{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: frontend}}}}}}
+  ingress:
+    - name: batch-in
+      action: Accept
+      from: [{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: batch}}}}}}]
+"
+    )
+}
+
+#[test]
+fn a_priority_change_that_reorders_admin_policies_names_both() {
+    // Accept first (20 < 30), then the Deny moves to 10 and comes first.
+    let d = diff_admin(&deny_and_accept(30, 20), &deny_and_accept(10, 20));
+    let moved: Vec<String> = d
+        .admin_policies
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {:?} {:?}->{:?} before:{:?} after:{:?}",
+                a.policy, a.change, a.priority_before, a.priority_after, a.now_before, a.now_after
+            )
+        })
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            "ClusterNetworkPolicy/batch-denied Moved Some(30)->Some(10) \
+             before:[\"ClusterNetworkPolicy/batch-allowed\"] after:[]"
+        ]
+    );
+    // An Admin Accept is final for ingress: it allowed more than web's
+    // NetworkPolicy (TCP 8080), and the Deny now takes all of it.
+    assert_eq!(
+        lines(&d),
+        ["batch/deployment/worker -> frontend/deployment/web: -all"]
+    );
+    let change = &d.changes[0];
+    assert!(
+        matches!(
+            &change.why.before[..],
+            [Reason::NotIsolated { .. }, Reason::Admin { policy, action, .. }] if policy == "ClusterNetworkPolicy/batch-allowed" && action == "Accept"
+        ),
+        "{:?}",
+        change.why.before
+    );
+    assert!(
+        matches!(
+            &change.why.after[..],
+            [Reason::Admin { policy, action, priority: Some(10), .. }] if policy == "ClusterNetworkPolicy/batch-denied" && action == "Deny"
+        ),
+        "{:?}",
+        change.why.after
+    );
+    // It was an admin Accept, not a NetworkPolicy, that allowed it before.
+    assert_eq!(callouts(&d), Vec::<String>::new());
+}
+
+#[test]
+fn an_admin_deny_that_closes_network_policy_flows_is_called_out() {
+    let deny = "
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: batch-denied}
+spec:
+  tier: Admin
+  priority: 5
+  subject: {namespaces: {}}
+  ingress:
+    - name: no-batch
+      action: Deny
+      from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: batch}}}]
+";
+    let none = "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n";
+    let d = diff_admin(none, &format!("{none}---\n{deny}"));
+    assert_eq!(
+        callouts(&d)[0],
+        "admin-deny ClusterNetworkPolicy/batch-denied spec.ingress[0]: \
+         batch/deployment/worker -> frontend/deployment/web (allowed before by frontend/web)"
+    );
+    assert_eq!(d.admin_policies.len(), 1);
+    assert_eq!(
+        d.admin_policies[0].change,
+        netfence_diff::AdminChangeKind::Added
+    );
+    assert_eq!(d.summary.admin_policies, 1);
+}
+
+#[test]
+fn inputs_without_admin_policies_serialize_as_before() {
+    let d = guide_diff(0, 1, "");
+    let json = serde_json::to_value(&d).unwrap();
+    assert!(json.get("admin_policies").is_none());
+    assert!(json["summary"].get("admin_policies").is_none());
 }

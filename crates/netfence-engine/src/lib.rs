@@ -12,6 +12,7 @@
 //! compare the two.
 
 pub mod addr;
+pub mod admin_use;
 pub mod classes;
 pub mod delta;
 pub mod eval;
@@ -26,12 +27,13 @@ pub mod ties;
 pub mod universe;
 pub mod versions;
 
+pub use admin_use::AdminRuleUse;
 pub use delta::Delta;
 pub use eval::{CachedDecisions, Contribution, Engine, Exception, SideOutcome, TierStep, Tiered};
 pub use explain::{Explanation, PeerCheck, RuleCheck, SideExplanation};
 pub use matrix::{MatrixEntry, MatrixFilter, MatrixJson};
 pub use portset::{ConnSet, PortSet};
-pub use posture::{DnsProblem, DnsReach, NamespacePosture};
+pub use posture::{AdminRulePosture, DnsProblem, DnsReach, NamespacePosture};
 pub use query::EndpointQuery;
 pub use ties::PriorityOverlap;
 pub use universe::{EndpointKind, EngineEndpoint, EpId};

@@ -3,9 +3,9 @@
 //! endpoint is shown under. Decided here once, so `report`, `check`, `diff` and
 //! `lint` cannot disagree.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use netfence_model::{Direction, Protocol};
+use netfence_model::{AdminAction, AdminSubject, AdminTier, Direction, Protocol};
 use serde::Serialize;
 
 use crate::{Engine, EpId};
@@ -28,6 +28,35 @@ pub struct NamespacePosture {
     pub pods: usize,
     pub open_ingress: Vec<String>,
     pub open_egress: Vec<String>,
+}
+
+/// What one admin rule does across the cluster (semantics.md §2.2): which
+/// namespaces it judges, and where NetworkPolicies decide first.
+#[derive(Debug, Serialize)]
+pub struct AdminRulePosture {
+    /// Index into `Cluster::admin_policies`.
+    #[serde(skip)]
+    pub policy_index: usize,
+    /// `Kind/name`.
+    pub policy: String,
+    pub tier: AdminTier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    pub direction: Direction,
+    pub rule: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
+    pub action: AdminAction,
+    /// Namespaces of the input whose pods the policy judges (all of a
+    /// namespace's pods with a `namespaces` subject, some with `pods`), sorted.
+    pub namespaces: Vec<String>,
+    /// Namespaces of the input, for "for N of M namespaces".
+    pub of_namespaces: usize,
+    /// For Baseline rules and Admin Pass rules: the judged namespaces where a
+    /// NetworkPolicy isolates some of the judged pods in `direction`, so it
+    /// decides first (re-opens what it allows, denies the rest); sorted. Empty
+    /// for Admin Accept and Deny, which no NetworkPolicy can change.
+    pub network_policy_decides_in: Vec<String>,
 }
 
 /// An egress-isolated pod that cannot reach cluster DNS on UDP or TCP 53.
@@ -129,6 +158,71 @@ impl Engine<'_> {
             .collect()
     }
 
+    /// Every admin rule's cluster-wide reach ([`AdminRulePosture`]), in
+    /// evaluation order (policies by tier and priority, rules as written,
+    /// ingress before egress).
+    pub fn admin_postures(&self) -> Vec<AdminRulePosture> {
+        let cluster = self.cluster;
+        let mut out = Vec::new();
+        for (a, policy) in cluster.admin_policies.iter().enumerate() {
+            // The subject pods (hostNetwork pods never are), by namespace.
+            let subjects: Vec<EpId> = self
+                .pods()
+                .filter(|&p| self.admin_policies_of(p).contains(&a))
+                .collect();
+            let mut namespaces: BTreeSet<String> = subjects
+                .iter()
+                .filter_map(|&p| self.endpoint(p).namespace.clone())
+                .collect();
+            if let AdminSubject::Namespaces(selector) = &policy.subject {
+                // Every pod of these namespaces, including the ones without pods yet.
+                namespaces.extend(
+                    self.namespaces_matching(selector)
+                        .into_iter()
+                        .map(String::from),
+                );
+            }
+            for dir in Direction::BOTH {
+                let np_decides: BTreeSet<String> = subjects
+                    .iter()
+                    .filter(|&&p| self.network_policy_decides(p, dir))
+                    .filter_map(|&p| self.endpoint(p).namespace.clone())
+                    .collect();
+                for (r, rule) in policy.rules(dir).iter().enumerate() {
+                    let handed_down =
+                        policy.tier == AdminTier::Baseline || rule.action == AdminAction::Pass;
+                    out.push(AdminRulePosture {
+                        policy_index: a,
+                        policy: policy.id(),
+                        tier: policy.tier,
+                        priority: policy.priority,
+                        direction: dir,
+                        rule: r,
+                        rule_name: rule.name.clone(),
+                        action: rule.action,
+                        namespaces: namespaces.iter().cloned().collect(),
+                        of_namespaces: cluster.namespaces.len(),
+                        network_policy_decides_in: if handed_down {
+                            np_decides.iter().cloned().collect()
+                        } else {
+                            Vec::new()
+                        },
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the NetworkPolicy tier decides for `pod` in `dir` (what reaches
+    /// it goes no further): isolated in `dir`, or with `np_selected_is_final`
+    /// selected by any NetworkPolicy.
+    fn network_policy_decides(&self, pod: EpId, dir: Direction) -> bool {
+        let class = &self.classes[self.class_of[pod]];
+        !self.isolating(pod, dir).is_empty()
+            || (self.cluster.semantics.np_selected_is_final && class.np_selected)
+    }
+
     /// The group an endpoint is shown under: its workload (`ns/kind/name`) when
     /// known, else its own id. Outputs list workloads, not pod replicas.
     pub fn group_of(&self, ep: EpId) -> String {
@@ -137,5 +231,94 @@ impl Engine<'_> {
             Some(i) => self.cluster.endpoints[i].group(),
             None => e.id.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use netfence_model::{AdminAction, AdminTier, Direction, LoadOptions, load_texts};
+
+    use crate::Engine;
+
+    fn example(file: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/cluster-default-deny")
+            .join(file);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn admin_postures_name_the_namespaces_that_re_open() {
+        let files = [
+            "namespaces.yaml",
+            "workloads.yaml",
+            "policies.yaml",
+            "admin-policies.yaml",
+        ];
+        let texts: Vec<String> = files.iter().map(|f| example(f)).collect();
+        let named: Vec<(&str, &str)> = files
+            .iter()
+            .copied()
+            .zip(texts.iter().map(String::as_str))
+            .collect();
+        let (_, loaded) = load_texts(&named, &LoadOptions::default());
+        let loaded = loaded.unwrap();
+        let engine = Engine::new(&loaded.cluster);
+        let got: Vec<(
+            String,
+            AdminTier,
+            Direction,
+            AdminAction,
+            usize,
+            Vec<String>,
+        )> = engine
+            .admin_postures()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.policy,
+                    p.tier,
+                    p.direction,
+                    p.action,
+                    p.namespaces.len(),
+                    p.network_policy_decides_in,
+                )
+            })
+            .collect();
+        let cnp = |n: &str| format!("ClusterNetworkPolicy/{n}");
+        assert_eq!(
+            got,
+            [
+                // An Admin Accept is final: no namespace decides it.
+                (
+                    cnp("allow-dns"),
+                    AdminTier::Admin,
+                    Direction::Egress,
+                    AdminAction::Accept,
+                    5,
+                    vec![]
+                ),
+                // web (frontend) and api (backend) are ingress-isolated.
+                (
+                    cnp("default-deny"),
+                    AdminTier::Baseline,
+                    Direction::Ingress,
+                    AdminAction::Deny,
+                    4,
+                    vec!["backend".to_string(), "frontend".to_string()]
+                ),
+                // Only web is egress-isolated.
+                (
+                    cnp("default-deny"),
+                    AdminTier::Baseline,
+                    Direction::Egress,
+                    AdminAction::Deny,
+                    4,
+                    vec!["frontend".to_string()]
+                ),
+            ]
+        );
     }
 }

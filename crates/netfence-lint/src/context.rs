@@ -3,8 +3,8 @@
 
 use std::cell::OnceCell;
 
-use netfence_engine::DnsProblem;
 use netfence_engine::classes::{ClassId, dir_index};
+use netfence_engine::{AdminRuleUse, DnsProblem};
 use netfence_engine::{ConnSet, Contribution, EndpointKind, Engine, EpId, SideOutcome};
 use netfence_model::{
     Cluster, Direction, EndpointSource, FieldLoc, LoadOptions, PeerKind, Sources,
@@ -21,6 +21,7 @@ pub struct LintContext<'a> {
     pub load_options: &'a LoadOptions,
     flows: OnceCell<FlowAnalyses>,
     dns: OnceCell<Vec<DnsProblem>>,
+    admin_uses: OnceCell<Vec<AdminRuleUse>>,
     /// Namespaces with real pods (rules ask per policy and per peer).
     pod_namespaces: OnceCell<std::collections::HashSet<String>>,
 }
@@ -57,6 +58,7 @@ impl<'a> LintContext<'a> {
             load_options,
             flows: OnceCell::new(),
             dns: OnceCell::new(),
+            admin_uses: OnceCell::new(),
             pod_namespaces: OnceCell::new(),
         }
     }
@@ -91,6 +93,56 @@ impl<'a> LintContext<'a> {
             self.cluster().policies[p].id(),
             dir.as_str()
         )
+    }
+
+    /// What each admin rule does in the tiers (the engine's
+    /// `admin_rule_uses`), computed on first use.
+    pub fn admin_uses(&self) -> &[AdminRuleUse] {
+        self.admin_uses
+            .get_or_init(|| self.engine.admin_rule_uses())
+    }
+
+    pub fn admin_ref(&self, a: usize) -> ObjectRef {
+        let policy = &self.cluster().admin_policies[a];
+        ObjectRef {
+            kind: policy.kind.clone(),
+            namespace: None,
+            name: policy.name.clone(),
+            origin: Some(policy.origin.clone()),
+        }
+    }
+
+    /// `ClusterNetworkPolicy/x spec.egress[1] "name" (Admin tier, priority 10)`,
+    /// how messages name an admin rule.
+    pub fn admin_rule_name(&self, a: usize, dir: Direction, r: usize) -> String {
+        let policy = &self.cluster().admin_policies[a];
+        let name = policy
+            .rules(dir)
+            .get(r)
+            .and_then(|rule| rule.name.as_ref())
+            .map(|n| format!(" \"{n}\""))
+            .unwrap_or_default();
+        format!(
+            "{} spec.{}[{r}]{name} ({})",
+            policy.id(),
+            dir.as_str(),
+            self.admin_rank(a)
+        )
+    }
+
+    /// `Admin tier, priority 10`.
+    pub fn admin_rank(&self, a: usize) -> String {
+        let policy = &self.cluster().admin_policies[a];
+        match policy.priority {
+            Some(p) => format!("{} tier, priority {p}", policy.tier.as_str()),
+            None => format!("{} tier", policy.tier.as_str()),
+        }
+    }
+
+    /// The `action` of an admin rule (the rule itself if it has none written).
+    pub fn admin_action_loc(&self, a: usize, dir: Direction, r: usize) -> FieldLoc {
+        let rule = &self.cluster().admin_policies[a].rules(dir)[r];
+        self.first_written(&rule.loc, &["action"])
     }
 
     /// The distinct stable label sets of some pods, `{app: api}, {app: web}`, for

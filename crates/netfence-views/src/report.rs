@@ -6,8 +6,13 @@ use netfence_text::count;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use netfence_engine::{ConnSet, DnsProblem, EndpointKind, Engine, EpId, NamespacePosture};
-use netfence_model::{Diagnostic, Direction, Severity, Sources};
+use netfence_engine::{
+    AdminRulePosture, ConnSet, DnsProblem, EndpointKind, Engine, EpId, NamespacePosture,
+};
+use netfence_model::{
+    AdminAction, AdminPeerKind, AdminPort, AdminRule, AdminTier, Cluster, Diagnostic, Direction,
+    Severity, Sources,
+};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -48,9 +53,24 @@ pub struct Reachability {
     pub sources: Vec<Source>,
 }
 
+/// One admin rule's cluster-wide effect: the engine's fact and its sentence.
+#[derive(Debug, Serialize)]
+pub struct ClusterPosture {
+    #[serde(flatten)]
+    pub fact: AdminRulePosture,
+    /// `Baseline ClusterNetworkPolicy/default-deny (priority 100) "deny-from-all-pods"
+    /// denies ingress from pods of every namespace for 4 of 5 namespaces (all
+    /// but kube-system); 2 re-open via NetworkPolicy: backend, frontend`.
+    pub text: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub summary: Summary,
+    /// The admin policies' cluster-wide posture, one entry per rule in
+    /// evaluation order (absent without admin policies).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cluster: Vec<ClusterPosture>,
     pub namespaces: Vec<NamespacePosture>,
     pub reachability: Vec<Reachability>,
     pub dns: Vec<DnsProblem>,
@@ -66,6 +86,160 @@ impl Report {
         self.reachability
             .retain(|p| p.destination.starts_with(&prefix));
         self.dns.retain(|p| p.pod.starts_with(&prefix));
+        self.cluster
+            .retain(|c| c.fact.namespaces.iter().any(|n| n == namespace));
+    }
+}
+
+/// The sentence of one admin rule's posture.
+fn posture_text(cluster: &Cluster, fact: &AdminRulePosture) -> String {
+    let policy = &cluster.admin_policies[fact.policy_index];
+    let rule = &policy.rules(fact.direction)[fact.rule];
+    let priority = fact
+        .priority
+        .map(|p| format!(" (priority {p})"))
+        .unwrap_or_default();
+    let name = fact
+        .rule_name
+        .as_ref()
+        .map(|n| format!(" \"{n}\""))
+        .unwrap_or_default();
+    let verb = match fact.action {
+        AdminAction::Accept => "accepts",
+        AdminAction::Deny => "denies",
+        AdminAction::Pass => "passes",
+    };
+    let (dir, prep) = match fact.direction {
+        Direction::Ingress => ("ingress", "from"),
+        Direction::Egress => ("egress", "to"),
+    };
+    let mut text = format!(
+        "{} {}{priority}{name} {verb} {dir} {prep} {}{} for {}",
+        fact.tier.as_str(),
+        fact.policy,
+        peers_text(rule),
+        ports_text(rule),
+        namespaces_text(cluster, fact)
+    );
+    let decides = &fact.network_policy_decides_in;
+    let n = count(decides.len(), "namespace");
+    let list = netfence_text::short_list(decides);
+    let tail = match (fact.tier, fact.action) {
+        (AdminTier::Admin, AdminAction::Accept) => {
+            "; final: no NetworkPolicy can narrow it".to_string()
+        }
+        (AdminTier::Admin, AdminAction::Deny) => {
+            "; final: no NetworkPolicy can re-open it".to_string()
+        }
+        _ if fact.namespaces.is_empty() => String::new(),
+        (AdminTier::Admin, AdminAction::Pass) if decides.is_empty() => {
+            "; no NetworkPolicy decides it there: it goes on to Baseline and the default (allow)"
+                .to_string()
+        }
+        (AdminTier::Admin, AdminAction::Pass) => {
+            format!(
+                "; {n} {} it by NetworkPolicy: {list}; elsewhere it goes on to Baseline and the default (allow)",
+                netfence_text::agree(decides.len(), "decides", "decide")
+            )
+        }
+        (AdminTier::Baseline, AdminAction::Deny) if decides.is_empty() => {
+            "; no namespace re-opens it via NetworkPolicy".to_string()
+        }
+        (AdminTier::Baseline, AdminAction::Deny) => {
+            format!(
+                "; {n} {} via NetworkPolicy: {list}",
+                netfence_text::agree(decides.len(), "re-opens", "re-open")
+            )
+        }
+        (AdminTier::Baseline, _) if decides.is_empty() => String::new(),
+        (AdminTier::Baseline, _) => {
+            format!(
+                "; {n} {} by NetworkPolicy first: {list}",
+                netfence_text::agree(decides.len(), "decides", "decide")
+            )
+        }
+    };
+    text.push_str(&tail);
+    if fact.direction == Direction::Ingress && fact.action == AdminAction::Deny {
+        // Admin ingress peers can only name pods (semantics.md §2.4).
+        text.push_str("; traffic from outside the cluster and from nodes is not matched (admin ingress rules name only pods)");
+    }
+    text
+}
+
+/// `pods of every namespace`, `pods {app=web} in namespaces {team=a}`,
+/// `addresses in 0.0.0.0/0, ::/0` (entries joined with "or").
+fn peers_text(rule: &AdminRule) -> String {
+    let parts: Vec<String> = rule
+        .peers
+        .iter()
+        .map(|p| match &p.kind {
+            AdminPeerKind::Namespaces(s) if s.is_empty() => "pods of every namespace".to_string(),
+            AdminPeerKind::Namespaces(s) => format!("pods of namespaces {}", s.to_kubectl()),
+            AdminPeerKind::Pods {
+                namespace_selector,
+                pod_selector,
+            } => {
+                let ns = if namespace_selector.is_empty() {
+                    "every namespace".to_string()
+                } else {
+                    format!("namespaces {}", namespace_selector.to_kubectl())
+                };
+                format!("pods {} in {ns}", pod_selector.to_kubectl())
+            }
+            AdminPeerKind::Networks(n) => {
+                let n: Vec<String> = n.iter().map(|n| n.to_string()).collect();
+                format!("addresses in {} (pod IPs included)", n.join(", "))
+            }
+            AdminPeerKind::Nodes(s) if s.is_empty() => "every node".to_string(),
+            AdminPeerKind::Nodes(s) => format!("nodes {}", s.to_kubectl()),
+            AdminPeerKind::DomainNames(d) => format!("names {}", d.join(", ")),
+        })
+        .collect();
+    parts.join(" or ")
+}
+
+/// ` on UDP 53, TCP 53`; empty when the rule covers every port.
+fn ports_text(rule: &AdminRule) -> String {
+    let Some(ports) = &rule.ports else {
+        return String::new();
+    };
+    let parts: Vec<String> = ports
+        .iter()
+        .map(|p| match p {
+            AdminPort::Numbers { protocol, lo, hi } if lo == hi => {
+                format!("{} {lo}", protocol.as_str())
+            }
+            AdminPort::Numbers { protocol, lo, hi } => format!("{} {lo}-{hi}", protocol.as_str()),
+            AdminPort::Named(name) => format!("port {name}"),
+        })
+        .collect();
+    format!(" on {}", parts.join(", "))
+}
+
+/// `all 5 namespaces`, `4 of 5 namespaces (all but kube-system)`, `2 of 40
+/// namespaces: a, b`.
+fn namespaces_text(cluster: &Cluster, fact: &AdminRulePosture) -> String {
+    let (n, of) = (fact.namespaces.len(), fact.of_namespaces);
+    if n == 0 {
+        return "no namespace of the input".to_string();
+    }
+    if n >= of {
+        return format!("all {}", count(n, "namespace"));
+    }
+    let missing: Vec<String> = cluster
+        .namespaces
+        .iter()
+        .filter(|ns| !fact.namespaces.contains(&ns.name))
+        .map(|ns| ns.name.clone())
+        .collect();
+    if missing.len() <= 3 {
+        format!("{n} of {of} namespaces (all but {})", missing.join(", "))
+    } else {
+        format!(
+            "{n} of {of} namespaces: {}",
+            netfence_text::short_list(&fact.namespaces)
+        )
     }
 }
 
@@ -97,6 +271,14 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
             .collect(),
     };
     let namespaces = engine.namespace_postures();
+    let cluster_posture: Vec<ClusterPosture> = engine
+        .admin_postures()
+        .into_iter()
+        .map(|fact| ClusterPosture {
+            text: posture_text(cluster, &fact),
+            fact,
+        })
+        .collect();
     // Reachability per destination group.
     let mut dst_groups: BTreeMap<String, Vec<EpId>> = BTreeMap::new();
     for &p in &pods {
@@ -193,6 +375,7 @@ pub fn report(engine: &Engine, sources: &Sources, diagnostics: &[Diagnostic]) ->
         .collect();
     Report {
         summary,
+        cluster: cluster_posture,
         namespaces,
         reachability,
         dns,
@@ -222,6 +405,15 @@ pub fn text(r: &Report) -> String {
             "NOT ANALYZED (other policy kinds present, results may differ from the cluster): {}",
             s.not_analyzed.join(", ")
         );
+    }
+    if !r.cluster.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCluster-wide (admin policies: Admin by priority, then NetworkPolicy, then Baseline, then allow):"
+        );
+        for c in &r.cluster {
+            let _ = writeln!(out, "  {}", c.text);
+        }
     }
     let _ = writeln!(
         out,

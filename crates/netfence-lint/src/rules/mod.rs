@@ -42,6 +42,12 @@ pub mod nf030_namespace_without_default_deny_ingress;
 pub mod nf031_namespace_without_default_deny_egress;
 pub mod nf032_pod_not_selected;
 pub mod nf033_policy_in_empty_namespace;
+pub mod nf034_admin_rule_shadowed;
+pub mod nf035_admin_same_priority_overlap;
+pub mod nf036_admin_pass_to_default;
+pub mod nf037_admin_deny_networks_blocks_pods;
+pub mod nf038_network_policy_reopens_admin_deny;
+pub mod nf039_admin_api_generations_mixed;
 
 /// A lint rule: a stable ID, a kebab-case name, a default severity, the check,
 /// and its own source file (for the documentation).
@@ -115,6 +121,12 @@ pub static RULES: &[&Rule] = &[
     &nf031_namespace_without_default_deny_egress::RULE,
     &nf032_pod_not_selected::RULE,
     &nf033_policy_in_empty_namespace::RULE,
+    &nf034_admin_rule_shadowed::RULE,
+    &nf035_admin_same_priority_overlap::RULE,
+    &nf036_admin_pass_to_default::RULE,
+    &nf037_admin_deny_networks_blocks_pods::RULE,
+    &nf038_network_policy_reopens_admin_deny::RULE,
+    &nf039_admin_api_generations_mixed::RULE,
 ];
 
 /// The rule with this ID (any case) or name.

@@ -515,7 +515,8 @@
     var set = function (c) { var t = ports(c || {}); return t === 'nothing' ? '\u2014' : t; };
     section('callouts', 'Callouts', (d.callouts || []).length
       ? el('ul', null, d.callouts.map(function (c) {
-          return el('li', null, c.kind + ': ' + (c.destination || c.namespace || '') + (c.from ? ' from ' + c.from.join(', ') : '') +
+          return el('li', null, c.kind + ': ' + (c.destination || c.namespace || c.policy || '') + (c.from ? ' from ' + c.from.join(', ') : '') +
+            (c.pairs ? ' ' + c.rule + ' denies ' + c.pairs.join(', ') + ' (allowed before by ' + c.allowed_before_by.join(', ') + ')' : '') +
             (c.added ? ' (' + set(c.added) + ')' : ''));
         }))
       : el('p', { class: 'ok' }, 'Nothing that needs a second look.'));
@@ -530,6 +531,14 @@
       section('default-deny', 'Default-deny changes', table(['namespace', 'direction', 'change', 'policies'],
         d.default_deny.map(function (x) { return [x.namespace, x.direction, { v: x.change, cls: x.change === 'lost' ? 'no' : 'yes' }, (x.policies || []).join(', ')]; })));
     }
+    if ((d.admin_policies || []).length) {
+      var rank = function (t, p) { return t ? t + (p === undefined ? '' : ' priority ' + p) : '\u2014'; };
+      section('admin-policies', 'Admin policies', table(['policy', 'change', 'before', 'after', 'now evaluated before', 'now evaluated after'],
+        d.admin_policies.map(function (x) {
+          return [x.policy, x.change, rank(x.tier_before, x.priority_before), rank(x.tier_after, x.priority_after),
+            (x.now_before || []).join(', '), (x.now_after || []).join(', ')];
+        })));
+    }
     var moved = [].concat((d.appeared || []).map(function (x) { return ['appeared', x.group, x.kind]; }),
       (d.disappeared || []).map(function (x) { return ['disappeared', x.group, x.kind]; }));
     if (moved.length) section('endpoints', 'Endpoints on one side only', table(['', 'endpoint', 'kind'], moved));
@@ -542,6 +551,11 @@
   if ((s.not_analyzed || []).length) {
     section('not-analyzed', 'Not analyzed', el('p', { class: 'no' },
       'Other policy kinds are present; results may differ from the cluster: ' + s.not_analyzed.join(', ')));
+  }
+  if ((doc.cluster || []).length) {
+    section('cluster', 'Cluster-wide (admin policies)',
+      el('p', { class: 'muted' }, 'Admin by priority, then NetworkPolicy, then Baseline, then allow'),
+      el('ul', null, doc.cluster.map(function (c) { return el('li', null, c.text); })));
   }
   section('postures', 'Namespaces', el('p', { class: 'muted' }, 'default-deny = a policy with podSelector {} isolating that direction'),
     table(['namespace', 'default-deny ingress', 'default-deny egress', 'policies', 'pods', 'open for ingress', 'open for egress'],
