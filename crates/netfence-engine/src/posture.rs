@@ -18,7 +18,7 @@ pub struct DnsReach {
 }
 
 /// A namespace's posture: default-deny per direction and the pods no policy
-/// isolates.
+/// isolates (no NetworkPolicy, and no admin policy judging that direction).
 #[derive(Debug, Serialize)]
 pub struct NamespacePosture {
     pub namespace: String,
@@ -136,10 +136,19 @@ impl Engine<'_> {
             .iter()
             .map(|ns| {
                 let in_ns: &[EpId] = pods.get(ns.name.as_str()).map_or(&[], Vec::as_slice);
+                // Open: no NetworkPolicy isolates it and no admin policy with
+                // rules in that direction judges it (a Baseline deny closes a
+                // pod no NetworkPolicy selects).
                 let open = |d: Direction| {
                     in_ns
                         .iter()
-                        .filter(|&&p| self.isolating(p, d).is_empty())
+                        .filter(|&&p| {
+                            self.isolating(p, d).is_empty()
+                                && self
+                                    .admin_policies_of(p)
+                                    .iter()
+                                    .all(|&a| cluster.admin_policies[a].rules(d).is_empty())
+                        })
                         .map(|&p| self.endpoint(p).id.clone())
                         .collect::<Vec<_>>()
                 };
