@@ -119,6 +119,7 @@ struct State {
     watchers: Vec<Watcher>,
     requests: Vec<Request>,
     unavailable: bool,
+    refused: Option<usize>,
 }
 
 /// The server; stops (and drops every connection) when dropped.
@@ -281,6 +282,13 @@ impl TestApi {
         }
     }
 
+    /// While `Some`, requests for that kind are answered 403 Forbidden (the
+    /// others are served), as when a ClusterRole misses the kind: its list
+    /// cannot complete.
+    pub fn refuse_kind(&self, kind: Option<Kind>) {
+        self.state.lock().unwrap().refused = kind.and_then(|k| KINDS.iter().position(|x| *x == k));
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
@@ -426,6 +434,15 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                     "the test API only lists and watches",
                 ),
             )
+        } else if route(path).is_some_and(|(k, _)| state.lock().unwrap().refused == Some(k)) {
+            respond(
+                &mut conn,
+                state,
+                path,
+                &query,
+                403,
+                &status(403, "Forbidden", "the test API refuses this kind"),
+            )
         } else if state.lock().unwrap().unavailable {
             respond(
                 &mut conn,
@@ -483,6 +500,7 @@ fn respond(
     let body = body.to_string();
     let reason = match code {
         200 => "OK",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         410 => "Gone",
