@@ -10,6 +10,8 @@ use netfence_nft::Compiled;
 use netfence_nft::apply::{self, Applied, ApplyError, Plan, Record, Target};
 use netfence_nft::backend::Nft;
 
+use crate::metrics::PolicyCounters;
+
 /// What the kernel holds: the table (`None`: none) and its generation mark.
 pub type KernelState = (Option<Applied>, Option<u32>);
 
@@ -28,6 +30,9 @@ pub trait Kernel {
     /// Host routes through interfaces named `prefix*`: address → interface
     /// (what binds each local pod to its interface).
     fn host_routes(&mut self, prefix: &str) -> Result<HashMap<IpAddr, String>, ApplyError>;
+    /// Accepts per rule and drops on record per policy, from the table's
+    /// counters (as `netfence status` reads them).
+    fn counters(&mut self) -> Result<PolicyCounters, String>;
 }
 
 /// A node's nf_tables. Each read and apply holds the table's lock (shared
@@ -63,6 +68,28 @@ impl NftKernel {
 }
 
 impl Kernel for NftKernel {
+    fn counters(&mut self) -> Result<PolicyCounters, String> {
+        let status = netfence_nft::status::status(&self.target)?;
+        let mut out = PolicyCounters::default();
+        for a in status.allowed {
+            *out.accepted.entry(a.rule).or_default() += a.connections;
+        }
+        for d in status.dropped {
+            let direction = d.direction.to_string();
+            if d.isolated_by.is_empty() {
+                *out.dropped
+                    .entry((d.kind.into(), String::new(), direction.clone()))
+                    .or_default() += 1;
+            }
+            for policy in d.isolated_by {
+                *out.dropped
+                    .entry((d.kind.into(), policy, direction.clone()))
+                    .or_default() += 1;
+            }
+        }
+        Ok(out)
+    }
+
     fn host_routes(&mut self, prefix: &str) -> Result<HashMap<IpAddr, String>, ApplyError> {
         netfence_nft::discover::host_routes(&self.target, prefix)
     }

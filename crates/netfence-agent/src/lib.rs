@@ -28,7 +28,7 @@ use netfence_nft::{CompileOptions, Compiled, compile};
 use tracing::{error, info, warn};
 
 pub use kernel::{Kernel, KernelState, NftKernel};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, PolicyCounters};
 pub use snapshot::{DirInput, Input, Read, Snapshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,13 @@ impl<K: Kernel> Agent<K> {
         };
         if !outcome.changed && !self.pending && self.last.is_some() {
             return;
+        }
+        let unenforced = netfence_nft::compile::unenforced_admin_rules(&cluster);
+        if !unenforced.is_empty() {
+            warn!(
+                rules = %unenforced.join(", "),
+                "admin rules with domainNames are not enforced: the data plane resolves no names"
+            );
         }
         let engine = Engine::new(&cluster);
         let mut opts = self.compile.clone();
@@ -281,6 +288,10 @@ impl<K: Kernel> Agent<K> {
                 return;
             }
         };
+        match self.kernel.counters() {
+            Ok(c) => self.metrics.update(|s| s.counters = c),
+            Err(e) => warn!(error = %e, "cannot read the table's counters"),
+        }
         let plan = netfence_nft::apply::plan(&compiled.ruleset, state.0.as_ref());
         let generation = netfence_nft::apply::generation(&compiled.ruleset);
         if plan.is_empty() && state.1 == Some(generation) {

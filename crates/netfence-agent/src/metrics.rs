@@ -36,6 +36,27 @@ pub struct State {
     /// The generation mark of the ruleset last applied (as in the table's
     /// `generation` set).
     pub generation: Option<u32>,
+    /// Read from the table's counters at each drift check: connections each
+    /// rule's allow-set elements accepted, and the dropped flows on record per
+    /// (kind, policy, direction) (`netfence status`'s numbers).
+    pub counters: PolicyCounters,
+}
+
+/// What `netfence status` reads from the table, as labelled series.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PolicyCounters {
+    /// Rule (`namespace/policy direction[i]`, or an admin policy's rule) →
+    /// new connections its allow-set elements matched.
+    pub accepted: BTreeMap<String, u64>,
+    /// (drop kind, policy or "", direction or "") → flows on record.
+    pub dropped: BTreeMap<(String, String, String), u64>,
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +211,28 @@ impl Metrics {
         let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", s.latency_count);
         let _ = writeln!(o, "{name}_sum {}", s.latency_sum);
         let _ = writeln!(o, "{name}_count {}", s.latency_count);
+        let name = "netfence_policy_accepted_connections";
+        let _ = writeln!(
+            o,
+            "# HELP {name} New connections accepted by each rule's allow-set elements (the table's counters, read at each drift check).\n# TYPE {name} gauge"
+        );
+        for (rule, n) in &s.counters.accepted {
+            let _ = writeln!(o, "{name}{{rule=\"{}\"}} {n}", label(rule));
+        }
+        let name = "netfence_dropped_flows";
+        let _ = writeln!(
+            o,
+            "# HELP {name} Dropped flows on record in the table, by why and, for policy drops, by the policy isolating the pod and the direction (read at each drift check).\n# TYPE {name} gauge"
+        );
+        for ((kind, policy, direction), n) in &s.counters.dropped {
+            let _ = writeln!(
+                o,
+                "{name}{{kind=\"{}\",policy=\"{}\",direction=\"{}\"}} {n}",
+                label(kind),
+                label(policy),
+                label(direction)
+            );
+        }
         o
     }
 }

@@ -215,24 +215,6 @@ impl Snapshot {
                 }
             }
         };
-        // The data plane carries the NetworkPolicy tier only: with admin
-        // policies in the directory, applying would open what an admin Deny
-        // closes, so what is in force stays until they are removed.
-        if let Some(c) = &cluster {
-            let admin = netfence_nft::compile::unenforced_admin_policies(c);
-            if !admin.is_empty() {
-                return Outcome {
-                    cluster: None,
-                    general: Some(format!(
-                        "the data plane does not enforce admin policies yet ({}): nothing is applied until they are removed from the input",
-                        admin.join(", ")
-                    )),
-                    failing,
-                    waiting: None,
-                    changed: false,
-                };
-            }
-        }
         if first && !failing.is_empty() {
             return Outcome {
                 cluster: None,

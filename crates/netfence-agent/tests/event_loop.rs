@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netfence_agent::{Agent, Event, Kernel, KernelState, run_loop, watch};
+use netfence_agent::{Agent, Event, Kernel, KernelState, PolicyCounters, run_loop, watch};
 use netfence_engine::Engine;
 use netfence_model::{LoadOptions, Sources, load};
 use netfence_nft::apply::{self, ApplyError, Plan};
@@ -24,6 +24,8 @@ struct Table {
     transactions: usize,
     /// Host routes: pod address → interface suffix.
     routes: Vec<(std::net::IpAddr, String)>,
+    /// What the table's counters say.
+    counters: PolicyCounters,
 }
 
 #[derive(Clone, Default)]
@@ -46,6 +48,10 @@ fn state_of(r: &Option<Ruleset>) -> KernelState {
 }
 
 impl Kernel for FakeKernel {
+    fn counters(&mut self) -> Result<PolicyCounters, String> {
+        Ok(self.0.lock().unwrap().counters.clone())
+    }
+
     fn host_routes(
         &mut self,
         prefix: &str,
@@ -431,20 +437,20 @@ fn pods_are_bound_to_their_routed_interfaces_as_they_are_wired() {
     );
 }
 
-/// The data plane carries the NetworkPolicy tier only: an admin policy added to
-/// the directory (here a Baseline deny the NetworkPolicy ruleset cannot express)
-/// changes nothing in the kernel, is reported, and removing it resumes.
+/// Admin policies are enforced like NetworkPolicies: an Admin deny added to
+/// the directory (closing what a NetworkPolicy allows) is applied in one look
+/// with a NetworkPolicy change, and removing it goes back.
 #[test]
-fn admin_policies_are_refused_and_what_is_in_force_stays() {
+fn admin_policies_are_enforced_with_the_network_policies() {
     let mut s = setup();
     s.agent.sync(Instant::now());
     let all = all_texts();
     assert_eq!(s.kernel.ruleset(), Some(expected(&refs(&all))));
     let admin = "apiVersion: policy.networking.k8s.io/v1alpha2
 kind: ClusterNetworkPolicy
-metadata: {name: baseline-deny}
+metadata: {name: admin-deny}
 spec:
-  tier: Baseline
+  tier: Admin
   priority: 10
   subject: {namespaces: {}}
   ingress:
@@ -453,15 +459,67 @@ spec:
     from: [{namespaces: {}}]
 ";
     std::fs::write(s.dir.path().join("admin.yaml"), admin).unwrap();
-    // And a NetworkPolicy change in the same look, which must not apply alone.
     std::fs::remove_file(s.dir.path().join("allow-dns.yaml")).unwrap();
-    let before = s.kernel.transactions();
     s.agent.sync(Instant::now());
-    assert_eq!(s.kernel.transactions(), before, "nothing sent");
-    assert_eq!(s.kernel.ruleset(), Some(expected(&refs(&all))));
-    let (_, body) = s.agent.metrics.readiness();
-    assert!(body.contains("admin policies"), "{body}");
+    let mut now: Vec<String> = all_texts()
+        .into_iter()
+        .filter(|t| !t.contains("name: allow-dns"))
+        .collect();
+    assert_eq!(now.len(), all.len() - 1);
+    let without_admin = expected(&refs(&now));
+    now.push(admin.to_string());
+    let with_admin = expected(&refs(&now));
+    assert_ne!(
+        with_admin, without_admin,
+        "the admin deny changes the ruleset"
+    );
+    assert_eq!(s.kernel.ruleset(), Some(with_admin));
+    let (code, body) = s.agent.metrics.readiness();
+    assert_eq!(code, 200, "{body}");
     std::fs::remove_file(s.dir.path().join("admin.yaml")).unwrap();
     s.agent.sync(Instant::now());
-    assert_ne!(s.kernel.ruleset(), Some(expected(&refs(&all))));
+    assert_eq!(s.kernel.ruleset(), Some(without_admin));
+}
+
+/// The drift check also reads the table's counters: accepts per rule and
+/// drops per isolating policy reach `/metrics` as labelled series, names
+/// escaped as the exposition format requires.
+#[test]
+fn the_drift_check_publishes_accepts_and_drops_per_policy() {
+    let mut s = setup();
+    s.agent.sync(Instant::now());
+    {
+        let mut t = s.kernel.0.lock().unwrap();
+        t.counters
+            .accepted
+            .insert("app/api-allow-frontend ingress[0]".into(), 7);
+        t.counters.dropped.insert(
+            (
+                "policy".into(),
+                "app/default-deny-all".into(),
+                "ingress".into(),
+            ),
+            3,
+        );
+        t.counters.accepted.insert("odd \"name\"\nhere".into(), 1);
+    }
+    assert!(!s.agent.metrics.render().contains("api-allow-frontend"));
+    s.agent.tick();
+    let text = s.agent.metrics.render();
+    assert!(
+        text.contains(
+            "netfence_policy_accepted_connections{rule=\"app/api-allow-frontend ingress[0]\"} 7"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "netfence_dropped_flows{kind=\"policy\",policy=\"app/default-deny-all\",direction=\"ingress\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("{rule=\"odd \\\"name\\\"\\nhere\"} 1"),
+        "{text}"
+    );
 }

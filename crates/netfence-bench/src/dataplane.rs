@@ -26,6 +26,7 @@ fn cluster(workloads: usize, policies: usize, without: Vec<String>) -> Result<Cl
         seed: 1,
         pods_per_workload: Some(1),
         nodes: 1,
+        admin_policies: 0,
     });
     let mut sources = Sources::default();
     for (name, text) in files {

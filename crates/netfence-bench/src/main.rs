@@ -41,6 +41,10 @@ enum Command {
         /// (`--workloads` is ignored; check and diff need the cluster shape).
         #[arg(long, value_enum, default_value = "cluster")]
         shape: Shape,
+        /// ClusterNetworkPolicies added to the cluster shape (`netfence gen
+        /// --admin-policies`).
+        #[arg(long, default_value_t = 0)]
+        admin_policies: usize,
     },
     /// Compile + apply at a size, and one-policy changes as delta transactions (root).
     Apply {
@@ -89,7 +93,16 @@ fn main() {
             seed,
             phases,
             shape,
-        } => engine(workloads, policies, runs.max(1), seed, &phases, shape),
+            admin_policies,
+        } => engine(
+            workloads,
+            policies,
+            runs.max(1),
+            seed,
+            &phases,
+            shape,
+            admin_policies,
+        ),
         Command::Apply {
             workloads,
             policies,
@@ -180,6 +193,7 @@ fn engine(
     seed: u64,
     phases: &[Phase],
     shape: Shape,
+    admin_policies: usize,
 ) -> Result<Value, String> {
     let files = match shape {
         Shape::Cluster => generate(&GenOptions {
@@ -188,6 +202,7 @@ fn engine(
             seed,
             pods_per_workload: None,
             nodes: 1,
+            admin_policies,
         }),
         Shape::SamePods => netfence_gen::same_pods(policies),
     };
@@ -197,6 +212,7 @@ fn engine(
     out.insert("shape".into(), json!(format!("{shape:?}")));
     out.insert("workloads".into(), json!(workloads));
     out.insert("policies".into(), json!(policies));
+    out.insert("admin_policies".into(), json!(admin_policies));
     out.insert("input_bytes".into(), json!(bytes));
     out.insert("runs".into(), json!(runs));
 

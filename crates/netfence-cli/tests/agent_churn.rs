@@ -1,6 +1,7 @@
 //! Churn under probing: two lab nodes, one `netfence agent` each on one
 //! directory; a driver makes NETFENCE_CHURN_CHANGES changes (default 1,000:
-//! a policy added or removed, a policy file edited, a pod's labels changed),
+//! a policy added or removed, a policy file edited, a pod's labels changed, a
+//! namespace's labels changed, a pod removed and added back),
 //! every 50th followed by a `kill -9` and restart of an agent, while every pod
 //! pair is probed continuously. Every observed verdict must be the engine's
 //! answer for a state in force during the probe: the state before or after the
@@ -42,6 +43,24 @@ fn lab_available() -> bool {
     }
 }
 
+/// Opens api to the namespaces labelled `scrape: "true"` (kube-system, when
+/// the `scrape` switch labels it).
+const SCRAPE: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-from-scrapers, namespace: app}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {scrape: \"true\"}}}]
+    ports: [{port: 8080}]
+";
+
+/// The pod the `gone` switch removes from the input. Its namespace and
+/// interface stay in the lab; the agent no longer binds the interface, so
+/// the data plane drops its traffic both ways (fail closed for a pod the
+/// input does not know): every probe from or to it is a denial.
+const GONE: &str = "app/api-5c6b7-pqrst";
+
 const OPEN_API: &str = "apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: api-allow-all, namespace: app}
@@ -50,14 +69,16 @@ spec:
   ingress: [{}]
 ";
 
-/// One state of the directory: three independent switches, each of which
-/// only widens or only narrows what is allowed (so two nodes applying a
-/// change at different moments never combine into a third answer).
+/// One state of the directory: independent switches, each of which only
+/// widens or only narrows what is allowed (so two nodes applying a change at
+/// different moments never combine into a third answer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct State {
     open: bool,
     dns: bool,
     relabelled: bool,
+    scrape: bool,
+    gone: bool,
 }
 
 struct Texts {
@@ -67,12 +88,27 @@ struct Texts {
 
 impl Texts {
     fn files(&self, s: State) -> Vec<(&'static str, Option<String>)> {
-        let cluster = if s.relabelled {
+        let mut cluster = if s.relabelled {
             self.cluster
                 .replacen("labels: {app: frontend}", "labels: {app: frontend-x}", 1)
         } else {
             self.cluster.clone()
         };
+        if s.scrape {
+            cluster = cluster.replacen(
+                "kind: Namespace\nmetadata:\n  name: kube-system\n",
+                "kind: Namespace\nmetadata:\n  name: kube-system\n  labels: {scrape: \"true\"}\n",
+                1,
+            );
+        }
+        if s.gone {
+            let name = GONE.split('/').nth(1).unwrap();
+            cluster = cluster
+                .split("\n---\n")
+                .filter(|d| !d.contains(&format!("name: {name}\n")))
+                .collect::<Vec<_>>()
+                .join("\n---\n");
+        }
         let policies = if s.dns {
             self.policies.clone()
         } else {
@@ -86,6 +122,7 @@ impl Texts {
             ("cluster.yaml", Some(cluster)),
             ("policies.yaml", Some(policies)),
             ("open.yaml", s.open.then(|| OPEN_API.to_string())),
+            ("scrape.yaml", Some(SCRAPE.to_string())),
         ]
     }
 
@@ -227,12 +264,17 @@ fn table_content(ns: &str) -> Vec<String> {
     blocks
 }
 
-fn applied_generation(addr: &str) -> Option<u32> {
+fn metrics_text(addr: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    out.lines()
+    Some(out)
+}
+
+fn applied_generation(addr: &str) -> Option<u32> {
+    metrics_text(addr)?
+        .lines()
         .find_map(|l| l.strip_prefix("netfence_agent_applied_generation "))
         .and_then(|v| v.trim().parse().ok())
 }
@@ -255,6 +297,8 @@ fn churn_under_probing_never_shows_a_third_verdict() {
         open: false,
         dns: true,
         relabelled: false,
+        scrape: false,
+        gone: false,
     };
     let lab = Lab::up(&texts.cluster(start), 2).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -265,18 +309,15 @@ fn churn_under_probing_never_shows_a_third_verdict() {
     }
 
     // Every state's answer, and its ruleset's generation on each node.
-    let mut all = Vec::new();
-    for open in [false, true] {
-        for dns in [false, true] {
-            for relabelled in [false, true] {
-                all.push(State {
-                    open,
-                    dns,
-                    relabelled,
-                });
-            }
-        }
-    }
+    let all: Vec<State> = (0..32u8)
+        .map(|b| State {
+            open: b & 1 != 0,
+            dns: b & 2 != 0,
+            relabelled: b & 4 != 0,
+            scrape: b & 8 != 0,
+            gone: b & 16 != 0,
+        })
+        .collect();
     let mut specs = Vec::new();
     let mut names = Vec::new();
     for (i, src) in lab.plan.pods.iter().enumerate() {
@@ -301,13 +342,19 @@ fn churn_under_probing_never_shows_a_third_verdict() {
     let mut verdicts: BTreeMap<State, Vec<bool>> = BTreeMap::new();
     let mut generations: BTreeMap<State, Vec<u32>> = BTreeMap::new();
     for &s in &all {
-        let cluster = lab.adopt(&texts.cluster(s));
+        // As the agents read it: the pods' addresses are the lab's already;
+        // the Nodes keep the example's addresses (the lab's `adopt` would give
+        // them the lab's, which the agents never see).
+        let cluster = texts.cluster(s);
         let engine = Engine::new(&cluster);
         verdicts.insert(
             s,
             names
                 .iter()
                 .map(|(a, b, p, port)| {
+                    if s.gone && (a == GONE || b == GONE) {
+                        return false;
+                    }
                     engine.allows(engine.find(a).unwrap(), engine.find(b).unwrap(), *p, *port)
                 })
                 .collect(),
@@ -406,10 +453,12 @@ fn churn_under_probing_never_shows_a_third_verdict() {
         let mut contents: BTreeMap<(State, usize), Vec<String>> = BTreeMap::new();
         for k in 0..changes {
             let mut after = state;
-            match next() % 3 {
+            match next() % 5 {
                 0 => after.open = !after.open,
                 1 => after.dns = !after.dns,
-                _ => after.relabelled = !after.relabelled,
+                2 => after.relabelled = !after.relabelled,
+                3 => after.scrape = !after.scrape,
+                _ => after.gone = !after.gone,
             }
             let written = Instant::now();
             write_state(dir.path(), &texts, after, state);
@@ -445,6 +494,30 @@ fn churn_under_probing_never_shows_a_third_verdict() {
         }
         stop.store(true, Ordering::SeqCst);
     });
+    // Each agent's drift check (every 5 s) read the table's counters: node-a
+    // holds api-klmno, which frontend reached and others were denied.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let text = metrics_text(&agents[0].metrics).unwrap_or_default();
+        let count = |prefix: &str| -> u64 {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum()
+        };
+        if count("netfence_policy_accepted_connections{rule=\"app/api-allow-frontend ingress[0]\"}")
+            > 0
+            && count("netfence_dropped_flows{kind=\"policy\",policy=\"app/default-deny-all\"") > 0
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no per-policy counters on /metrics:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(metrics.contains("# TYPE netfence_dropped_flows gauge"));
     for a in &mut agents {
         let _ = a.child.kill();
         let _ = a.child.wait();

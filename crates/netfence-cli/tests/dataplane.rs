@@ -44,25 +44,84 @@ fn compile_prints_one_nodes_ruleset() {
     assert_eq!(bad.code, 2);
 }
 
-/// The data plane carries the NetworkPolicy tier only: `compile` warns, and
-/// `enforce` and `lab run` refuse (before touching any kernel) when admin
-/// policies are in the input; without them, nothing changes.
+/// Admin policies are compiled into the ruleset (the lab proves it with
+/// packets: `admin_conformance_scenarios_enforced_equal_the_engine`); only
+/// rules naming domains are not, and `compile` says which.
 #[test]
-fn admin_policies_are_not_enforced_and_say_so() {
+fn admin_policies_are_compiled_and_domain_rules_are_named() {
     let r = netfence(&["compile", "examples/cluster-default-deny"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("NOT enforced"), "{}", r.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let deny = dir.path().join("deny.yaml");
+    std::fs::write(
+        &deny,
+        "apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: deny-from-app}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {namespaces: {}}
+  ingress:
+  - {name: deny, action: Deny, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: app}}}]}
+",
+    )
+    .unwrap();
+    let plain = netfence(&["compile", "examples/nodes", "--node", "node-a"]);
+    let with = netfence(&[
+        "compile",
+        "examples/nodes",
+        "--node",
+        "node-a",
+        "--with",
+        deny.to_str().unwrap(),
+    ]);
+    assert_eq!(with.code, 0, "{}", with.stderr);
+    assert_ne!(
+        plain.stdout, with.stdout,
+        "the admin deny is in the ruleset"
+    );
+    let fqdn = tempfile::tempdir().unwrap();
+    std::fs::write(
+        fqdn.path().join("fqdn.yaml"),
+        "apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: app, labels: {app: web}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.5}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: egress-fqdn}
+spec:
+  tier: Admin
+  priority: 5
+  subject: {namespaces: {}}
+  egress:
+  - name: allow-api
+    action: Accept
+    to: [{domainNames: [api.example.com]}]
+  - name: deny-rest
+    action: Deny
+    to: [{networks: [0.0.0.0/0]}]
+",
+    )
+    .unwrap();
+    let r = netfence(&["compile", fqdn.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("warning: the ruleset does NOT enforce admin policies (ClusterNetworkPolicy/allow-dns, ClusterNetworkPolicy/default-deny)"),
+        r.stderr
+            .contains("1 admin rule with domainNames is NOT enforced")
+            && r.stderr
+                .contains("ClusterNetworkPolicy/egress-fqdn egress[0]"),
         "{}",
         r.stderr
     );
-    let name = format!("netfence-admin-refused-{}", std::process::id());
-    let r = netfence(&["enforce", "examples/cluster-default-deny", "--netns", &name]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
-    let r = netfence(&["lab", "run", "examples/cluster-default-deny"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("no lab was built"), "{}", r.stderr);
     let r = netfence(&["compile", "examples/nodes", "--node", "node-a"]);
     assert!(!r.stderr.contains("admin"), "{}", r.stderr);
 }

@@ -27,6 +27,8 @@ pub struct GenOptions {
     pub pods_per_workload: Option<usize>,
     /// Spread pods over this many nodes (`spec.nodeName`), with Node objects.
     pub nodes: usize,
+    /// ClusterNetworkPolicies (v1alpha2) to add, in `admin-policies.yaml`.
+    pub admin_policies: usize,
 }
 
 /// SplitMix64: small, fast, and the same on every platform.
@@ -197,7 +199,88 @@ pub fn generate(opts: &GenOptions) -> Vec<(String, String)> {
         ("policies.yaml".to_string(), policies),
     ];
     files.push(("kube-system.yaml".to_string(), kube_dns(opts)));
+    if opts.admin_policies > 0 {
+        files.push((
+            "admin-policies.yaml".to_string(),
+            admin_policies(opts.admin_policies, &namespaces),
+        ));
+    }
     files
+}
+
+/// What a platform team writes cluster-wide, cycling over teams and
+/// namespaces: DNS allowed and cloud metadata denied for everyone (Admin), a
+/// baseline that closes cross-namespace ingress, and per team: databases
+/// closed to other teams (Deny), a team's own namespaces handed to their
+/// NetworkPolicies (Pass), monitoring allowed in (Accept), SMTP out denied.
+/// Priorities are distinct, so no two policies tie.
+pub fn admin_policies(n: usize, namespaces: &[String]) -> String {
+    let mut out = String::new();
+    let head = |out: &mut String, name: &str, tier: &str, priority: usize| {
+        let _ = write!(
+            out,
+            "---\napiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata:\n  name: {name}\nspec:\n  tier: {tier}\n  priority: {priority}\n"
+        );
+    };
+    for i in 0..n {
+        match i {
+            0 => {
+                head(&mut out, "allow-cluster-dns", "Admin", 0);
+                out.push_str("  subject:\n    namespaces: {}\n  egress:\n  - name: dns\n    action: Accept\n    to:\n    - pods:\n        namespaceSelector:\n          matchLabels:\n            kubernetes.io/metadata.name: kube-system\n        podSelector:\n          matchLabels:\n            k8s-app: kube-dns\n    protocols:\n    - udp:\n        destinationPort:\n          number: 53\n    - tcp:\n        destinationPort:\n          number: 53\n");
+            }
+            1 => {
+                head(&mut out, "deny-cloud-metadata", "Admin", 1);
+                out.push_str("  subject:\n    namespaces: {}\n  egress:\n  - name: metadata\n    action: Deny\n    to:\n    - networks: [169.254.169.254/32]\n");
+            }
+            2 => {
+                head(&mut out, "baseline-namespace-isolation", "Baseline", 1);
+                out.push_str("  subject:\n    namespaces: {}\n  ingress:\n  - name: other-namespaces\n    action: Deny\n    from:\n    - namespaces:\n        matchExpressions:\n        - {key: team, operator: Exists}\n");
+            }
+            _ => {
+                let k = i - 3;
+                let team = TEAMS[k % TEAMS.len()];
+                let ns = &namespaces[k % namespaces.len().max(1)];
+                // 10..=1000, distinct while there are fewer than 991.
+                let priority = 10 + k % 991;
+                match k % 4 {
+                    0 => {
+                        head(
+                            &mut out,
+                            &format!("{team}-db-closed-{k}"),
+                            "Admin",
+                            priority,
+                        );
+                        let _ = write!(
+                            out,
+                            "  subject:\n    pods:\n      namespaceSelector:\n        matchLabels:\n          team: {team}\n      podSelector:\n        matchLabels:\n          tier: db\n  ingress:\n  - name: other-teams\n    action: Deny\n    from:\n    - namespaces:\n        matchExpressions:\n        - {{key: team, operator: NotIn, values: [{team}]}}\n"
+                        );
+                    }
+                    1 => {
+                        head(&mut out, &format!("{ns}-team-pass-{k}"), "Admin", priority);
+                        let _ = write!(
+                            out,
+                            "  subject:\n    namespaces:\n      matchLabels:\n        kubernetes.io/metadata.name: {ns}\n  ingress:\n  - name: same-team\n    action: Pass\n    from:\n    - namespaces:\n        matchLabels:\n          team: {team}\n"
+                        );
+                    }
+                    2 => {
+                        head(&mut out, &format!("{ns}-monitoring-{k}"), "Admin", priority);
+                        let _ = write!(
+                            out,
+                            "  subject:\n    namespaces:\n      matchLabels:\n        kubernetes.io/metadata.name: {ns}\n  ingress:\n  - name: scrape\n    action: Accept\n    from:\n    - namespaces:\n        matchLabels:\n          kubernetes.io/metadata.name: monitoring\n    protocols:\n    - tcp:\n        destinationPort:\n          number: 9100\n"
+                        );
+                    }
+                    _ => {
+                        head(&mut out, &format!("{ns}-no-smtp-{k}"), "Admin", priority);
+                        let _ = write!(
+                            out,
+                            "  subject:\n    pods:\n      namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {ns}\n      podSelector:\n        matchLabels:\n          tier: worker\n  egress:\n  - name: smtp\n    action: Deny\n    to:\n    - networks: [0.0.0.0/0]\n    protocols:\n    - tcp:\n        destinationPort:\n          number: 25\n"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn labels(app: &App) -> String {
@@ -386,6 +469,7 @@ mod tests {
             seed: 7,
             pods_per_workload: None,
             nodes: 1,
+            admin_policies: 0,
         };
         let a = generate(&opts);
         assert_eq!(a, generate(&opts));

@@ -34,6 +34,7 @@ fn generated_clusters_are_lint_clean() {
             seed: 3,
             pods_per_workload: None,
             nodes: 1,
+            admin_policies: 0,
         });
         let engine = netfence_engine::Engine::new(&loaded.cluster);
         let run = netfence_lint::lint(
@@ -60,6 +61,7 @@ fn size_s_loads_cleanly() {
         seed: 1,
         pods_per_workload: None,
         nodes: 1,
+        admin_policies: 0,
     };
     let loaded = load(&opts);
     assert_eq!(loaded.cluster.policies.len(), 20);
@@ -104,6 +106,7 @@ fn pods_mode_writes_pods_with_ips_on_nodes() {
         seed: 2,
         pods_per_workload: Some(3),
         nodes: 4,
+        admin_policies: 0,
     };
     let loaded = load(&opts);
     let pods: Vec<_> = loaded
@@ -135,4 +138,37 @@ fn same_pods_shape_isolates_one_workload_with_every_policy() {
             .iter()
             .any(|e| selector.matches(&e.labels) && e.id == "app/deployment/api")
     );
+}
+
+/// The admin policies `gen --admin-policies` writes load as their CRDs
+/// require, never tie on priority, and decide something: the cluster DNS
+/// Accept and the database Deny change verdicts the NetworkPolicies gave.
+#[test]
+fn generated_admin_policies_load_and_decide() {
+    let opts = |admin_policies| GenOptions {
+        workloads: 300,
+        policies: 60,
+        seed: 5,
+        pods_per_workload: None,
+        nodes: 1,
+        admin_policies,
+    };
+    let plain = load(&opts(0));
+    let loaded = load(&opts(40));
+    assert_eq!(loaded.cluster.admin_policies.len(), 40);
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .all(|d| d.severity < Severity::Warning),
+        "{:?}",
+        loaded.diagnostics
+    );
+    let engine = netfence_engine::Engine::new(&loaded.cluster);
+    assert!(engine.same_priority_overlaps().is_empty());
+    let before = netfence_engine::Engine::new(&plain.cluster);
+    let differs = (0..engine.endpoints.len()).any(|a| {
+        (0..engine.endpoints.len()).any(|b| a != b && engine.allowed(a, b) != before.allowed(a, b))
+    });
+    assert!(differs, "the admin policies change some verdict");
 }

@@ -172,6 +172,14 @@ impl Lab {
             if let Some(pod) = self.plan.pods.iter().find(|p| p.id == e.id) {
                 e.ips = vec![std::net::IpAddr::V4(pod.ip)];
                 e.node = Some(self.plan.nodes[pod.node].clone());
+            } else if let Some(h) = self.plan.hosts.iter().find(|h| h.id == e.id) {
+                e.ips = vec![std::net::IpAddr::V4(plan::node_address(h.node))];
+                e.node = Some(self.plan.nodes[h.node].clone());
+            }
+        }
+        for node in &mut c.nodes {
+            if let Some(n) = self.plan.nodes.iter().position(|m| *m == node.name) {
+                node.addresses = vec![std::net::IpAddr::V4(plan::node_address(n))];
             }
         }
         c
@@ -259,6 +267,15 @@ impl Lab {
                 external: false,
             })
             .collect();
+        for h in &self.plan.hosts {
+            hosts.push(Host {
+                id: h.id.clone(),
+                ip: plan::node_address(h.node),
+                netns: self.topology.node_ns[h.node].clone(),
+                ports: &h.ports,
+                external: false,
+            });
+        }
         if let Some(ext) = &self.topology.ext_ns {
             for x in &self.plan.externals {
                 hosts.push(Host {
@@ -291,7 +308,7 @@ impl Lab {
             }
             for dst in hosts
                 .iter()
-                .filter(|d| d.id != src.id && !(src.external && d.external))
+                .filter(|d| d.id != src.id && d.ip != src.ip && !(src.external && d.external))
             {
                 if !picked(dst, want_dst)? {
                     continue;
@@ -394,6 +411,24 @@ pub fn listeners(plan: &LabPlan, topology: &net::Topology) -> Vec<serve::Listen>
         addr: std::net::Ipv4Addr::UNSPECIFIED,
         ports: p.ports.clone(),
     });
+    // One listener per node for its hostNetwork pods' ports (they share it).
+    let mut on_node: std::collections::BTreeMap<usize, Vec<(Protocol, u16)>> =
+        std::collections::BTreeMap::new();
+    for h in &plan.hosts {
+        on_node
+            .entry(h.node)
+            .or_default()
+            .extend(h.ports.iter().copied());
+    }
+    let hosts = on_node.into_iter().map(|(n, mut ports)| {
+        ports.sort();
+        ports.dedup();
+        serve::Listen {
+            netns: topology.node_ns[n].clone(),
+            addr: plan::node_address(n),
+            ports,
+        }
+    });
     let externals = topology.ext_ns.iter().flat_map(|ns| {
         plan.externals.iter().map(move |x| serve::Listen {
             netns: ns.clone(),
@@ -401,7 +436,7 @@ pub fn listeners(plan: &LabPlan, topology: &net::Topology) -> Vec<serve::Listen>
             ports: x.ports.clone(),
         })
     });
-    pods.chain(externals).collect()
+    pods.chain(hosts).chain(externals).collect()
 }
 
 /// One port's probes by (source, destination).

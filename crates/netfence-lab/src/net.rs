@@ -167,6 +167,8 @@ impl Topology {
             let mut batch = String::new();
             for m in (0..topo.node_ns.len()).filter(|&m| m != n) {
                 batch.push_str(&format!("link set nfn{m} up\n"));
+                // The other node itself (and its hostNetwork pods).
+                batch.push_str(&format!("route add {}/32 dev nfn{m}\n", node_address(m)));
                 for pod in plan.pods.iter().filter(|p| p.node == m) {
                     batch.push_str(&format!(
                         "route add {}/32 via {} dev nfn{m} onlink\n",
@@ -244,10 +246,7 @@ impl Drop for Topology {
     }
 }
 
-/// Link-local addresses, private to the lab's node namespaces.
-fn node_address(n: usize) -> std::net::Ipv4Addr {
-    std::net::Ipv4Addr::new(169, 254, 123, u8::try_from(n + 1).unwrap_or(u8::MAX))
-}
+use crate::plan::node_address;
 
 fn ip_batch(ns: &str, batch: &str) -> Result<(), ApplyError> {
     let mut cmd = Command::new("ip");

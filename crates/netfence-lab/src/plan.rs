@@ -20,6 +20,21 @@ pub struct LabPod {
     pub ports: Vec<(Protocol, u16)>,
 }
 
+/// A hostNetwork pod: it shares its node's namespace and address, and
+/// listens there on its declared ports.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabHostPod {
+    pub id: String,
+    pub node: usize,
+    pub ports: Vec<(Protocol, u16)>,
+}
+
+/// A node's address in the lab (on the node namespace's loopback):
+/// link-local, private to the lab's node namespaces.
+pub fn node_address(n: usize) -> Ipv4Addr {
+    Ipv4Addr::new(169, 254, 123, u8::try_from(n + 1).unwrap_or(u8::MAX))
+}
+
 /// A stand-in for the outside world: one address of an external address group.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabExternal {
@@ -39,6 +54,8 @@ pub struct Skipped {
 pub struct LabPlan {
     pub nodes: Vec<String>,
     pub pods: Vec<LabPod>,
+    /// hostNetwork pods, probed from and to their node's address.
+    pub hosts: Vec<LabHostPod>,
     /// Hosts outside the cluster, one per external address group, in one
     /// namespace attached to the first node (empty unless asked for).
     pub externals: Vec<LabExternal>,
@@ -94,13 +111,44 @@ pub fn plan(input: &Cluster, node_count: usize) -> LabPlan {
             nodes.push(name);
         }
     }
+    // Nodes take their lab address, so that node peers (admin `nodes`,
+    // ipBlocks around node addresses) are decided on the addresses that run.
+    for node in &mut cluster.nodes {
+        if let Some(n) = nodes.iter().position(|m| *m == node.name) {
+            node.addresses = vec![IpAddr::V4(node_address(n))];
+        }
+    }
     let mut pods = Vec::new();
+    let mut hosts = Vec::new();
     let mut round_robin = 0usize;
     for e in cluster.endpoints.iter_mut() {
         if e.host_network {
-            skipped.push(Skipped {
-                what: e.id.clone(),
-                reason: "hostNetwork pod: its traffic is node traffic, not wired in the lab".into(),
+            let node = match &e.node {
+                Some(n) => nodes.iter().position(|m| m == n).unwrap_or(0),
+                None => {
+                    let i = round_robin % nodes.len();
+                    round_robin += 1;
+                    i
+                }
+            };
+            e.node = Some(nodes[node].clone());
+            e.ips = vec![IpAddr::V4(node_address(node))];
+            let mut ports: Vec<(Protocol, u16)> =
+                e.ports.iter().map(|p| (p.protocol, p.port)).collect();
+            ports.sort();
+            ports.dedup();
+            if ports.is_empty() {
+                skipped.push(Skipped {
+                    what: e.id.clone(),
+                    reason:
+                        "hostNetwork pod declaring no containerPorts: nothing is probed towards it"
+                            .into(),
+                });
+            }
+            hosts.push(LabHostPod {
+                id: e.id.clone(),
+                node,
+                ports,
             });
             continue;
         }
@@ -156,6 +204,7 @@ pub fn plan(input: &Cluster, node_count: usize) -> LabPlan {
     LabPlan {
         nodes,
         pods,
+        hosts,
         externals: Vec::new(),
         skipped,
         cluster,

@@ -220,14 +220,20 @@ impl Compiler<'_, '_> {
             };
             let egress = self.class_chain(Direction::Egress, ep);
             let ingress = self.class_chain(Direction::Ingress, ep);
+            // The admin policies judging the pod come first: a drop of theirs
+            // is their rule's (a Deny, or an Accept/Pass that did not cover it).
             let isolated_by = |dir| -> Vec<String> {
-                engine
-                    .isolating(ep, dir)
+                let class = engine.class_of[ep];
+                engine.classes[class]
+                    .admin_subject_of
                     .iter()
-                    .map(|&p| {
+                    .map(|&a| &engine.cluster.admin_policies[a])
+                    .filter(|a| !a.rules(dir).is_empty())
+                    .map(|a| a.id())
+                    .chain(engine.isolating(ep, dir).iter().map(|&p| {
                         let p = &engine.cluster.policies[p];
                         format!("{}/{}", p.namespace, p.name)
-                    })
+                    }))
                     .collect()
             };
             pods.push(LocalPod {
@@ -254,7 +260,12 @@ impl Compiler<'_, '_> {
             Direction::Egress => Verdict::Goto(self.ingress_stage.clone()),
             Direction::Ingress => Verdict::Accept,
         };
-        let verdict = if self.engine.isolating(ep, dir).is_empty() {
+        // A class neither isolated nor judged by an admin policy allows
+        // everything: no chain. Otherwise its chain holds the engine's final
+        // answer per peer, every tier folded in (a constant number of lookups
+        // per packet whatever the tiers).
+        let judged = !self.engine.classes[class].admin_subject_of.is_empty();
+        let verdict = if self.engine.isolating(ep, dir).is_empty() && !judged {
             pass
         } else {
             self.build_class_chain(dir, class, pass)
@@ -284,24 +295,9 @@ impl Compiler<'_, '_> {
         };
         for piece in indices.iter().map(|&i| &self.pieces[i]) {
             let peer = engine.class_of[piece.ep];
-            let (conns, allowed_by) = per_peer.entry(peer).or_insert_with(|| {
-                let mut by = BTreeSet::new();
-                let outcome = engine.side_classes(dir, class, peer, |c: Contribution| {
-                    let p = &engine.cluster.policies[c.policy];
-                    by.insert(format!(
-                        "{}/{} {}[{}]",
-                        p.namespace,
-                        p.name,
-                        dir_word(dir),
-                        c.rule
-                    ));
-                });
-                let conns = match outcome {
-                    SideOutcome::Isolated(c) => c,
-                    SideOutcome::NotIsolated | SideOutcome::NotAPod => ConnSet::all(),
-                };
-                (conns, by)
-            });
+            let (conns, allowed_by) = per_peer
+                .entry(peer)
+                .or_insert_with(|| decide(engine, dir, class, peer));
             if conns.is_empty() {
                 continue;
             }
@@ -859,6 +855,7 @@ impl Compiler<'_, '_> {
         };
         input.extend([established(), invalid()]);
         if self.engine.cluster.semantics.egress_to_own_node {
+            input.extend(self.own_node_admin_rules(pods, interfaces));
             input.extend(self.own_node_rules(pods));
         }
         input.extend(self.dispatch_rules(Direction::Egress, interfaces));
@@ -866,8 +863,8 @@ impl Compiler<'_, '_> {
         self.add_chain("input", Some(Hook::Input), input);
     }
 
-    /// `ip daddr @node4_<hash> accept`: the addresses of the local pods' nodes.
-    fn own_node_rules(&mut self, pods: &[LocalPod]) -> Vec<Rule> {
+    /// The endpoints acting as the local pods' nodes (nodes, hostNetwork pods).
+    fn local_node_endpoints(&self, pods: &[LocalPod]) -> Vec<EpId> {
         let engine = self.engine;
         let local: BTreeSet<&str> = pods.iter().map(|p| p.id.as_str()).collect();
         let local_nodes: BTreeSet<&String> = engine
@@ -876,15 +873,198 @@ impl Compiler<'_, '_> {
             .filter(|e| local.contains(e.id.as_str()))
             .filter_map(|e| e.node.as_ref())
             .collect();
-        let addrs: Vec<IpAddr> = engine
-            .endpoints
-            .iter()
-            .filter(|e| {
-                e.acts_as_node
+        (0..engine.endpoints.len())
+            .filter(|&ep| {
+                engine.endpoints[ep]
+                    .acts_as_node
                     .as_ref()
                     .is_some_and(|n| local_nodes.contains(n))
             })
-            .flat_map(|e| e.ips.iter().copied())
+            .collect()
+    }
+
+    /// A pod reaching its own node is out of the NetworkPolicy tier
+    /// (`egress_to_own_node`) but still judged by the admin tiers: the local
+    /// pods some admin policy judges are sent, by source, to a chain of their
+    /// class that decides the node's addresses as `Engine::tiers` does without
+    /// the NetworkPolicy tier, and hands anything else to the pod's egress
+    /// chain. Nothing when no local pod is judged (the NetworkPolicy-only
+    /// ruleset is unchanged).
+    fn own_node_admin_rules(
+        &mut self,
+        pods: &[LocalPod],
+        interfaces: Option<&Interfaces>,
+    ) -> Vec<Rule> {
+        let engine = self.engine;
+        let nodes = self.local_node_endpoints(pods);
+        let mut chain_of_class: HashMap<usize, String> = HashMap::new();
+        let mut elements: [Vec<Element>; 2] = [Vec::new(), Vec::new()];
+        for pod in pods {
+            let Ok(ep) = engine.find(&pod.id) else {
+                continue;
+            };
+            let class = engine.class_of[ep];
+            if engine.classes[class].admin_subject_of.is_empty() {
+                continue;
+            }
+            let chain = match chain_of_class.get(&class) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.own_node_chain(class, &nodes, target_verdict(&pod.egress_chain));
+                    chain_of_class.insert(class, c.clone());
+                    c
+                }
+            };
+            for ip in &pod.ips {
+                let family = Family::of(*ip);
+                let k = crate::ruleset::ip_key(*ip);
+                let addr = Part::Addrs(family, k, k);
+                let key = match (&pod.interface, interfaces) {
+                    (Some(ifname), Some(_)) => vec![Part::Ifname(ifname.clone()), addr],
+                    _ => vec![addr],
+                };
+                elements[usize::from(family == Family::V6)].push(Element {
+                    key,
+                    value: Some(Verdict::Goto(chain.clone())),
+                });
+            }
+        }
+        if chain_of_class.is_empty() {
+            return Vec::new();
+        }
+        let mut rules = Vec::new();
+        for (i, family) in Family::BOTH.into_iter().enumerate() {
+            let mut elements = std::mem::take(&mut elements[i]);
+            if elements.is_empty() {
+                continue;
+            }
+            elements.sort();
+            let mut key = Vec::new();
+            let mut keys = Vec::new();
+            if interfaces.is_some() {
+                key.push("ifname");
+                keys.push(Key::Iifname);
+            }
+            key.push(family.addr_type());
+            keys.push(Key::Saddr(family));
+            let name = format!("to_own_node_pods{}", family.suffix());
+            self.ruleset.sets.insert(
+                name.clone(),
+                SetDef {
+                    key,
+                    data: Some("verdict"),
+                    interval: false,
+                    counter: false,
+                    dynamic: false,
+                    elements,
+                },
+            );
+            rules.push(Rule::new(vec![Stmt::Vmap { keys, map: name }]));
+        }
+        rules
+    }
+
+    /// One class's traffic to its own node: what the admin tiers allow to the
+    /// node's addresses passes, the rest of those addresses is denied, and any
+    /// other destination goes on to `then` (the class's egress chain).
+    fn own_node_chain(&mut self, class: usize, nodes: &[EpId], then: Verdict) -> String {
+        let engine = self.engine;
+        let mut rules = Vec::new();
+        for family in Family::BOTH {
+            let mut ports = Vec::new();
+            let mut other = Vec::new();
+            let mut all = Vec::new();
+            for &n in nodes {
+                let conns = engine
+                    .tiers(Direction::Egress, class, engine.class_of[n], true)
+                    .allowed;
+                for ip in engine.endpoints[n]
+                    .ips
+                    .iter()
+                    .filter(|ip| Family::of(**ip) == family)
+                {
+                    let k = crate::ruleset::ip_key(*ip);
+                    let addrs = Part::Addrs(family, k, k);
+                    all.push(Element {
+                        key: vec![addrs.clone()],
+                        value: None,
+                    });
+                    for proto in Protocol::ALL {
+                        for &(lo, hi) in conns.get(proto).ranges() {
+                            ports.push(Element {
+                                key: vec![
+                                    addrs.clone(),
+                                    Part::Proto(proto_name(proto)),
+                                    Part::Ports(lo, hi),
+                                ],
+                                value: None,
+                            });
+                        }
+                    }
+                    if conns.other {
+                        other.push(Element {
+                            key: vec![addrs],
+                            value: None,
+                        });
+                    }
+                }
+            }
+            if all.is_empty() {
+                continue;
+            }
+            if let Some(set) = self.add_set(
+                &format!("onp{}", family.suffix()),
+                vec![family.addr_type(), "inet_proto", "inet_service"],
+                ports,
+            ) {
+                rules.push(Rule::new(vec![
+                    Stmt::Lookup {
+                        keys: vec![Key::Daddr(family), Key::L4proto, Key::Dport],
+                        set,
+                    },
+                    Stmt::Verdict(Verdict::Accept),
+                ]));
+            }
+            if let Some(set) = self.add_set(
+                &format!("ono{}", family.suffix()),
+                vec![family.addr_type()],
+                other,
+            ) {
+                rules.push(Rule::new(vec![
+                    Stmt::NotPortProtocol,
+                    Stmt::Lookup {
+                        keys: vec![Key::Daddr(family)],
+                        set,
+                    },
+                    Stmt::Verdict(Verdict::Accept),
+                ]));
+            }
+            let set = self.add_fixed_set(
+                &format!("onode{}", family.suffix()),
+                vec![family.addr_type()],
+                all,
+            );
+            rules.push(Rule::new(vec![
+                Stmt::Lookup {
+                    keys: vec![Key::Daddr(family)],
+                    set,
+                },
+                Stmt::Verdict(Verdict::Goto(
+                    self.deny[dir_slot(Direction::Egress)].clone(),
+                )),
+            ]));
+        }
+        rules.push(Rule::new(vec![Stmt::Verdict(then)]));
+        self.add_chain("o", None, rules)
+    }
+
+    /// `ip daddr @node4_<hash> accept`: the addresses of the local pods' nodes.
+    fn own_node_rules(&mut self, pods: &[LocalPod]) -> Vec<Rule> {
+        let engine = self.engine;
+        let addrs: Vec<IpAddr> = self
+            .local_node_endpoints(pods)
+            .into_iter()
+            .flat_map(|ep| engine.endpoints[ep].ips.iter().copied())
             .collect();
         Family::BOTH
             .iter()
@@ -915,6 +1095,49 @@ impl Compiler<'_, '_> {
             })
             .collect()
     }
+}
+
+/// What `class` allows towards (egress) or from (ingress) `peer`, and the
+/// rules that allow it: the NetworkPolicy tier alone when no admin policy
+/// judges the class (the ruleset of such inputs is as it always was), else
+/// every tier (`Engine::tiers`).
+fn decide(
+    engine: &Engine,
+    dir: Direction,
+    class: usize,
+    peer: usize,
+) -> (ConnSet, BTreeSet<String>) {
+    let mut by = BTreeSet::new();
+    let np = engine.side_classes(dir, class, peer, |c: Contribution| {
+        let p = &engine.cluster.policies[c.policy];
+        by.insert(format!(
+            "{}/{} {}[{}]",
+            p.namespace,
+            p.name,
+            dir_word(dir),
+            c.rule
+        ));
+    });
+    if engine.classes[class].admin_subject_of.is_empty() {
+        return (np.allowed(), by);
+    }
+    let tiered = engine.tiers(dir, class, peer, false);
+    if tiered.to_network_policy.intersect(&np.allowed()).is_empty()
+        || !matches!(np, SideOutcome::Isolated(_))
+    {
+        // Nothing the NetworkPolicies grant reached them.
+        by.clear();
+    }
+    for step in &tiered.steps {
+        if step.action == netfence_model::AdminAction::Accept {
+            let p = &engine.cluster.admin_policies[step.policy];
+            by.insert(format!("{} {}[{}]", p.id(), dir_word(dir), step.rule));
+        }
+    }
+    if !tiered.default.is_empty() {
+        by.insert("no policy decides (allowed by default)".into());
+    }
+    (tiered.allowed, by)
 }
 
 fn dir_slot(dir: Direction) -> usize {
@@ -981,10 +1204,22 @@ pub fn drop_set_name(dir: Direction, family: Family) -> String {
     format!("{}_drops{}", dir_word(dir), family.suffix())
 }
 
-/// The admin policies (ClusterNetworkPolicy, AdminNetworkPolicy,
-/// BaselineAdminNetworkPolicy) in `cluster`, by id: the ruleset carries the
-/// NetworkPolicy tier only, so a ruleset compiled while any are present would
-/// open what an admin Deny closes. Whoever applies refuses then.
-pub fn unenforced_admin_policies(cluster: &netfence_model::Cluster) -> Vec<String> {
-    cluster.admin_policies.iter().map(|a| a.id()).collect()
+/// The admin rules the ruleset cannot enforce, as `KIND/NAME egress[i]`: those
+/// naming `domainNames` (the data plane resolves no names, so it judges the
+/// traffic to such a domain's addresses as traffic to any external address;
+/// `check` answers for the domain itself).
+pub fn unenforced_admin_rules(cluster: &netfence_model::Cluster) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in &cluster.admin_policies {
+        for (i, rule) in a.egress.iter().enumerate() {
+            if rule
+                .peers
+                .iter()
+                .any(|p| matches!(p.kind, netfence_model::AdminPeerKind::DomainNames(_)))
+            {
+                out.push(format!("{} egress[{i}]", a.id()));
+            }
+        }
+    }
+    out
 }

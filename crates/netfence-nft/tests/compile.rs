@@ -236,3 +236,118 @@ fn nft_accepts_the_text_and_the_json() {
     assert_eq!(text_sets, json_sets);
     assert_eq!(names(&listed_text, "map"), names(&listed_json, "map"));
 }
+
+/// A pod reaching its own node is out of the NetworkPolicy tier but still
+/// judged by the admin tiers: the input hook sends the pods an admin policy
+/// judges to a chain that denies what the admin Deny denies on the node's
+/// addresses. Pods no admin policy judges keep the plain accept.
+#[test]
+fn admin_rules_judge_a_pods_traffic_to_its_own_node() {
+    let base = "apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: app}
+spec: {nodeName: node-1, containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: free, namespace: other}
+spec: {nodeName: node-1, containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.6}
+";
+    let deny = "---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: no-kubelet}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: app}}}
+  egress:
+  - name: deny-kubelet
+    action: Deny
+    to: [{nodes: {}}]
+    protocols: [{tcp: {destinationPort: {number: 10250}}}]
+";
+    let ruleset = |text: String| {
+        let mut sources = Sources::default();
+        sources.add("c.yaml".into(), text);
+        let cluster = load(&mut sources, &LoadOptions::default()).unwrap().cluster;
+        let opts = CompileOptions {
+            node: Some("node-1".into()),
+            ..CompileOptions::default()
+        };
+        compile(&Engine::new(&cluster), &opts).ruleset
+    };
+    let plain = ruleset(base.to_string());
+    assert!(!plain.to_nft().contains("to_own_node"));
+    let judged = ruleset(format!("{base}{deny}"));
+    let text = judged.to_nft();
+    let map = &judged.sets["to_own_node_pods4"];
+    assert_eq!(map.elements.len(), 1, "only app/web is judged:\n{text}");
+    assert!(
+        map.elements[0].text().starts_with("10.0.0.5 : goto o_"),
+        "{text}"
+    );
+    let (name, chain) = judged
+        .chains
+        .iter()
+        .find(|(n, _)| n.starts_with("o_"))
+        .unwrap();
+    let rules: Vec<String> = chain.rules.iter().map(|r| r.text()).collect();
+    // Allowed to the node: every TCP port but 10250 (and the rest): accept.
+    let allow_set = rules[0]
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let allowed: Vec<String> = judged.sets[allow_set]
+        .elements
+        .iter()
+        .map(|e| e.text())
+        .collect();
+    assert!(
+        allowed.contains(&"192.168.0.1 . tcp . 0-10249".to_string()),
+        "{allowed:?}"
+    );
+    assert!(
+        allowed.contains(&"192.168.0.1 . tcp . 10251-65535".to_string()),
+        "{allowed:?}"
+    );
+    assert!(
+        !allowed.iter().any(|e| e.contains("tcp . 10250")),
+        "{allowed:?}"
+    );
+    assert!(
+        rules.iter().any(|r| r.contains("goto deny_egress_")),
+        "{name}: {rules:?}"
+    );
+    // The input hook asks the map before the node's plain accept.
+    let input = judged
+        .chains
+        .values()
+        .find(|c| c.hook.is_some() && c.rules.iter().any(|r| r.text().contains("to_own_node")))
+        .unwrap();
+    let texts: Vec<String> = input.rules.iter().map(|r| r.text()).collect();
+    let vmap = texts
+        .iter()
+        .position(|t| t.contains("to_own_node_pods4"))
+        .unwrap();
+    let accept = texts.iter().position(|t| t.contains("@node4_")).unwrap();
+    assert!(vmap < accept, "{texts:?}");
+}

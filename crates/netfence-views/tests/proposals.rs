@@ -177,6 +177,7 @@ fn generated_clusters_with_pods_and_nodes() {
             seed,
             pods_per_workload: Some(2),
             nodes: 3,
+            admin_policies: 0,
         });
         assert!(compare(&files, 5, 40) > 0);
         let files = generate(&GenOptions {
@@ -185,6 +186,7 @@ fn generated_clusters_with_pods_and_nodes() {
             seed,
             pods_per_workload: None,
             nodes: 1,
+            admin_policies: 0,
         });
         assert!(compare(&files, 5, 40) > 0);
     }
@@ -196,6 +198,7 @@ fn generated_clusters_with_pods_and_nodes() {
         seed: 5,
         pods_per_workload: Some(9),
         nodes: 2,
+        admin_policies: 0,
     });
     assert!(compare(&files, 7, 40) > 0);
 }

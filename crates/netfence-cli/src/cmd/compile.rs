@@ -75,18 +75,20 @@ pub(crate) fn run(g: &Global, a: CompileCommand) -> Result<u8, String> {
     Ok(0)
 }
 
-/// The ruleset carries the NetworkPolicy tier only (issue 13: the admin tiers
-/// reach the data plane later); with admin policies in the input it would
-/// enforce something other than what `check` answers.
+/// Admin rules naming `domainNames`: the data plane resolves no names, so
+/// traffic to such a domain is judged as traffic to its (external) addresses.
+/// Said per rule; everything else of the admin tiers is in the ruleset.
 pub(crate) fn admin_not_enforced(cluster: &netfence_model::Cluster) -> Option<String> {
-    let ids = netfence_nft::compile::unenforced_admin_policies(cluster);
-    if ids.is_empty() {
+    let rules = netfence_nft::compile::unenforced_admin_rules(cluster);
+    if rules.is_empty() {
         return None;
     }
     Some(format!(
-        "the ruleset does NOT enforce admin policies ({}): it carries the NetworkPolicy tier only, so it differs from what check, matrix and report answer
-  remove them with --without KIND/NAME to compile the NetworkPolicies alone",
-        netfence_text::short_list(&ids)
+        "{} with domainNames {} NOT enforced: the data plane resolves no names, so traffic to those domains is judged as traffic to any external address ({})
+  check and report answer for the domain names themselves (dns:NAME)",
+        netfence_text::count(rules.len(), "admin rule"),
+        netfence_text::agree(rules.len(), "is", "are"),
+        netfence_text::short_list(&rules)
     ))
 }
 

@@ -24,6 +24,11 @@ pub(crate) struct GenArgs {
     /// Spread the pods over this many Nodes.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Also write this many ClusterNetworkPolicies (v1alpha2): cluster DNS
+    /// allowed, cloud metadata denied, a baseline, and per team Deny, Pass and
+    /// Accept rules.
+    #[arg(long, default_value_t = 0)]
+    admin_policies: usize,
     /// The directory to write (created if missing).
     #[arg(short = 'o', long = "dir", value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -41,6 +46,7 @@ pub(crate) fn run(g: &Global, args: GenArgs) -> Result<u8, String> {
         seed: args.seed,
         pods_per_workload: args.pods_per_workload,
         nodes: args.nodes,
+        admin_policies: args.admin_policies,
     });
     for (name, text) in &files {
         let path = dir.join(name);
