@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netfence_agent::kube::{Connection, KubeInput};
-use netfence_agent::{Agent, Event, Kernel, KernelState, run_loop};
+use netfence_agent::{Agent, Event, Kernel, KernelState, PolicyCounters, run_loop};
 use netfence_engine::Engine;
 use netfence_model::{LoadOptions, Sources, load};
 use netfence_nft::apply::{self, ApplyError, Plan};
@@ -50,6 +50,10 @@ fn state_of(r: &Option<Ruleset>) -> KernelState {
 }
 
 impl Kernel for FakeKernel {
+    fn counters(&mut self) -> Result<PolicyCounters, String> {
+        Ok(PolicyCounters::default())
+    }
+
     fn host_routes(
         &mut self,
         prefix: &str,

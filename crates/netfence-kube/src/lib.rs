@@ -1,5 +1,6 @@
-//! The Kubernetes API as a source of objects: Namespaces, Pods, Nodes and
-//! NetworkPolicies, each followed by a kube-runtime watcher (initial list,
+//! The Kubernetes API as a source of objects: Namespaces, Pods, Nodes,
+//! NetworkPolicies and the admin policy kinds (AdminNetworkPolicy,
+//! BaselineAdminNetworkPolicy, ClusterNetworkPolicy), each followed by a kube-runtime watcher (initial list,
 //! watch, bookmarks, a new list after `410 Gone`, reconnection with backoff).
 //!
 //! The source keeps the objects as JSON texts named after their API path
@@ -29,6 +30,10 @@ pub struct Kind {
     pub kind: &'static str,
     pub plural: &'static str,
     pub namespaced: bool,
+    /// A custom resource that a cluster may not have installed: a 404 on its
+    /// list means "none exist" (its watcher keeps trying, and a later list
+    /// brings its objects) instead of holding everything back.
+    pub optional: bool,
 }
 
 impl Kind {
@@ -63,15 +68,19 @@ impl Kind {
     }
 }
 
+/// How many kinds the source watches.
+pub const N: usize = 7;
+
 /// What the source watches (and so what a read-only ClusterRole for it must
 /// allow: get, list and watch on exactly these).
-pub const KINDS: [Kind; 4] = [
+pub const KINDS: [Kind; N] = [
     Kind {
         group: "",
         version: "v1",
         kind: "Namespace",
         plural: "namespaces",
         namespaced: false,
+        optional: false,
     },
     Kind {
         group: "",
@@ -79,6 +88,7 @@ pub const KINDS: [Kind; 4] = [
         kind: "Pod",
         plural: "pods",
         namespaced: true,
+        optional: false,
     },
     Kind {
         group: "",
@@ -86,6 +96,7 @@ pub const KINDS: [Kind; 4] = [
         kind: "Node",
         plural: "nodes",
         namespaced: false,
+        optional: false,
     },
     Kind {
         group: "networking.k8s.io",
@@ -93,6 +104,31 @@ pub const KINDS: [Kind; 4] = [
         kind: "NetworkPolicy",
         plural: "networkpolicies",
         namespaced: true,
+        optional: false,
+    },
+    Kind {
+        group: "policy.networking.k8s.io",
+        version: "v1alpha1",
+        kind: "AdminNetworkPolicy",
+        plural: "adminnetworkpolicies",
+        namespaced: false,
+        optional: true,
+    },
+    Kind {
+        group: "policy.networking.k8s.io",
+        version: "v1alpha1",
+        kind: "BaselineAdminNetworkPolicy",
+        plural: "baselineadminnetworkpolicies",
+        namespaced: false,
+        optional: true,
+    },
+    Kind {
+        group: "policy.networking.k8s.io",
+        version: "v1alpha2",
+        kind: "ClusterNetworkPolicy",
+        plural: "clusternetworkpolicies",
+        namespaced: false,
+        optional: true,
     },
 ];
 
@@ -128,7 +164,10 @@ pub enum Connection {
 pub struct Stats {
     /// Completed lists per kind (in [`KINDS`] order): 1 after the first; each
     /// more is a list again (after `410 Gone`).
-    pub lists: [u64; 4],
+    pub lists: [u64; N],
+    /// Optional kinds the server does not have (404 on their list): taken as
+    /// having no objects.
+    pub absent: [bool; N],
     /// Watch events applied to the store (added, modified, deleted).
     pub events: u64,
     /// Errors of the watchers (each is retried with backoff).
@@ -139,9 +178,9 @@ pub struct Stats {
 #[derive(Default)]
 struct Store {
     /// Per kind: source name → JSON text.
-    objects: [BTreeMap<String, String>; 4],
+    objects: [BTreeMap<String, String>; N],
     /// Per kind: the objects of a list in progress.
-    listing: [Option<BTreeMap<String, String>>; 4],
+    listing: [Option<BTreeMap<String, String>>; N],
     stats: Stats,
 }
 
@@ -176,6 +215,7 @@ impl Shared {
                     // the kind's objects as a whole.
                     st.objects[k] = st.listing[k].take().unwrap_or_default();
                     st.stats.lists[k] += 1;
+                    st.stats.absent[k] = false;
                     debug!(kind = kind.kind, objects = st.objects[k].len(), "listed");
                     true
                 }
@@ -189,6 +229,23 @@ impl Shared {
                     let (name, _) = entry(kind, o);
                     st.stats.events += 1;
                     st.objects[k].remove(&name).is_some()
+                }
+                Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
+                    if kind.optional && status.code == 404 =>
+                {
+                    // Not installed: no such objects exist. Said once, not at
+                    // every retry.
+                    let first = !st.stats.absent[k];
+                    if first {
+                        debug!(
+                            kind = kind.kind,
+                            "not served by the API server: taken as none"
+                        );
+                    }
+                    st.stats.absent[k] = true;
+                    let had = !st.objects[k].is_empty();
+                    st.objects[k].clear();
+                    first || had
                 }
                 Err(e) => {
                     warn!(kind = kind.kind, error = %e, "watching the API server; retrying with backoff");
@@ -315,9 +372,9 @@ impl KubeSource {
         let st = self.shared.lock();
         let waiting: Vec<&'static str> = KINDS
             .iter()
-            .zip(st.stats.lists)
-            .filter(|(_, n)| *n == 0)
-            .map(|(k, _)| k.plural)
+            .enumerate()
+            .filter(|(i, _)| st.stats.lists[*i] == 0 && !st.stats.absent[*i])
+            .map(|(_, k)| k.plural)
             .collect();
         if !waiting.is_empty() {
             return Err(waiting);

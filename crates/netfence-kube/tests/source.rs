@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use netfence_kube::{Connection, KubeSource};
-use netfence_testapi::{NAMESPACES, NETWORK_POLICIES, PODS, TestApi};
+use netfence_testapi::{
+    ADMIN_NETWORK_POLICIES, BASELINE_ADMIN_NETWORK_POLICIES, CLUSTER_NETWORK_POLICIES, NAMESPACES,
+    NETWORK_POLICIES, PODS, TestApi,
+};
 use serde_json::{Value, json};
 
 struct Fixture {
@@ -134,7 +137,7 @@ fn first_list_gives_every_object_as_a_loadable_text_named_by_its_api_path() {
         f.notified.load(Ordering::SeqCst) >= 4,
         "each first list is a change"
     );
-    assert_eq!(f.source.stats().lists, [1, 1, 1, 1]);
+    assert_eq!(f.source.stats().lists, [1; 7]);
 }
 
 #[test]
@@ -144,7 +147,8 @@ fn nothing_is_ready_until_every_kind_has_listed() {
     api.apply(namespace("shop")).unwrap();
     let f = start(api);
     wait_for("the other kinds' lists", || {
-        (f.source.stats().lists[..3] == [1, 1, 1]).then_some(())
+        let lists = f.source.stats().lists;
+        (lists[..3] == [1, 1, 1] && lists[4..] == [1, 1, 1]).then_some(())
     });
     assert_eq!(f.source.texts(), Err(vec!["networkpolicies"]));
     // Still not, a moment later: the refused list is retried, not skipped.
@@ -174,7 +178,7 @@ fn watch_events_add_modify_and_delete() {
     assert!(f.notified.load(Ordering::SeqCst) >= before + 3);
     assert_eq!(f.source.stats().events, 3);
     // Watching, not listing again.
-    assert_eq!(f.source.stats().lists, [1, 1, 1, 1]);
+    assert_eq!(f.source.stats().lists, [1; 7]);
 }
 
 #[test]
@@ -223,7 +227,7 @@ fn a_dropped_connection_is_watched_again_without_a_new_list() {
         .filter(|r| r.is_watch() && r.path == "/api/v1/pods")
         .count();
     assert!(watches >= 2, "{watches} pods watches");
-    assert_eq!(f.source.stats().lists, [1, 1, 1, 1]);
+    assert_eq!(f.source.stats().lists, [1; 7]);
 }
 
 #[test]
@@ -308,4 +312,52 @@ fn an_object_that_does_not_load_gets_a_located_error_under_its_api_path() {
         "{err}"
     );
     assert!(err.contains("70000"), "{err}");
+}
+
+#[test]
+fn admin_policies_are_watched_and_a_kind_the_server_lacks_counts_as_none() {
+    let api = TestApi::start().unwrap();
+    api.set_missing(BASELINE_ADMIN_NETWORK_POLICIES, true);
+    api.set_missing(CLUSTER_NETWORK_POLICIES, true);
+    api.apply(namespace("shop")).unwrap();
+    api.apply(
+        json!({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+        "metadata": {"name": "no-smtp"},
+        "spec": {"priority": 10, "subject": {"namespaces": {}},
+                 "egress": [{"name": "smtp", "action": "Deny",
+                             "to": [{"networks": ["0.0.0.0/0"]}],
+                             "ports": [{"portNumber": {"protocol": "TCP", "port": 25}}]}]}}),
+    )
+    .unwrap();
+    let f = start(api);
+    let texts = ready(&f);
+    let name = "cluster:/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies/no-smtp";
+    assert!(texts.contains_key(name), "{:?}", texts.keys());
+    let cluster = load(&texts).unwrap();
+    assert_eq!(cluster.admin_policies.len(), 1);
+    let stats = f.source.stats();
+    assert_eq!(
+        stats.absent,
+        [false, false, false, false, false, true, true]
+    );
+    // Installed later: its watcher, still trying, lists it.
+    f.api.set_missing(CLUSTER_NETWORK_POLICIES, false);
+    f.api.apply(json!({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": "late"},
+        "spec": {"tier": "Admin", "priority": 5, "subject": {"namespaces": {}},
+                 "ingress": [{"name": "all", "action": "Pass", "from": [{"namespaces": {}}]}]}}))
+        .unwrap();
+    wait_for("the late kind", || {
+        has_text(
+            &f,
+            "cluster:/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies/late",
+            "\"late\"",
+        )
+    });
+    assert!(!f.source.stats().absent[6]);
+    // Deleted: gone from the texts, like any object.
+    assert!(f.api.delete(ADMIN_NETWORK_POLICIES, "", "no-smtp"));
+    wait_for("the deletion", || {
+        (!f.source.texts().ok()?.contains_key(name)).then_some(())
+    });
 }

@@ -13,8 +13,8 @@
 //! - a watch from a resourceVersion older than the kept history gets HTTP 200
 //!   and one `ERROR` event whose object is a `Status` with code 410 and reason
 //!   `Expired`, as the real server sends;
-//! - connections dropped without a closing chunk, and a server that answers
-//!   503 for a while.
+//! - connections dropped without a closing chunk, a server that answers 503
+//!   for a while, a kind refused (403) or not installed (404).
 //!
 //! Tests change objects through [`TestApi`] (apply, delete, bookmark, expire,
 //! drop watches) and read what clients asked through [`TestApi::requests`].
@@ -71,8 +71,38 @@ pub const NETWORK_POLICIES: Kind = Kind {
     namespaced: true,
 };
 
+pub const ADMIN_NETWORK_POLICIES: Kind = Kind {
+    prefix: "/apis/policy.networking.k8s.io/v1alpha1",
+    api_version: "policy.networking.k8s.io/v1alpha1",
+    kind: "AdminNetworkPolicy",
+    plural: "adminnetworkpolicies",
+    namespaced: false,
+};
+pub const BASELINE_ADMIN_NETWORK_POLICIES: Kind = Kind {
+    prefix: "/apis/policy.networking.k8s.io/v1alpha1",
+    api_version: "policy.networking.k8s.io/v1alpha1",
+    kind: "BaselineAdminNetworkPolicy",
+    plural: "baselineadminnetworkpolicies",
+    namespaced: false,
+};
+pub const CLUSTER_NETWORK_POLICIES: Kind = Kind {
+    prefix: "/apis/policy.networking.k8s.io/v1alpha2",
+    api_version: "policy.networking.k8s.io/v1alpha2",
+    kind: "ClusterNetworkPolicy",
+    plural: "clusternetworkpolicies",
+    namespaced: false,
+};
+
 /// Every kind served.
-pub const KINDS: [Kind; 4] = [NAMESPACES, PODS, NODES, NETWORK_POLICIES];
+pub const KINDS: [Kind; 7] = [
+    NAMESPACES,
+    PODS,
+    NODES,
+    NETWORK_POLICIES,
+    ADMIN_NETWORK_POLICIES,
+    BASELINE_ADMIN_NETWORK_POLICIES,
+    CLUSTER_NETWORK_POLICIES,
+];
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
@@ -120,6 +150,8 @@ struct State {
     requests: Vec<Request>,
     unavailable: bool,
     refused: Option<usize>,
+    /// Kinds answered 404, as custom resources a cluster has not installed.
+    missing: Vec<usize>,
 }
 
 /// The server; stops (and drops every connection) when dropped.
@@ -289,6 +321,19 @@ impl TestApi {
         self.state.lock().unwrap().refused = kind.and_then(|k| KINDS.iter().position(|x| *x == k));
     }
 
+    /// Whether requests for `kind` are answered 404 (its custom resource
+    /// definition not installed).
+    pub fn set_missing(&self, kind: Kind, missing: bool) {
+        let Some(k) = KINDS.iter().position(|x| *x == kind) else {
+            return;
+        };
+        let mut st = self.state.lock().unwrap();
+        st.missing.retain(|m| *m != k);
+        if missing {
+            st.missing.push(k);
+        }
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
@@ -453,7 +498,7 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 &status(503, "ServiceUnavailable", "the test API is unavailable"),
             )
         } else {
-            match route(path) {
+            match route(path).filter(|(k, _)| !state.lock().unwrap().missing.contains(k)) {
                 None => respond(
                     &mut conn,
                     state,

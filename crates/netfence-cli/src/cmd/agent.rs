@@ -34,7 +34,7 @@ pub(crate) struct AgentArgs {
     #[arg(long, conflicts_with = "kubeconfig")]
     dir: Option<PathBuf>,
     /// Enforce the objects of the Kubernetes API server this kubeconfig names
-    /// (Namespaces, Pods, Nodes, NetworkPolicies, listed then watched). An
+    /// (Namespaces, Pods, Nodes, NetworkPolicies, the admin policy kinds; listed, then watched). An
     /// object that stops loading keeps its last good version in force. Without
     /// --dir and --kubeconfig, inside a pod (KUBERNETES_SERVICE_HOST set), the
     /// pod's service account is used.
