@@ -1,16 +1,19 @@
 //! `netfence agent`: keeps one node's nf_tables equal to the engine's answer
-//! for a watched directory of manifests.
+//! for a watched directory of manifests or the objects of the Kubernetes API.
 //!
-//! - [`snapshot`]: the directory as enforced (last good text per file).
+//! - [`snapshot`]: the input as enforced (last good text per file or object);
+//!   [`Input`] is where the texts come from.
 //! - [`Agent`]: one look at the directory → engine → compile → the delta sent
 //!   as one transaction, planned from what the agent last applied (kept in
 //!   memory; the kernel is read at start, after a refused transaction and by the
 //!   periodic drift check).
+//! - [`kube`]: the Kubernetes API as an [`Input`].
 //! - [`run_loop`]: events coalesced, drift checks, stop.
 //! - [`http`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod http;
 pub mod kernel;
+pub mod kube;
 pub mod metrics;
 pub mod snapshot;
 
@@ -26,7 +29,7 @@ use tracing::{error, info, warn};
 
 pub use kernel::{Kernel, KernelState, NftKernel};
 pub use metrics::{Metrics, PolicyCounters};
-pub use snapshot::Snapshot;
+pub use snapshot::{DirInput, Input, Read, Snapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -39,7 +42,7 @@ pub enum AgentError {
 /// What the event loop is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// Something in the directory changed at this moment.
+    /// Something in the input changed at this moment.
     Changed(Instant),
     /// SIGTERM or SIGINT: leave the ruleset in place and return.
     Stop,
@@ -71,8 +74,18 @@ impl<K: Kernel> Agent<K> {
         compile: CompileOptions,
         kernel: K,
     ) -> Agent<K> {
+        Agent::with_input(Box::new(DirInput { dir, exclude }), load, compile, kernel)
+    }
+
+    /// An agent reading its objects from `input` instead of a directory.
+    pub fn with_input(
+        input: Box<dyn Input>,
+        load: LoadOptions,
+        compile: CompileOptions,
+        kernel: K,
+    ) -> Agent<K> {
         Agent {
-            snapshot: Snapshot::new(dir, exclude, load),
+            snapshot: Snapshot::with_input(input, load),
             kernel,
             compile,
             state: None,
@@ -95,7 +108,7 @@ impl<K: Kernel> Agent<K> {
         &self.kernel
     }
 
-    /// Looks at the directory and brings the kernel to the engine's answer for
+    /// Looks at the input and brings the kernel to the engine's answer for
     /// it. `since`: when the change being answered happened (for the latency
     /// histogram).
     pub fn sync(&mut self, since: Instant) {
@@ -114,7 +127,10 @@ impl<K: Kernel> Agent<K> {
             );
         }
         if let Some(g) = &outcome.general {
-            error!(errors = %g.trim_end(), "cannot read the directory; the kernel keeps its table");
+            error!(errors = %g.trim_end(), "cannot read the input; the kernel keeps its table");
+        }
+        if let Some(w) = &outcome.waiting {
+            info!(waiting = %w, "nothing is applied until the input is complete");
         }
         self.metrics.update(|s| {
             s.failing = outcome.failing.clone();
@@ -123,8 +139,10 @@ impl<K: Kernel> Agent<K> {
                 s.load_errors += 1;
             }
             if outcome.cluster.is_none() && !s.ready {
-                s.not_ready_reason =
-                    Some("the directory does not load yet; the kernel keeps what it had".into());
+                s.not_ready_reason = Some(match &outcome.waiting {
+                    Some(w) => format!("{w}; the kernel keeps what it had"),
+                    None => "the input does not load yet; the kernel keeps what it had".into(),
+                });
             }
         });
         let Some(cluster) = outcome.cluster else {

@@ -1,5 +1,10 @@
-//! The directory as the agent enforces it: every file's last text that loaded,
-//! so that a file that stops loading keeps its objects in force.
+//! The input as the agent enforces it: every file's (or API object's) last
+//! text that loaded, so that one that stops loading keeps its objects in force.
+//!
+//! Where the texts come from is an [`Input`]: a directory ([`DirInput`]) or
+//! the Kubernetes API (netfence-kube, adapted in the CLI), whose objects are
+//! texts named after their API path. Everything after the reading (loading,
+//! reverting to the last good text, the first-load rule) is the same for both.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,39 +23,42 @@ pub struct Outcome {
     pub failing: BTreeMap<String, String>,
     /// A problem not tied to one file (the directory is unreadable).
     pub general: Option<String>,
+    /// The input is not complete yet (the API source's first lists): nothing
+    /// is applied, and this says what is awaited.
+    pub waiting: Option<String>,
     /// Whether the enforced texts differ from the previous look's.
     pub changed: bool,
 }
 
-pub struct Snapshot {
-    dir: PathBuf,
-    exclude: Vec<String>,
-    load: LoadOptions,
-    /// The text in force per file; `None` before the first complete load.
-    good: Option<BTreeMap<String, String>>,
+/// What one reading of an input gave.
+#[derive(Debug)]
+pub enum Read {
+    /// Every text by name, and the names that could not be read now with their
+    /// located message (they keep their last good text).
+    Texts {
+        texts: BTreeMap<String, String>,
+        unreadable: BTreeMap<String, String>,
+    },
+    /// Not complete yet: nothing may be applied.
+    Waiting(String),
+    /// The input cannot be read at all: the last good texts stay in force.
+    Failed(String),
 }
 
-impl Snapshot {
-    pub fn new(dir: PathBuf, exclude: Vec<String>, load: LoadOptions) -> Snapshot {
-        Snapshot {
-            dir,
-            exclude,
-            load,
-            good: None,
-        }
-    }
+/// Where the objects come from.
+pub trait Input: Send {
+    /// Reads every text now.
+    fn read(&mut self) -> Read;
+}
 
-    /// Whether a complete load has happened (what readiness waits for).
-    pub fn loaded(&self) -> bool {
-        self.good.is_some()
-    }
+/// A directory of manifests, read whole at every look.
+pub struct DirInput {
+    pub dir: PathBuf,
+    pub exclude: Vec<String>,
+}
 
-    /// Reads the whole directory now and builds the cluster to enforce: each
-    /// file's current text where it loads, its last good text where it does not.
-    /// Deleted files are gone. Nothing of a text that failed ever reaches the
-    /// cluster, and on the first look (no last good text for anything) a single
-    /// failing file means nothing is enforced yet.
-    pub fn refresh(&mut self) -> Outcome {
+impl Input for DirInput {
+    fn read(&mut self) -> Read {
         let mut sources = Sources::default();
         let diags = netfence_model::read_inputs_excluding(
             std::slice::from_ref(&self.dir),
@@ -58,7 +66,6 @@ impl Snapshot {
             false,
             &self.exclude,
         );
-        let mut failing = BTreeMap::new();
         let read_errors: Vec<&Diagnostic> = diags
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -73,30 +80,89 @@ impl Snapshot {
         let empty =
             sources.files.is_empty() && unreadable.iter().all(|d| d.message == "no input files");
         if !unreadable.is_empty() && !empty {
-            return Outcome {
-                cluster: None,
-                failing,
-                general: Some(netfence_model::diag::render_short(
-                    &unreadable.into_iter().cloned().collect::<Vec<_>>(),
-                    &sources,
-                )),
-                changed: false,
-            };
+            return Read::Failed(netfence_model::diag::render_short(
+                &unreadable.into_iter().cloned().collect::<Vec<_>>(),
+                &sources,
+            ));
         }
-        let mut current: BTreeMap<String, String> = sources
+        let texts = sources
             .files
             .iter()
             .map(|f| (f.name.clone(), f.text.clone()))
             .collect();
+        let mut failing = BTreeMap::new();
         for d in read_errors {
             if let Anchor::File { name } = &d.anchor {
                 failing.insert(
                     name.clone(),
                     netfence_model::diag::render_short(std::slice::from_ref(d), &sources),
                 );
-                // Unreadable now (permissions, a file being replaced): as if bad.
-                current.insert(name.clone(), String::new());
             }
+        }
+        Read::Texts {
+            texts,
+            unreadable: failing,
+        }
+    }
+}
+
+pub struct Snapshot {
+    input: Box<dyn Input>,
+    load: LoadOptions,
+    /// The text in force per file; `None` before the first complete load.
+    good: Option<BTreeMap<String, String>>,
+}
+
+impl Snapshot {
+    pub fn new(dir: PathBuf, exclude: Vec<String>, load: LoadOptions) -> Snapshot {
+        Snapshot::with_input(Box::new(DirInput { dir, exclude }), load)
+    }
+
+    pub fn with_input(input: Box<dyn Input>, load: LoadOptions) -> Snapshot {
+        Snapshot {
+            input,
+            load,
+            good: None,
+        }
+    }
+
+    /// Whether a complete load has happened (what readiness waits for).
+    pub fn loaded(&self) -> bool {
+        self.good.is_some()
+    }
+
+    /// Reads the whole input now and builds the cluster to enforce: each
+    /// text's current version where it loads, its last good version where it
+    /// does not. Deleted files (objects) are gone. Nothing of a text that failed
+    /// ever reaches the cluster, and on the first look (no last good text for
+    /// anything) a single failing text means nothing is enforced yet.
+    pub fn refresh(&mut self) -> Outcome {
+        let mut failing = BTreeMap::new();
+        let (mut current, unreadable) = match self.input.read() {
+            Read::Texts { texts, unreadable } => (texts, unreadable),
+            Read::Waiting(why) => {
+                return Outcome {
+                    cluster: None,
+                    failing,
+                    general: None,
+                    waiting: Some(why),
+                    changed: false,
+                };
+            }
+            Read::Failed(why) => {
+                return Outcome {
+                    cluster: None,
+                    failing,
+                    general: Some(why),
+                    waiting: None,
+                    changed: false,
+                };
+            }
+        };
+        for (name, message) in unreadable {
+            // Unreadable now (permissions, a file being replaced): as if bad.
+            current.insert(name.clone(), String::new());
+            failing.insert(name, message);
         }
         let first = self.good.is_none();
         let empty_good = BTreeMap::new();
@@ -142,6 +208,7 @@ impl Snapshot {
                             general: (!unplaced.is_empty())
                                 .then(|| netfence_model::diag::render_short(&unplaced, &sources)),
                             failing,
+                            waiting: None,
                             changed: false,
                         };
                     }
@@ -153,6 +220,7 @@ impl Snapshot {
                 cluster: None,
                 failing,
                 general: None,
+                waiting: None,
                 changed: false,
             };
         }
@@ -162,6 +230,7 @@ impl Snapshot {
             cluster,
             failing,
             general: None,
+            waiting: None,
             changed,
         }
     }

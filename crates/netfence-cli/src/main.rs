@@ -84,13 +84,15 @@ Example (in the node namespace of `netfence lab up examples/nodes --name demo`):
   netfence enforce examples/nodes --node node-a --netns netfence-lab-up-demo-n0 --dry-run
   netfence enforce examples/nodes --node node-a --netns netfence-lab-up-demo-n0 --dry-run -o json")]
     Enforce(cmd::enforce::EnforceArgs),
-    /// Keep enforcing a watched directory on this node (or a network namespace):
-    /// each change applied as one delta transaction. Needs root and nftables.
+    /// Keep enforcing a watched directory or the Kubernetes API's objects on
+    /// this node (or a network namespace): each change applied as one delta
+    /// transaction. Needs root and nftables.
     ///
     /// Long-running; SIGTERM leaves the ruleset in force and exits 0. A file
-    /// that stops loading keeps its last good version in force; on the first
-    /// start nothing is applied until every file loads. `netfence status` reads
-    /// what it applied.
+    /// (or API object) that stops loading keeps its last good version in force;
+    /// on the first start nothing is applied until every file loads (every
+    /// first list of the API server is complete). `netfence status` reads what
+    /// it applied.
     #[command(
         after_help = "Example (in the node namespace of `netfence lab up examples/nodes --name demo`):
   netfence agent --node node-a --dir examples/nodes --netns netfence-lab-up-demo-n0 --once

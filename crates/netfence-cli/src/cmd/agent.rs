@@ -1,10 +1,12 @@
-//! `netfence agent`: continuous enforcement of a watched directory.
+//! `netfence agent`: continuous enforcement of a watched directory or of the
+//! Kubernetes API's objects.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use netfence_agent::kube::{Connection, KubeInput};
 use netfence_agent::{Agent, Event, NftKernel, http, run_loop, watch};
 use netfence_nft::CompileOptions;
 use tracing::{error, info, warn};
@@ -29,8 +31,18 @@ pub(crate) struct AgentArgs {
     /// The manifests to enforce, watched: editing, adding, renaming and
     /// deleting files are changes. A file that stops loading keeps its last
     /// good version in force.
+    #[arg(long, conflicts_with = "kubeconfig")]
+    dir: Option<PathBuf>,
+    /// Enforce the objects of the Kubernetes API server this kubeconfig names
+    /// (Namespaces, Pods, Nodes, NetworkPolicies, the admin policy kinds; listed, then watched). An
+    /// object that stops loading keeps its last good version in force. Without
+    /// --dir and --kubeconfig, inside a pod (KUBERNETES_SERVICE_HOST set), the
+    /// pod's service account is used.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig's context to use (its current context otherwise).
     #[arg(long)]
-    dir: PathBuf,
+    context: Option<String>,
     /// Apply inside this network namespace (`ip netns`) instead of the current one.
     #[arg(long)]
     netns: Option<String>,
@@ -53,8 +65,9 @@ pub(crate) struct AgentArgs {
     /// applied (repaired when not).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     check_interval: u64,
-    /// Apply the directory once and exit: 0 when the kernel holds its ruleset,
-    /// 2 when it could not be applied.
+    /// Apply the input once and exit: 0 when the kernel holds its ruleset,
+    /// 2 when it could not be applied (with --kubeconfig: after the first
+    /// lists, waiting at most 30 seconds for them).
     #[arg(long)]
     once: bool,
 }
@@ -70,12 +83,61 @@ fn init_logs(format: LogFormat) {
     };
 }
 
+/// Where the agent's objects come from.
+enum Source {
+    Dir(PathBuf),
+    Api(Connection),
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::Dir(d) => format!("directory {}", d.display()),
+            Source::Api(Connection::Kubeconfig { path, context }) => format!(
+                "API server of {}{}",
+                path.display(),
+                context
+                    .as_ref()
+                    .map(|c| format!(" (context {c})"))
+                    .unwrap_or_default()
+            ),
+            Source::Api(Connection::InCluster) => "API server (in-cluster service account)".into(),
+        }
+    }
+}
+
+fn source(a: &AgentArgs) -> Result<Source, String> {
+    if a.context.is_some() && a.kubeconfig.is_none() {
+        return Err("--context needs --kubeconfig FILE".into());
+    }
+    match (&a.dir, &a.kubeconfig) {
+        (Some(dir), _) if !dir.is_dir() => {
+            Err(format!("--dir {}: not a directory", dir.display()))
+        }
+        (Some(dir), _) => Ok(Source::Dir(dir.clone())),
+        (None, Some(path)) => Ok(Source::Api(Connection::Kubeconfig {
+            path: path.clone(),
+            context: a.context.clone(),
+        })),
+        (None, None) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+            Ok(Source::Api(Connection::InCluster))
+        }
+        (None, None) => Err(
+            "give the objects to enforce: --dir DIR (a directory of manifests) or --kubeconfig FILE (an API server); inside a pod the service account is used"
+                .into(),
+        ),
+    }
+}
+
 pub(crate) fn run(g: &Global, a: AgentArgs) -> Result<u8, String> {
     init_logs(a.log_format);
-    if !a.dir.is_dir() {
-        eoutln!("error: --dir {}: not a directory", a.dir.display());
-        return Ok(EXIT_ERROR);
-    }
+    let source = match source(&a) {
+        Ok(s) => s,
+        Err(e) => {
+            eoutln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
     let target = target(&a.netns);
     let kernel = NftKernel::new(&target, a.audit);
     if let Some(why) = kernel.fallback() {
@@ -94,28 +156,50 @@ pub(crate) fn run(g: &Global, a: AgentArgs) -> Result<u8, String> {
             "without --pod-interface-prefix forged sources are stopped by a strict reverse-path check (a packet must come in on the interface its source is routed to); give the CNI's interface prefix to bind each pod to its interface (see docs/dataplane.md)"
         );
     }
-    let mut agent = Agent::new(
-        a.dir.clone(),
-        g.exclude.clone(),
-        g.load_options(),
-        compile,
-        kernel,
-    )
+    let (tx, rx) = mpsc::channel();
+    // Watching starts before the first look, so no change is missed.
+    let mut _watcher = None;
+    let mut agent = match &source {
+        Source::Dir(dir) => {
+            if !a.once {
+                _watcher = match watch(dir, tx.clone()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        eoutln!("error: {e}");
+                        return Ok(EXIT_ERROR);
+                    }
+                };
+            }
+            Agent::new(
+                dir.clone(),
+                g.exclude.clone(),
+                g.load_options(),
+                compile,
+                kernel,
+            )
+        }
+        Source::Api(connection) => match KubeInput::start(connection.clone(), tx.clone()) {
+            Ok(input) => Agent::with_input(Box::new(input), g.load_options(), compile, kernel),
+            Err(e) => {
+                eoutln!("error: {e}");
+                return Ok(EXIT_ERROR);
+            }
+        },
+    }
     .with_pod_interface_prefix(a.pod_interface_prefix.clone());
     if a.once {
         agent.sync(Instant::now());
+        if matches!(source, Source::Api(_)) {
+            // The first lists take a moment: sync at each change until ready.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !agent.metrics.get().ready && Instant::now() < deadline {
+                let _ = rx.recv_timeout(Duration::from_millis(100));
+                agent.sync(Instant::now());
+            }
+        }
         let ready = agent.metrics.get().ready;
         return Ok(if ready { 0 } else { EXIT_ERROR });
     }
-    let (tx, rx) = mpsc::channel();
-    // Watching starts before the first look, so no change is missed.
-    let _watcher = match watch(&a.dir, tx.clone()) {
-        Ok(w) => w,
-        Err(e) => {
-            eoutln!("error: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
     if let Some(addr) = &a.listen {
         match http::serve(addr, agent.metrics.clone()) {
             Ok(bound) => info!(address = %bound, "serving /healthz, /readyz, /metrics"),
@@ -133,7 +217,7 @@ pub(crate) fn run(g: &Global, a: AgentArgs) -> Result<u8, String> {
     }
     info!(
         node = %a.node,
-        dir = %a.dir.display(),
+        source = %source.describe(),
         target = %target.describe(),
         "agent started"
     );
