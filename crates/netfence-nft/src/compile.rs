@@ -455,25 +455,36 @@ impl Compiler<'_, '_> {
                         });
                     }
                 }
-                elements.sort();
-                let mut key = Vec::new();
-                if interfaces.is_some() {
-                    key.push("ifname");
-                }
-                key.push(family.addr_type());
-                self.ruleset.sets.insert(
-                    dispatch_map_name(dir, family),
-                    SetDef {
-                        key,
-                        data: Some("verdict"),
-                        interval: false,
-                        counter: false,
-                        dynamic: false,
-                        elements,
-                    },
-                );
+                self.pod_map(dispatch_map_name(dir, family), family, interfaces, elements);
             }
         }
+    }
+
+    /// A verdict map keyed by a pod's address (and interface, when known).
+    fn pod_map(
+        &mut self,
+        name: String,
+        family: Family,
+        interfaces: Option<&Interfaces>,
+        mut elements: Vec<Element>,
+    ) {
+        elements.sort();
+        let mut key = Vec::new();
+        if interfaces.is_some() {
+            key.push("ifname");
+        }
+        key.push(family.addr_type());
+        self.ruleset.sets.insert(
+            name,
+            SetDef {
+                key,
+                data: Some("verdict"),
+                interval: false,
+                counter: false,
+                dynamic: false,
+                elements,
+            },
+        );
     }
 
     /// Adds a chain named after its content; returns the name.
@@ -938,27 +949,13 @@ impl Compiler<'_, '_> {
             if elements.is_empty() {
                 continue;
             }
-            elements.sort();
-            let mut key = Vec::new();
+            let name = format!("to_own_node_pods{}", family.suffix());
+            self.pod_map(name.clone(), family, interfaces, elements);
             let mut keys = Vec::new();
             if interfaces.is_some() {
-                key.push("ifname");
                 keys.push(Key::Iifname);
             }
-            key.push(family.addr_type());
             keys.push(Key::Saddr(family));
-            let name = format!("to_own_node_pods{}", family.suffix());
-            self.ruleset.sets.insert(
-                name.clone(),
-                SetDef {
-                    key,
-                    data: Some("verdict"),
-                    interval: false,
-                    counter: false,
-                    dynamic: false,
-                    elements,
-                },
-            );
             rules.push(Rule::new(vec![Stmt::Vmap { keys, map: name }]));
         }
         rules
