@@ -945,7 +945,7 @@ impl Compiler<'_, '_> {
         }
         let mut rules = Vec::new();
         for (i, family) in Family::BOTH.into_iter().enumerate() {
-            let mut elements = std::mem::take(&mut elements[i]);
+            let elements = std::mem::take(&mut elements[i]);
             if elements.is_empty() {
                 continue;
             }
