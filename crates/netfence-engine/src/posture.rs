@@ -136,18 +136,21 @@ impl Engine<'_> {
             .iter()
             .map(|ns| {
                 let in_ns: &[EpId] = pods.get(ns.name.as_str()).map_or(&[], Vec::as_slice);
-                // Open: no NetworkPolicy isolates it and no admin policy with
-                // rules in that direction judges it (a Baseline deny closes a
-                // pod no NetworkPolicy selects).
+                // Open: no NetworkPolicy isolates it and no admin policy
+                // judging it can deny in that direction (a Baseline deny closes
+                // a pod no NetworkPolicy selects; Accept and Pass alone close
+                // nothing).
                 let open = |d: Direction| {
                     in_ns
                         .iter()
                         .filter(|&&p| {
                             self.isolating(p, d).is_empty()
-                                && self
-                                    .admin_policies_of(p)
-                                    .iter()
-                                    .all(|&a| cluster.admin_policies[a].rules(d).is_empty())
+                                && self.admin_policies_of(p).iter().all(|&a| {
+                                    cluster.admin_policies[a]
+                                        .rules(d)
+                                        .iter()
+                                        .all(|r| r.action != AdminAction::Deny)
+                                })
                         })
                         .map(|&p| self.endpoint(p).id.clone())
                         .collect::<Vec<_>>()
