@@ -201,7 +201,7 @@ impl TestApi {
 
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
-        self.state.lock().unwrap().rv
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).rv
     }
 
     /// Creates or replaces an object (by `apiVersion`+`kind`, namespace and
@@ -227,7 +227,7 @@ impl TestApi {
         } else {
             String::new()
         };
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.rv += 1;
         let rv = st.rv;
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
@@ -251,7 +251,7 @@ impl TestApi {
             return false;
         };
         let ns = if kind.namespaced { namespace } else { "" };
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(mut object) = st.objects.remove(&(k, ns.to_string(), name.to_string())) else {
             return false;
         };
@@ -267,7 +267,7 @@ impl TestApi {
     /// Sends a BOOKMARK at the current resourceVersion to every watch that
     /// asked for bookmarks.
     pub fn bookmark(&self) {
-        let st = self.state.lock().unwrap();
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for w in &st.watchers {
             if w.bookmarks {
                 let line = bookmark_line(KINDS[w.kind], st.rv);
@@ -280,7 +280,7 @@ impl TestApi {
     /// watch with an `ERROR` event carrying a 410 `Expired` Status: a client
     /// must list again.
     pub fn expire(&self) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.compacted = st.rv + 1;
         st.history.clear();
         let line = expired_line(st.rv, st.compacted);
@@ -292,14 +292,14 @@ impl TestApi {
     /// Forgets the event history without telling open watches: the next watch
     /// from an older resourceVersion gets 410.
     pub fn compact(&self) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.compacted = st.rv + 1;
         st.history.clear();
     }
 
     /// Breaks every open watch connection (no closing chunk).
     pub fn drop_watches(&self) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for w in st.watchers.drain(..) {
             let _ = w.tx.send(Message::Drop);
         }
@@ -308,7 +308,10 @@ impl TestApi {
     /// While true, every request is answered 503 (and open watches are
     /// broken when it is set).
     pub fn set_unavailable(&self, unavailable: bool) {
-        self.state.lock().unwrap().unavailable = unavailable;
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unavailable = unavailable;
         if unavailable {
             self.drop_watches();
         }
@@ -318,7 +321,8 @@ impl TestApi {
     /// others are served), as when a ClusterRole misses the kind: its list
     /// cannot complete.
     pub fn refuse_kind(&self, kind: Option<Kind>) {
-        self.state.lock().unwrap().refused = kind.and_then(|k| KINDS.iter().position(|x| *x == k));
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).refused =
+            kind.and_then(|k| KINDS.iter().position(|x| *x == k));
     }
 
     /// Whether requests for `kind` are answered 404 (its custom resource
@@ -327,7 +331,7 @@ impl TestApi {
         let Some(k) = KINDS.iter().position(|x| *x == kind) else {
             return;
         };
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.missing.retain(|m| *m != k);
         if missing {
             st.missing.push(k);
@@ -336,12 +340,20 @@ impl TestApi {
 
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
-        self.state.lock().unwrap().requests.clone()
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .requests
+            .clone()
     }
 
     /// How many watches are open now.
     pub fn open_watches(&self) -> usize {
-        self.state.lock().unwrap().watchers.len()
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .watchers
+            .len()
     }
 }
 
@@ -479,7 +491,9 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                     "the test API only lists and watches",
                 ),
             )
-        } else if route(path).is_some_and(|(k, _)| state.lock().unwrap().refused == Some(k)) {
+        } else if route(path).is_some_and(|(k, _)| {
+            state.lock().unwrap_or_else(|e| e.into_inner()).refused == Some(k)
+        }) {
             respond(
                 &mut conn,
                 state,
@@ -488,7 +502,7 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 403,
                 &status(403, "Forbidden", "the test API refuses this kind"),
             )
-        } else if state.lock().unwrap().unavailable {
+        } else if state.lock().unwrap_or_else(|e| e.into_inner()).unavailable {
             respond(
                 &mut conn,
                 state,
@@ -498,7 +512,13 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
                 &status(503, "ServiceUnavailable", "the test API is unavailable"),
             )
         } else {
-            match route(path).filter(|(k, _)| !state.lock().unwrap().missing.contains(k)) {
+            match route(path).filter(|(k, _)| {
+                !state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .missing
+                    .contains(k)
+            }) {
                 None => respond(
                     &mut conn,
                     state,
@@ -525,12 +545,16 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
 }
 
 fn log(state: &Mutex<State>, path: &str, query: &BTreeMap<String, String>, status: u16) {
-    state.lock().unwrap().requests.push(Request {
-        at: Instant::now(),
-        path: path.to_string(),
-        query: query.clone(),
-        status,
-    });
+    state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .requests
+        .push(Request {
+            at: Instant::now(),
+            path: path.to_string(),
+            query: query.clone(),
+            status,
+        });
 }
 
 fn respond(
@@ -574,7 +598,7 @@ fn list(
 ) -> bool {
     let k = KINDS[kind];
     let (body, code) = {
-        let st = state.lock().unwrap();
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
         let exact = query.get("resourceVersionMatch").map(String::as_str) == Some("Exact");
         let asked = query
             .get("resourceVersion")
@@ -648,7 +672,7 @@ fn watch(
     }
     let (tx, rx): (Sender<Message>, Receiver<Message>) = mpsc::channel();
     let backlog: Result<Vec<String>, String> = {
-        let mut st = state.lock().unwrap();
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let backlog = match from.parse::<u64>() {
             // "" and "0": the current objects as ADDED, then what follows.
             Err(_) | Ok(0) => Ok(st
